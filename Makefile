@@ -1,0 +1,26 @@
+# `make build` and `make test` set up everything on a fresh machine: a virtual environment in
+# .venv with the pinned dependencies (constraints.txt), then the job itself.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: build test setup clean
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job on the embedded default model (cogact-tiny): its cost per module, then one prediction.
+build: $(STAMP)
+	$(VENV)/bin/vlacompile info
+	$(VENV)/bin/vlacompile predict --image calib_data/images/ep00_step00.png --instruction "pick up the red block"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,80 @@
+"""`vlacompile predict` and `info` from the command line, human and JSON forms."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vlacompile.cli import main
+from vlacompile.models import preset_names
+
+from ..conftest import CALIB, REPO
+
+IMAGE = str(CALIB / "images" / "ep00_step00.png")
+RELEASED = [p for p in preset_names() if p != "cogact-tiny"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_lists_only_working_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    listed = [line.split()[0] for line in result.output.split("Commands:")[1].strip().splitlines()]
+    for command in listed:
+        assert run(command, "--help").exit_code == 0
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_info_human_and_json(preset):
+    human = run("info", "--model", preset)
+    assert human.exit_code == 0, human.output
+    assert all(m in human.output for m in ("vision", "llm", "action_head", "total"))
+    data = json.loads(run("info", "--model", preset, "--json").output)
+    assert set(data["modules"]) == {"vision", "llm", "action_head"}
+    assert all(m["params"] > 0 and m["flops"] > 0 for m in data["modules"].values())
+    assert data["modules"]["action_head"]["steps"] == 10
+
+
+def test_predict_human_and_json_agree_with_the_library(tiny, sample_image):
+    data = json.loads(run("predict", "--image", IMAGE, "--instruction", "pick up the red block", "--seed", "5", "--json").output)
+    expected = tiny.predict(sample_image, "pick up the red block", seed=5)
+    np.testing.assert_allclose(np.array(data["actions"]), expected, atol=1e-6)
+    human = run("predict", "--model", "cogact-tiny", "--image", IMAGE, "--instruction", "pick up the red block")
+    assert human.exit_code == 0 and len(human.output.strip().splitlines()) == 2 + 16
+
+
+def test_predict_from_a_checkpoint_folder(tiny_folder, tiny, sample_image):
+    data = json.loads(run("predict", "--model", str(tiny_folder), "--image", IMAGE,
+                          "--instruction", "pick up the red block", "--json").output)
+    np.testing.assert_allclose(np.array(data["actions"]), tiny.predict(sample_image, "pick up the red block"), atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", RELEASED)
+@pytest.mark.parametrize("fmt", [[], ["--json"]])
+def test_predict_on_a_released_preset_asks_for_its_checkpoint(preset, fmt):
+    result = run("predict", "--model", preset, "--image", IMAGE, "--instruction", "pick up the red block", *fmt)
+    assert result.exit_code == 2
+    assert "pass its checkpoint folder with --model PATH" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["predict", "--model", "nope", "--image", IMAGE, "--instruction", "x"], "neither a preset"),
+    (["predict", "--image", IMAGE, "--instruction", "  "], "--instruction is empty"),
+    (["predict", "--image", str(REPO / "README.md"), "--instruction", "x"], "not a readable image"),
+    (["info", "--model", str(REPO / "tests")], "checkpoints"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_console_script_runs_as_a_process():
+    out = subprocess.run([sys.executable, "-m", "vlacompile", "info", "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["model"] == "cogact-tiny"

@@ -1,0 +1,85 @@
+"""Calibration data: a folder with a JSON Lines manifest and RGB images.
+
+    DIR/manifest.jsonl   one JSON object per line:
+        {"image": "images/ep00_step00.png",   path relative to DIR (required)
+         "instruction": "pick up the red block", non-empty (required)
+         "episode": 0, "step": 0}              integers (optional)
+    DIR/images/...       RGB images, at least 224x224 (they are resized to 224 bicubic, no crop)
+
+Every sample is checked when the set is loaded, so a bad line fails before a long calibration run,
+with an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UserError
+
+MANIFEST = "manifest.jsonl"
+MIN_SIZE = 224
+
+
+@dataclass(frozen=True)
+class CalibSample:
+    image_path: Path
+    instruction: str
+    episode: int | None = None
+    step: int | None = None
+
+    def load_image(self) -> Image.Image:
+        with Image.open(self.image_path) as im:
+            return im.convert("RGB")
+
+
+def _check_image(path: Path, where: str) -> None:
+    if not path.is_file():
+        raise UserError(f"{where}: image {path} does not exist")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode, size = im.mode, im.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UserError(f"{where}: image {path} is unreadable ({exc})") from None
+    if mode != "RGB":
+        raise UserError(f"{where}: image {path} is {mode}, expected RGB; convert it (PIL: im.convert('RGB'))")
+    if min(size) < MIN_SIZE:
+        raise UserError(f"{where}: image {path} is {size[0]}x{size[1]}, expected at least {MIN_SIZE}x{MIN_SIZE}")
+
+
+def _parse_line(root: Path, text: str, where: str) -> CalibSample:
+    try:
+        rec = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{where}: malformed JSON ({exc})") from None
+    if not isinstance(rec, dict):
+        raise UserError(f"{where}: expected a JSON object with 'image' and 'instruction'")
+    image, instruction = rec.get("image"), rec.get("instruction")
+    if not isinstance(image, str) or not image:
+        raise UserError(f"{where}: 'image' must be a path relative to {root}")
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise UserError(f"{where}: 'instruction' is missing or empty")
+    for key in ("episode", "step"):
+        if key in rec and (not isinstance(rec[key], int) or isinstance(rec[key], bool)):
+            raise UserError(f"{where}: '{key}' must be an integer (got {rec[key]!r})")
+    path = root / image
+    _check_image(path, where)
+    return CalibSample(path, instruction.strip(), rec.get("episode"), rec.get("step"))
+
+
+def load_calib(root: str | Path) -> list[CalibSample]:
+    root = Path(root)
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        raise UserError(f"{manifest} does not exist; a calibration folder holds {MANIFEST} and its images")
+    samples = []
+    for n, text in enumerate(manifest.read_text().splitlines(), start=1):
+        if text.strip():
+            samples.append(_parse_line(root, text, f"{manifest}:{n}"))
+    if not samples:
+        raise UserError(f"{manifest} has no samples")
+    return samples

@@ -1,0 +1,63 @@
+"""Model families. `resolve` turns a --model value (a preset name or a checkpoint folder) into a policy.
+
+Only CogACT is declared so far; a second family adds its presets and loaders here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UserError
+from .cogact import DEFAULT_PRESET, PRESETS, CogACTPolicy
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def is_preset(spec: str | None) -> bool:
+    return spec is None or spec in PRESETS
+
+
+def _synthetic_policy(name: str) -> CogACTPolicy:
+    from .cogact.build import synthetic
+    from .cogact.policy import TINY_STATISTICS, TINY_TOKENIZER, read_statistics
+    from .cogact.prompt import PromptTokenizer
+
+    if name != DEFAULT_PRESET:
+        raise UserError(f"{name} has released dimensions and no embedded weights; pass its checkpoint folder "
+                        f"with --model PATH (and --preset {name} if it cannot be inferred)")
+    return CogACTPolicy(synthetic(PRESETS[name]), PromptTokenizer(TINY_TOKENIZER), read_statistics(TINY_STATISTICS), name)
+
+
+def resolve(spec: str | None = None, preset: str | None = None) -> CogACTPolicy:
+    """A preset name with embedded weights (only cogact-tiny), or a folder in the released layout."""
+    if preset is not None and preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if is_preset(spec):
+        return _synthetic_policy(spec or DEFAULT_PRESET)
+    path = Path(spec)
+    if not path.is_dir():
+        raise UserError(f"--model {spec}: neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder")
+    from .cogact.checkpoint import load_folder
+
+    return load_folder(path, preset)
+
+
+def resolve_config(spec: str | None = None, preset: str | None = None):
+    """The configuration a --model value names, without building weights (for `info`)."""
+    if preset is not None:
+        resolve_preset = PRESETS.get(preset)
+        if resolve_preset is None:
+            raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        return resolve_preset
+    if is_preset(spec):
+        return PRESETS[spec or DEFAULT_PRESET]
+    from .cogact.build import infer_preset
+    from .cogact.checkpoint import find_weights, read_state
+
+    path = Path(spec)
+    if not path.is_dir():
+        raise UserError(f"--model {spec}: neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder")
+    weights = find_weights(path)
+    return infer_preset(read_state(weights), str(weights))

@@ -1,0 +1,20 @@
+"""From normalized DiT output to robot actions (field-notes §1, Sampling)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+GRIPPER = 6
+
+
+def unnormalize(normalized: np.ndarray, stats: dict) -> np.ndarray:
+    """Clip to [-1, 1], binarize the gripper at 0.5, map masked dims from [-1, 1] to [q01, q99].
+
+    `stats` is one dataset's `{"action": {"q01", "q99", "mask"}}` entry of dataset_statistics.json.
+    """
+    a = np.clip(np.asarray(normalized, dtype=np.float64), -1.0, 1.0)
+    a[..., GRIPPER] = np.where(a[..., GRIPPER] >= 0.5, 1.0, 0.0)
+    action = stats["action"]
+    q01, q99 = np.asarray(action["q01"], dtype=np.float64), np.asarray(action["q99"], dtype=np.float64)
+    mask = np.asarray(action.get("mask", np.ones_like(q01, dtype=bool)), dtype=bool)
+    return np.where(mask, 0.5 * (a + 1) * (q99 - q01) + q01, a)
