@@ -52,7 +52,7 @@ def test_llm_loop_matches_transformers_llama_forward(tiny, sample_image):
     pixels, ids = tiny.encode(sample_image, "place the sponge on the plate")
     model = tiny.model
     h, valid, positions = model.llm_inputs(model.visual_tokens(pixels), ids)
-    ours = model.llm_backbone(h, valid, positions)
+    ours, _ = model.llm_backbone(h, valid, positions)
     ref = model.llm_backbone.llm.model(inputs_embeds=h, attention_mask=valid.long()).last_hidden_state
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
 

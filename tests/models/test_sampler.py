@@ -22,7 +22,8 @@ def test_schedule_is_respaced_squaredcos_cap_v2():
 
 
 def test_ddim_step_with_the_true_noise_lands_on_the_previous_marginal():
-    x0, eps = torch.randn(16, 7), torch.randn(16, 7)
+    g = torch.Generator().manual_seed(2)
+    x0, eps = torch.randn(16, 7, generator=g), torch.randn(16, 7, generator=g)
     for step in ddim_steps(SamplerConfig()):
         xt = math.sqrt(step.alpha_bar) * x0 + math.sqrt(1 - step.alpha_bar) * eps
         expected = math.sqrt(step.alpha_bar_prev) * x0 + math.sqrt(1 - step.alpha_bar_prev) * eps
@@ -31,19 +32,21 @@ def test_ddim_step_with_the_true_noise_lands_on_the_previous_marginal():
 
 def test_guidance_scale_one_is_the_conditional_model_alone(tiny):
     net = tiny.model.action_model.net
-    cog, noise = torch.randn(1, net.z_embedder.linear.in_features), torch.randn(1, 16, 7)
+    g = torch.Generator().manual_seed(0)
+    cog, noise = torch.randn(1, net.z_embedder.linear.in_features, generator=g), torch.randn(1, 16, 7, generator=g)
     guided = sample_actions(net, cog, noise, SamplerConfig(cfg_scale=1.0))
     x = noise.clone()
     with torch.no_grad():
         for step in ddim_steps(SamplerConfig()):
             x = ddim_update(x, net(x, torch.tensor([float(step.t)]), cog[:, None]), step)
-    torch.testing.assert_close(guided, x, atol=1e-5, rtol=1e-5)
+    # uncond + 1 * (cond - uncond) rounds differently from cond; DDIM amplifies it by up to 1/sqrt(abar).
+    torch.testing.assert_close(guided, x, atol=1e-4, rtol=1e-4)
 
 
 def test_guidance_extrapolates_away_from_the_unconditional_prediction(tiny):
     net = tiny.model.action_model.net
     uncond = net.z_embedder.uncondition.detach()
-    noise = torch.randn(1, 16, 7)
+    noise = torch.randn(1, 16, 7, generator=torch.Generator().manual_seed(1))
     # Conditioning on the unconditional vector itself: guidance has nothing to amplify.
     a = sample_actions(net, uncond, noise, SamplerConfig(cfg_scale=1.5))
     b = sample_actions(net, uncond, noise, SamplerConfig(cfg_scale=4.0))

@@ -26,10 +26,12 @@ def main():
 
 
 def _register():
+    from .calibrate import calibrate
+    from .fidelity import fidelity
     from .info import info
     from .predict import predict
 
-    for command in (predict, info):
+    for command in (predict, info, calibrate, fidelity):
         main.add_command(command)
 
 

@@ -4,28 +4,48 @@ import json
 
 import click
 
+from .compile_options import compile_options, compress_config
 from .options import human, json_option, model_option, preset_option, table
+
+
+def _reduction(before: int, after: int) -> str:
+    return f"{human(after)} ({after / before:.1%})" if before else "0"
 
 
 @click.command()
 @model_option
 @preset_option
+@compile_options
 @json_option
-def info(model, preset, as_json):
-    """Parameters, tokens, denoising steps and FLOPs per module, for one predict call."""
+def info(model, preset, as_json, **flags):
+    """Parameters, tokens, steps and FLOPs per module for one predict call, reference and compressed.
+
+    Counts do not depend on which layers or channels go, so this needs no weights or calibration.
+    """
     from ..costs import module_costs
     from ..models import resolve_config
     from ..models.cogact.build import build_meta
+    from ..passes import compress
 
     cfg = resolve_config(model, preset)
-    costs = module_costs(build_meta(cfg))
+    config = compress_config(cfg.llm.layers, cfg.visual_tokens, **flags)
+    reference = build_meta(cfg)
+    ref = module_costs(reference)
+    new = module_costs(compress(reference, config)[0])
     if as_json:
-        click.echo(json.dumps({"model": cfg.name, "text_len": cfg.text_len,
-                               "modules": {c.module: c.to_json() for c in costs},
-                               "total": {"params": sum(c.params for c in costs), "flops": sum(c.flops for c in costs)}}))
+        total = lambda cs: {"params": sum(c.params for c in cs), "flops": sum(c.flops for c in cs)}  # noqa: E731
+        click.echo(json.dumps({"model": cfg.name, "text_len": cfg.text_len, "config": config.to_json(),
+                               "modules": {c.module: c.to_json() for c in ref}, "total": total(ref),
+                               "compressed": {"modules": {c.module: c.to_json() for c in new}, "total": total(new)}}))
         return
-    rows = [[c.module, human(c.params), c.tokens_in, c.tokens_out, c.steps, human(c.flops, "FLOP")] for c in costs]
-    rows.append(["total", human(sum(c.params for c in costs)), "", "", "", human(sum(c.flops for c in costs), "FLOP")])
     click.echo(f"{cfg.name}: {cfg.dit_variant} action head, {cfg.llm.layers} LLM layers, "
                f"{cfg.visual_tokens} visual tokens, prompt budget {cfg.text_len} tokens")
-    click.echo(table(["module", "params", "tokens in", "tokens out", "steps", "per predict"], rows))
+    click.echo(f"compressed: --layers {flags['layers']} --tokens {flags['tokens']} ({flags['token_method']}) "
+               f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
+    rows = [[r.module, human(r.params), _reduction(r.params, n.params), f"{r.tokens_in} -> {r.tokens_out}",
+             r.steps, human(r.flops, "FLOP"), f"{human(n.flops, 'FLOP')} ({n.flops / r.flops:.1%})"]
+            for r, n in zip(ref, new)]
+    tr, tn = sum(c.flops for c in ref), sum(c.flops for c in new)
+    pr, pn = sum(c.params for c in ref), sum(c.params for c in new)
+    rows.append(["total", human(pr), _reduction(pr, pn), "", "", human(tr, "FLOP"), f"{human(tn, 'FLOP')} ({tn / tr:.1%})"])
+    click.echo(table(["module", "params", "compressed", "tokens", "steps", "FLOPs", "compressed FLOPs"], rows))

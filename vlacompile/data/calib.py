@@ -83,3 +83,14 @@ def load_calib(root: str | Path) -> list[CalibSample]:
     if not samples:
         raise UserError(f"{manifest} has no samples")
     return samples
+
+
+def split_heldout(samples: list[CalibSample], fraction: float = 0.2) -> tuple[list[CalibSample], list[CalibSample]]:
+    """(calibration, held out): the last `fraction` of episodes (at least one) are held out whole,
+    so fidelity is measured on scenes calibration never saw. Without episodes, the last samples."""
+    episodes = sorted({s.episode for s in samples if s.episode is not None})
+    if len(episodes) >= 2:
+        held = set(episodes[len(episodes) - max(1, int(len(episodes) * fraction)):])
+        return [s for s in samples if s.episode not in held], [s for s in samples if s.episode in held]
+    cut = len(samples) - max(1, int(len(samples) * fraction))
+    return samples[:cut], samples[cut:]

@@ -50,6 +50,7 @@ class LLMBackbone(nn.Module):
         from transformers import LlamaForCausalLM
 
         self.llm = LlamaForCausalLM(llama_config(dims))
+        self.selector: nn.Module | None = None  # set by the token-selection pass
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -64,10 +65,33 @@ class LLMBackbone(nn.Module):
     def run_layer(self, i: int, h, mask, position_ids, rope) -> torch.Tensor:
         return self.layers[i](h, attention_mask=mask, position_ids=position_ids, position_embeddings=rope)
 
-    def forward(self, h: torch.Tensor, valid: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
-        """Input embeddings [B, S, D] -> final-normed hidden states [B, S, D]."""
-        mask = additive_causal_mask(valid, h.dtype)
-        rope = self.rotary(h, position_ids)
+    def attention_probs(self, i: int, h_in: torch.Tensor, mask, rope) -> torch.Tensor:
+        """Layer i's attention probabilities [B, H, S, S], computed explicitly from its input.
+
+        Only the token-selection scoring needs them; the layer itself keeps its fast attention.
+        """
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        layer = self.layers[i]
+        attn, (b, s, _) = layer.self_attn, h_in.shape
+        x = layer.input_layernorm(h_in)
+        q = attn.q_proj(x).view(b, s, -1, attn.head_dim).transpose(1, 2)  # [B, H, S, Dh]
+        k = attn.k_proj(x).view(b, s, -1, attn.head_dim).transpose(1, 2)
+        q, k = apply_rotary_pos_emb(q, k, *rope)
+        return (q @ k.transpose(-1, -2) * attn.scaling + mask).softmax(dim=-1)
+
+    def forward(self, h: torch.Tensor, valid: torch.Tensor, position_ids: torch.Tensor):
+        """Input embeddings [B, S, D] -> (final-normed hidden states [B, S', D], valid [B, S']).
+
+        With a token selector installed (passes.token_select), layers before `selector.layer` see
+        every token and the rest see the selected ones; S' < S then.
+        """
+        split = self.selector.layer if self.selector is not None else len(self.layers)
+        mask, rope = additive_causal_mask(valid, h.dtype), self.rotary(h, position_ids)
         for i in range(len(self.layers)):
+            if i == split:
+                h, valid, position_ids = self.selector(self, h_in, h, valid, position_ids, mask, rope)
+                mask, rope = additive_causal_mask(valid, h.dtype), self.rotary(h, position_ids)
+            h_in = h
             h = self.run_layer(i, h, mask, position_ids, rope)
-        return self.llm.model.norm(h)
+        return self.llm.model.norm(h), valid

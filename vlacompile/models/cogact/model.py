@@ -45,7 +45,7 @@ class CogACT(nn.Module):
     def cognition_from_visual(self, visual, input_ids, text_valid=None) -> torch.Tensor:
         """Final-normed hidden state at the cognition token (the last real position): [B, D]."""
         h, valid, positions = self.llm_inputs(visual, input_ids, text_valid)
-        out = self.llm_backbone(h, valid, positions)
+        out, valid = self.llm_backbone(h, valid, positions)
         last = valid.long().sum(dim=1) - 1  # right padding: real positions are a prefix
         return out[torch.arange(out.shape[0], device=out.device), last]
 
@@ -54,6 +54,9 @@ class CogACT(nn.Module):
 
     def act(self, cognition: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Cognition [B, D] and initial noise [B, 16, 7] -> normalized actions [B, 16, 7]."""
+        denoiser = getattr(self.action_model, "denoiser", None)  # set by the cached-denoising pass
+        if denoiser is not None:
+            return denoiser(self.action_model.net, cognition, noise)
         return sample_actions(self.action_model.net, cognition, noise, self.cfg.sampler)
 
     @torch.no_grad()

@@ -1,0 +1,78 @@
+"""Calibration: the statistics against independent computations, storage and reuse, and that the
+calibrated layer ranking is better than chance."""
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vlacompile import calibration, pipeline
+from vlacompile.errors import UserError
+from vlacompile.models.cogact.llm import additive_causal_mask
+from vlacompile.passes import layer_drop
+
+from ..conftest import CALIB
+
+
+def test_layer_importance_is_one_minus_mean_cosine(tiny, sample_image):
+    from vlacompile.data.calib import load_calib
+
+    sample = load_calib(CALIB)[0]
+    calib = calibration.run(tiny, [sample], progress=False)
+    model = tiny.model
+    pixels, ids = tiny.encode(sample_image, sample.instruction)
+    h, valid, positions = model.llm_inputs(model.visual_tokens(pixels), ids)
+    llm = model.llm_backbone
+    mask, rope = additive_causal_mask(valid, h.dtype), llm.rotary(h, positions)
+    expected = []
+    for i in range(len(llm.layers)):
+        out = llm.run_layer(i, h, mask, positions, rope)
+        expected.append(1 - F.cosine_similarity(h, out, dim=-1).mean().item())
+        h = out
+    assert calib.layer_importance == pytest.approx(expected, abs=1e-5)
+    sim = calib.meta["dit_similarity"]
+    assert len(sim["attn"]) == len(model.action_model.net.blocks) and len(sim["attn"][0]) == 9
+
+
+def test_results_are_stored_and_reused(tiny, tmp_path):
+    from vlacompile.data.calib import load_calib
+
+    samples = load_calib(CALIB)[:2]
+    first, reused_first = calibration.load_or_run(tiny, samples, tmp_path, progress=False)
+    second, reused_second = calibration.load_or_run(tiny, samples, tmp_path, progress=False)
+    assert (reused_first, reused_second) == (False, True)
+    assert second.layer_importance == first.layer_importance
+    assert torch.equal(second.mlp_scores, first.mlp_scores)
+    assert {p.name for p in first.path.iterdir()} == {"calibration.json", "tensors.safetensors"}
+    assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary leftovers
+
+
+def test_calibration_of_another_model_is_refused(tiny, calibrated):
+    other = type(tiny)(tiny.model, tiny.tokenizer, tiny.statistics, "other")
+    other.model = __import__("copy").deepcopy(tiny.model)
+    with torch.no_grad():
+        other.model.projector.projector[0].bias.add_(1.0)
+    with pytest.raises(UserError, match="calibration of other weights"):
+        pipeline.calibrate(other, CALIB, stored=calibrated[0].path)
+
+
+def _cognition_change(model, dropped_model, inputs):
+    return sum(1 - F.cosine_similarity(model.cognition(p, i), dropped_model.cognition(p, i)).item()
+               for p, i in inputs) / len(inputs)
+
+
+def test_calibrated_layer_drop_beats_random_drop(tiny, calibrated):
+    calib, heldout = calibrated
+    inputs = [tiny.encode(s.load_image(), s.instruction) for s in heldout]
+    calibrated_model, _ = layer_drop.apply(tiny.model, layer_drop.LayerDropConfig(22), calib)
+    ours = _cognition_change(tiny.model, calibrated_model, inputs)
+    rng = random.Random(0)
+    chance = []
+    for _ in range(4):
+        fake = calibration.Calibration({**calib.meta, "layer_importance": [rng.random() for _ in range(32)]},
+                                       calib.mlp_scores, calib.token_relevance)
+        random_model, _ = layer_drop.apply(tiny.model, layer_drop.LayerDropConfig(22), fake)
+        chance.append(_cognition_change(tiny.model, random_model, inputs))
+    assert ours < sum(chance) / len(chance)
+    assert ours < min(chance)

@@ -1,0 +1,48 @@
+"""The compile flags (`--layers`, `--tokens`, ...) shared by info, calibrate, fidelity (and build)."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from ..passes import CacheConfig, CompressConfig, LayerDropConfig, MlpPruneConfig, TokenSelectConfig
+from ..passes.token_select import METHODS
+
+
+def compile_options(fn):
+    options = [
+        click.option("--layers", type=int, default=22, show_default=True,
+                     help="LLM layers kept (the least important by calibration go). The model's count: no drop."),
+        click.option("--tokens", type=int, default=56, show_default=True,
+                     help="Visual tokens kept of 256, selected before --select-layer. 256: no selection."),
+        click.option("--mlp-sparsity", type=float, default=0.25, show_default=True,
+                     help="Fraction of MLP intermediate channels removed in every kept layer. 0: none."),
+        click.option("--cache-interval", type=int, default=5, show_default=True,
+                     help="DiT blocks recompute attention and MLP every N denoising steps. 1: every step."),
+        click.option("--token-method", type=click.Choice(METHODS), default="efficientvla", show_default=True,
+                     help="Visual token selection: EfficientVLA, or the FastV / random / none baselines."),
+        click.option("--select-layer", type=int, default=2, show_default=True,
+                     help="Tokens are selected before this LLM layer, scored by the attention of the one before."),
+        click.option("--seed", "select_seed", type=int, default=0, show_default=True, hidden=True),
+    ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(options), fn)
+
+
+def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, cache_interval, token_method,
+                    select_layer, select_seed=0) -> CompressConfig:
+    """Flags -> passes; a flag at its 'off' value switches its pass off (range errors still apply)."""
+    from ..passes.record import check_range
+
+    check_range("--layers", layers, 1, n_layers, f"keep between 1 and the model's {n_layers} layers")
+    check_range("--tokens", tokens, 4, n_visual, f"keep between K_key=4 and {n_visual}")
+    check_range("--mlp-sparsity", mlp_sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
+    if cache_interval < 1:
+        check_range("--cache-interval", cache_interval, 1, 10, "recompute at least every step (1)")
+    select = token_method != "none" and tokens < n_visual
+    return CompressConfig(
+        layers=LayerDropConfig(layers) if layers < n_layers else None,
+        mlp=MlpPruneConfig(mlp_sparsity) if mlp_sparsity > 0 else None,
+        tokens=TokenSelectConfig(tokens, select_layer, method=token_method, seed=select_seed) if select else None,
+        cache=CacheConfig(cache_interval) if cache_interval > 1 else None,
+    )

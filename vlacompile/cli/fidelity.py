@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from .compile_options import compile_options, compress_config
+from .options import model_option, preset_option, table
+
+
+@click.command()
+@model_option
+@preset_option
+@compile_options
+@click.option("--calib", "calib_dir", type=click.Path(path_type=Path), default="calib_data", show_default=True)
+@click.option("--calibration", "stored", type=click.Path(path_type=Path), default=None,
+              help="Use this stored calibration folder instead of the cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=".vlacompile-cache", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("fidelity.json"), show_default=True,
+              help="JSON report.")
+def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
+    """Compare the rewritten model with the reference on held-out calibration samples."""
+    from .. import pipeline
+    from ..compare.fidelity import DIMS, fidelity as measure
+    from ..models import resolve
+    from ..passes import compress
+
+    policy = resolve(model, preset)
+    config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
+    calib, _, heldout = pipeline.calibrate(policy, calib_dir, cache_dir, stored, flags["select_layer"])
+    compressed, records = compress(policy.model, config, calib)
+    report = {"config": config.to_json(), "passes": [r.to_json() for r in records], **measure(policy, compressed, heldout)}
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, out)
+    act = report["actions"]
+    click.echo(f"held-out samples: {report['samples']}; cognition cosine {report['cognition_cosine']:.4f} "
+               f"(min {report['cognition_cosine_min']:.4f})")
+    rows = [["all", *_cells(act["overall"])]] + [[d, *_cells(act["per_dim"][d])] for d in DIMS]
+    click.echo(table(["actions", "cosine", "L1", "Linf"], rows))
+    click.echo(f"wrote {out}")
+
+
+def _cells(m: dict) -> list[str]:
+    return [f"{m['cosine']:.4f}", f"{m['l1']:.4f}", f"{m['linf']:.4f}"]

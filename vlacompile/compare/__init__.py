@@ -1,0 +1,1 @@
+"""Comparing a rewritten model with its reference."""

@@ -1,0 +1,50 @@
+"""Drop the least important LLM layers (EfficientVLA Eq. 1: I_l = 1 - mean cos(h_in, h_out)).
+
+The result is a plain smaller Llama: the kept layers, renumbered, with the config saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from torch import nn
+
+from .record import PassRecord, check_range, count_params, fresh_copy
+
+
+@dataclass(frozen=True)
+class LayerDropConfig:
+    keep: int  # --layers: how many LLM layers remain
+
+
+def source_index(layer, position: int) -> int:
+    """Index of a decoder layer in the uncompressed model (calibration is keyed by it)."""
+    return getattr(layer, "vlacompile_source_index", position)
+
+
+def layers_to_keep(importance: list[float] | None, n: int, keep: int) -> list[int]:
+    """The `keep` most important layers, in model order. Without calibration, the first ones."""
+    if importance is None:
+        return list(range(keep))
+    ranked = sorted(range(n), key=lambda i: importance[i], reverse=True)
+    return sorted(ranked[:keep])
+
+
+def apply(model, cfg: LayerDropConfig, calib=None):
+    layers = model.llm_backbone.layers
+    check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
+    sources = [source_index(layer, i) for i, layer in enumerate(layers)]
+    importance = None if calib is None else [calib.layer_importance[s] for s in sources]
+    kept = layers_to_keep(importance, len(layers), cfg.keep)
+    out = fresh_copy(model)
+    new_layers = nn.ModuleList(out.llm_backbone.layers[i] for i in kept)
+    for position, (i, layer) in enumerate(zip(kept, new_layers)):
+        layer.vlacompile_source_index = sources[i]
+        layer.self_attn.layer_idx = position
+    out.llm_backbone.llm.model.layers = new_layers
+    out.llm_backbone.llm.config.num_hidden_layers = len(new_layers)
+    out.cfg = replace(out.cfg, llm=replace(out.cfg.llm, layers=len(new_layers)))
+    dropped = [sources[i] for i in range(len(layers)) if i not in kept]
+    return out, PassRecord("layer_drop", {"keep": cfg.keep}, count_params(model), count_params(out),
+                           {"dropped_layers": dropped, "kept_layers": [sources[i] for i in kept],
+                            "calibrated": calib is not None})

@@ -1,0 +1,51 @@
+"""Structured MLP channel pruning of every LLM layer's SwiGLU (gate, up, down), by calibrated importance.
+
+Criterion (recorded by calibration): s_j = mean over tokens of |silu(gate_j(x)) * up_j(x)|, times
+||W_down[:, j]||_2: how much channel j contributes to the layer's output on real inputs. The
+lowest-scoring fraction goes; the result holds smaller dense weights, not a mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .layer_drop import source_index
+from .record import PassRecord, check_range, count_params, fresh_copy
+
+
+@dataclass(frozen=True)
+class MlpPruneConfig:
+    sparsity: float = 0.25  # fraction of intermediate channels removed
+
+
+def channels_to_keep(scores: torch.Tensor | None, width: int, sparsity: float) -> torch.Tensor:
+    keep = width - int(sparsity * width)
+    if scores is None:
+        return torch.arange(keep)
+    return torch.topk(scores, keep).indices.sort().values
+
+
+def _sliced(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
+    weight = linear.weight.index_select(dim, index.to(linear.weight.device)).clone()
+    out = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device, dtype=weight.dtype)
+    out.weight = nn.Parameter(weight)
+    return out
+
+
+def apply(model, cfg: MlpPruneConfig, calib=None):
+    check_range("--mlp-sparsity", cfg.sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
+    out = fresh_copy(model)
+    widths = []
+    for i, layer in enumerate(out.llm_backbone.layers):
+        mlp = layer.mlp
+        scores = None if calib is None else calib.mlp_scores[source_index(layer, i)]
+        keep = channels_to_keep(scores, mlp.gate_proj.out_features, cfg.sparsity)
+        mlp.gate_proj, mlp.up_proj = _sliced(mlp.gate_proj, keep, 0), _sliced(mlp.up_proj, keep, 0)
+        mlp.down_proj = _sliced(mlp.down_proj, keep, 1)
+        mlp.intermediate_size = len(keep)
+        widths.append(len(keep))
+    return out, PassRecord("mlp_prune", {"sparsity": cfg.sparsity}, count_params(model), count_params(out),
+                           {"intermediate_widths": sorted(set(widths)), "calibrated": calib is not None})

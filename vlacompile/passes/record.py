@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+
+
+@dataclass
+class PassRecord:
+    name: str
+    config: dict
+    params_before: int
+    params_after: int
+    changes: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fresh_copy(model):
+    """Passes never modify their input."""
+    return copy.deepcopy(model)
+
+
+def check_range(name: str, value, low, high, fix: str, high_open: bool = False) -> None:
+    ok = low <= value < high if high_open else low <= value <= high
+    if not ok:
+        bracket = ")" if high_open else "]"
+        raise UserError(f"{name} {value} is outside [{low}, {high}{bracket}; {fix}")

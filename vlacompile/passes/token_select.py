@@ -1,0 +1,121 @@
+"""Static top-k visual token selection (EfficientVLA §3.3), and the FastV / random baselines.
+
+Layers [0, K) see every token. Before layer K the selector keeps T of the 256 visual tokens:
+- relevance r_i: the head-averaged attention that the instruction tokens (queries after the visual
+  span; padding excluded) pay to visual token i at layer K-1, summed over those queries, min-max
+  normalized. Under the causal mask this is the only direction that exists;
+- the K_key most relevant tokens, then floor(alpha * (T - K_key)) more by relevance: together the
+  top (K_key + n_rel) by relevance;
+- the rest by diversity: the candidates farthest (1 - max cosine similarity, on layer K-1's output)
+  from every token already selected, chosen in one shot so the graph stays static.
+Kept tokens stay in their original order and keep their original rotary positions. Every shape is
+fixed by (T, K_key, alpha), so the op exports as TopK / Gather with no data-dependent shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .record import PassRecord, check_range, count_params, fresh_copy
+
+METHODS = ("efficientvla", "fastv", "random", "none")
+VISUAL_START = 1  # the sequence is [BOS, visual tokens, prompt]
+
+
+@dataclass(frozen=True)
+class TokenSelectConfig:
+    tokens: int = 56  # --tokens: visual tokens kept (T)
+    layer: int = 2  # K: selection happens before layer K, scored with layer K-1's attention
+    k_key: int = 4
+    alpha: float = 0.5
+    method: str = "efficientvla"
+    seed: int = 0  # random baseline only
+
+    def split(self) -> tuple[int, int, int]:
+        """(K_key, n_rel, n_div): unconditional, extra by relevance, by diversity."""
+        n_rel = int(self.alpha * (self.tokens - self.k_key))
+        return self.k_key, n_rel, self.tokens - self.k_key - n_rel
+
+
+def relevance(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.Tensor:
+    """probs [B, H, S, S], valid [B, S] -> min-max normalized relevance [B, n_visual]."""
+    end = VISUAL_START + n_visual
+    attn = probs.mean(dim=1)[:, end:, VISUAL_START:end]  # instruction queries x visual keys
+    r = (attn * valid[:, end:, None].to(attn.dtype)).sum(dim=1)  # padding queries count for nothing
+    low, high = r.amin(dim=-1, keepdim=True), r.amax(dim=-1, keepdim=True)
+    return (r - low) / (high - low).clamp_min(torch.finfo(r.dtype).tiny)
+
+
+def efficientvla_indices(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelectConfig) -> torch.Tensor:
+    """r [B, N], features [B, N, D] -> kept visual indices [B, T], ascending."""
+    k_key, n_rel, n_div = cfg.split()
+    chosen = torch.topk(r, k_key + n_rel, dim=-1).indices  # [B, k_key + n_rel]
+    selected = torch.zeros_like(r, dtype=torch.bool).scatter(1, chosen, True)
+    if n_div:
+        f = torch.nn.functional.normalize(features.float(), dim=-1)
+        sim = (f @ f.transpose(1, 2)).masked_fill(~selected[:, None, :], -2.0)  # only similarity to selected
+        distance = (1 - sim.amax(dim=-1)).masked_fill(selected, -1.0)  # candidates only
+        chosen = torch.cat([chosen, torch.topk(distance, n_div, dim=-1).indices], dim=1)
+    return chosen.sort(dim=-1).values
+
+
+def _last_query_attention(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.Tensor:
+    last = valid.long().sum(dim=1) - 1  # [B]
+    rows = probs.mean(dim=1)[torch.arange(probs.shape[0], device=probs.device), last]  # [B, S]
+    return rows[:, VISUAL_START:VISUAL_START + n_visual]
+
+
+class TokenSelector(nn.Module):
+    """Installed as `llm_backbone.selector`; holds no weights (a random baseline holds its indices)."""
+
+    def __init__(self, cfg: TokenSelectConfig, n_visual: int):
+        super().__init__()
+        self.cfg, self.layer, self.n_visual = cfg, cfg.layer, n_visual
+        if cfg.method == "random":
+            g = torch.Generator().manual_seed(cfg.seed)
+            self.register_buffer("fixed", torch.randperm(n_visual, generator=g)[: cfg.tokens].sort().values,
+                                 persistent=False)
+
+    def indices(self, backbone, h_in, h_out, valid, mask, rope) -> torch.Tensor:
+        if self.cfg.method == "random":
+            return self.fixed.to(h_out.device).expand(h_out.shape[0], -1)
+        probs = backbone.attention_probs(self.layer - 1, h_in, mask, rope)
+        if self.cfg.method == "fastv":
+            scores = _last_query_attention(probs, valid, self.n_visual)
+            return torch.topk(scores, self.cfg.tokens, dim=-1).indices.sort(dim=-1).values
+        visual = h_out[:, VISUAL_START:VISUAL_START + self.n_visual]
+        return efficientvla_indices(relevance(probs, valid, self.n_visual), visual, self.cfg)
+
+    def forward(self, backbone, h_in, h_out, valid, positions, mask, rope):
+        """Gather [BOS, kept visual tokens, prompt] from h_out, valid and positions."""
+        keep = self.indices(backbone, h_in, h_out, valid, mask, rope) + VISUAL_START  # [B, T]
+        b, s = valid.shape
+        head = torch.zeros(b, 1, dtype=keep.dtype, device=keep.device)
+        tail = torch.arange(VISUAL_START + self.n_visual, s, device=keep.device).expand(b, -1)
+        index = torch.cat([head, keep, tail], dim=1)  # [B, S - N + T]
+        h = torch.gather(h_out, 1, index[..., None].expand(-1, -1, h_out.shape[-1]))
+        return h, torch.gather(valid, 1, index), torch.gather(positions, 1, index)
+
+
+def apply(model, cfg: TokenSelectConfig, calib=None):
+    n_visual, n_layers = model.cfg.visual_tokens, len(model.llm_backbone.layers)
+    if cfg.method not in METHODS:
+        raise_choice(cfg.method)
+    out = fresh_copy(model)
+    if cfg.method != "none":
+        check_range("--tokens", cfg.tokens, cfg.k_key, n_visual, f"keep between K_key={cfg.k_key} and {n_visual}")
+        check_range("--select-layer", cfg.layer, 1, n_layers - 1, "select after one of the model's layers")
+        out.llm_backbone.selector = TokenSelector(cfg, n_visual)
+    kept = n_visual if cfg.method == "none" else cfg.tokens
+    return out, PassRecord("token_select", cfg.__dict__.copy(), count_params(model), count_params(out),
+                           {"visual_tokens": [n_visual, kept], "split": dict(zip(("key", "relevance", "diversity"),
+                                                                                 cfg.split()))})
+
+
+def raise_choice(method: str):
+    from ..errors import UserError
+
+    raise UserError(f"--token-method {method!r} is not one of {', '.join(METHODS)}")
