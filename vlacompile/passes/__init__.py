@@ -7,7 +7,7 @@ enabled ones in the order that makes sense (structure first, then the forward re
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from .cache import CacheConfig
 from .layer_drop import LayerDropConfig

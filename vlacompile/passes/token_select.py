@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .record import PassRecord, check_range, count_params, fresh_copy
 
 METHODS = ("efficientvla", "fastv", "random", "none")
@@ -103,7 +104,7 @@ class TokenSelector(nn.Module):
 def apply(model, cfg: TokenSelectConfig, calib=None):
     n_visual, n_layers = model.cfg.visual_tokens, len(model.llm_backbone.layers)
     if cfg.method not in METHODS:
-        raise_choice(cfg.method)
+        raise UserError(f"--token-method {cfg.method!r} is not one of {', '.join(METHODS)}")
     out = fresh_copy(model)
     if cfg.method != "none":
         check_range("--tokens", cfg.tokens, cfg.k_key, n_visual, f"keep between K_key={cfg.k_key} and {n_visual}")
@@ -114,8 +115,3 @@ def apply(model, cfg: TokenSelectConfig, calib=None):
                            {"visual_tokens": [n_visual, kept], "split": dict(zip(("key", "relevance", "diversity"),
                                                                                  cfg.split()))})
 
-
-def raise_choice(method: str):
-    from ..errors import UserError
-
-    raise UserError(f"--token-method {method!r} is not one of {', '.join(METHODS)}")

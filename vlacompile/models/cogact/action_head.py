@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .config import DiTConfig
-from .vision import Attention
+from .vision import Attention, Mlp
 
 LN_EPS = 1e-6
 
@@ -56,24 +56,13 @@ class ConditionEmbedder(nn.Module):
         return self.linear(z)  # [N, 1, C] -> [N, 1, W]
 
 
-class DiTMlp(nn.Module):
-    def __init__(self, width: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(width, hidden)
-        self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class DiTBlock(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.width, elementwise_affine=False, eps=LN_EPS)
         self.attn = Attention(cfg.width, cfg.heads)
         self.norm2 = nn.LayerNorm(cfg.width, elementwise_affine=False, eps=LN_EPS)
-        self.mlp = DiTMlp(cfg.width, cfg.mlp_ratio * cfg.width)
+        self.mlp = Mlp(cfg.width, cfg.mlp_ratio * cfg.width, gelu_tanh=True)
 
     # The two residual branches are separate methods so the caching pass can reuse their outputs.
     def attn_branch(self, x: torch.Tensor) -> torch.Tensor:
