@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+import torch
+
 
 def model_hash(model) -> str:
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.detach().contiguous().cpu().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(t.detach().contiguous().cpu().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
