@@ -57,6 +57,8 @@ def test_fidelity_with_every_pass_off_is_exact(tmp_path, calibrated):
     (["--mlp-sparsity", "1.0"], "--mlp-sparsity 1.0 is outside [0.0, 1.0)"),
     (["--mlp-sparsity", "-0.1"], "--mlp-sparsity -0.1 is outside"),
     (["--cache-interval", "0"], "--cache-interval 0 is outside"),
+    (["--select-layer", "0"], "--select-layer 0 is outside [1, 31]"),
+    (["--select-layer", "32"], "--select-layer 32 is outside [1, 31]"),
 ])
 @pytest.mark.parametrize("command", ["info", "fidelity"])
 def test_bad_flags_are_one_line_exit_2_and_write_nothing(tmp_path, monkeypatch, command, flags, message):
@@ -83,3 +85,17 @@ def test_calibration_from_another_model_is_refused_by_the_cli(tmp_path, monkeypa
     result = run("fidelity", "--model", str(folder), "--calib", str(CALIB), "--calibration", str(calibrated[0].path))
     assert result.exit_code == 2 and "calibration of other weights" in result.output
     assert not (tmp_path / "fidelity.json").exists()
+
+
+def test_calibrate_rejects_a_bad_select_layer_before_writing(tmp_path):
+    result = run("calibrate", "--calib", str(CALIB), "--out", str(tmp_path / "cache"), "--select-layer", "0")
+    assert result.exit_code == 2 and "--select-layer 0 is outside" in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_fidelity_creates_the_report_folder(tmp_path, calibrated):
+    out = tmp_path / "reports" / "tiny" / "fid.json"
+    result = run("fidelity", "--calibration", str(calibrated[0].path), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["samples"] == 8
+    assert [p.name for p in out.parent.iterdir()] == ["fid.json"]

@@ -33,10 +33,12 @@ def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, 
                     select_layer, select_seed=0) -> CompressConfig:
     """Flags -> passes; a flag at its 'off' value switches its pass off (range errors still apply)."""
     from ..passes.record import check_range
+    from ..passes.token_select import check_select_layer
 
     check_range("--layers", layers, 1, n_layers, f"keep between 1 and the model's {n_layers} layers")
     check_range("--tokens", tokens, 4, n_visual, f"keep between K_key=4 and {n_visual}")
     check_range("--mlp-sparsity", mlp_sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
+    check_select_layer(select_layer, n_layers)
     if cache_interval < 1:
         check_range("--cache-interval", cache_interval, 1, 10, "recompute at least every step (1)")
     select = token_method != "none" and tokens < n_visual

@@ -32,6 +32,7 @@ def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
     calib, _, heldout = pipeline.calibrate(policy, calib_dir, cache_dir, stored, flags["select_layer"])
     compressed, records = compress(policy.model, config, calib)
     report = {"config": config.to_json(), "passes": [r.to_json() for r in records], **measure(policy, compressed, heldout)}
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(json.dumps(report, indent=1))
     os.replace(tmp, out)

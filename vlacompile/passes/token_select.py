@@ -41,6 +41,11 @@ class TokenSelectConfig:
         return self.k_key, n_rel, self.tokens - self.k_key - n_rel
 
 
+def check_select_layer(layer: int, n_layers: int) -> None:
+    """Selection scores the attention of the layer before it, so it needs one before and one after."""
+    check_range("--select-layer", layer, 1, n_layers - 1, "select after one of the model's layers")
+
+
 def relevance(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.Tensor:
     """probs [B, H, S, S], valid [B, S] -> min-max normalized relevance [B, n_visual]."""
     end = VISUAL_START + n_visual
@@ -108,7 +113,7 @@ def apply(model, cfg: TokenSelectConfig, calib=None):
     out = fresh_copy(model)
     if cfg.method != "none":
         check_range("--tokens", cfg.tokens, cfg.k_key, n_visual, f"keep between K_key={cfg.k_key} and {n_visual}")
-        check_range("--select-layer", cfg.layer, 1, n_layers - 1, "select after one of the model's layers")
+        check_select_layer(cfg.layer, n_layers)
         out.llm_backbone.selector = TokenSelector(cfg, n_visual)
     kept = n_visual if cfg.method == "none" else cfg.tokens
     return out, PassRecord("token_select", cfg.__dict__.copy(), count_params(model), count_params(out),
