@@ -14,10 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-# The main job on the embedded default model (cogact-tiny): its cost per module, then one prediction.
+# The main job on the embedded default model (cogact-tiny): calibrate, rewrite, export, validate.
 build: $(STAMP)
-	$(VENV)/bin/vlacompile info
-	$(VENV)/bin/vlacompile predict --image calib_data/images/ep00_step00.png --instruction "pick up the red block"
+	$(VENV)/bin/vlacompile build --layers 22 --tokens 56
 
 test: $(STAMP)
 	$(PY) -m pytest -q

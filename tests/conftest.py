@@ -44,3 +44,41 @@ def calibrated(tiny, tmp_path_factory):
 def encoded(tiny, sample_image):
     pixels, ids = tiny.encode(sample_image, "pick up the red block")
     return pixels, ids, tiny.noise(0)
+
+
+@pytest.fixture(scope="session")
+def compiled(tiny, calibrated):
+    """The embedded default rewritten with the headline flags (--layers 22 --tokens 56 ...)."""
+    from vlacompile import pipeline
+    from vlacompile.cli.compile_options import compress_config
+
+    config = compress_config(32, 256, 22, 56, 0.25, 5, "efficientvla", 2)
+    return pipeline.rewrite(tiny, config, CALIB, stored=calibrated[0].path, progress=False)
+
+
+@pytest.fixture(scope="session")
+def trace_tensors(tiny, compiled):
+    from vlacompile.models import export_declaration
+
+    sample = compiled.heldout[0]
+    return export_declaration(tiny).reference_tensors(tiny, compiled.model, sample.load_image(), sample.instruction,
+                                                      tiny.noise(0))
+
+
+@pytest.fixture(scope="session")
+def graphs(tiny, compiled, trace_tensors, tmp_path_factory) -> Path:
+    """fp32 and fp16 graphs of `compiled`, exported once; tests that modify graphs copy the folder."""
+    from vlacompile.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("export") / "graphs"
+    export(tiny, compiled.model, out, ExportConfig(), trace_tensors, compiled.provenance(), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def validated(tiny, compiled, graphs):
+    """Validation of `graphs` on 4 calibration samples (it also writes the parity files)."""
+    from vlacompile.compare.validate import validate
+    from vlacompile.data.calib import load_calib, spread
+
+    return validate(graphs, tiny, compiled.model, spread(load_calib(CALIB), 4), progress=False)

@@ -57,3 +57,12 @@ def module_costs(model) -> list[ModuleCost]:
         ModuleCost("action_head", _params(model, "action_head"), act_flops, cfg.dit.chunk + 1,
                    cfg.dit.chunk, cfg.sampler.steps),
     ]
+
+
+def before_after(cfg, config) -> tuple[list[ModuleCost], list[ModuleCost]]:
+    """Costs of the reference and of its rewrite by `config` (a CompressConfig), on meta models."""
+    from .models.cogact.build import build_meta
+    from .passes import compress
+
+    reference = build_meta(cfg)
+    return module_costs(reference), module_costs(compress(reference, config)[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import calibration
@@ -9,7 +10,6 @@ from .data.calib import load_calib, split_heldout
 from .passes.token_select import check_select_layer
 
 DEFAULT_CALIB = Path("calib_data")
-
 
 
 def calibrate(policy, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR, stored=None, select_layer=2,
@@ -21,3 +21,35 @@ def calibrate(policy, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR
         return calibration.load(stored, policy), True, heldout
     calib, reused = calibration.load_or_run(policy, calib_set, cache_dir, select_layer, progress, force)
     return calib, reused, heldout
+
+
+@dataclass
+class Compiled:
+    """A rewritten model and what it came from."""
+
+    policy: object  # the reference policy (uncompressed)
+    model: object  # the rewritten CogACT module
+    config: object  # CompressConfig
+    records: list
+    calib: object
+    reused: bool  # the calibration came from the cache
+    heldout: list  # samples never calibrated on
+
+    def provenance(self) -> dict:
+        """The manifest's "compile" and "calibration" entries."""
+        meta = self.calib.meta
+        return {"compile": self.config.to_json(), "passes": [r.to_json() for r in self.records],
+                "calibration": {"model_hash": meta["model_hash"], "data_hash": meta["data_hash"],
+                                "samples": meta["samples"], "select_layer": meta["select_layer"]}}
+
+
+def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR, stored=None,
+            select_layer: int | None = None, progress=True) -> Compiled:
+    """Calibrate (or reuse) and apply every enabled pass of `config`."""
+    from .passes import compress
+
+    if select_layer is None:
+        select_layer = config.tokens.layer if config.tokens is not None else 2
+    calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress)
+    model, records = compress(policy.model, config, calib)
+    return Compiled(policy, model, config, records, calib, reused, heldout)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from vlacompile.models.cogact.config import SamplerConfig
-from vlacompile.models.cogact.postprocess import unnormalize
+from vlacompile.runtime.postprocess import unnormalize
 from vlacompile.models.cogact.sampler import cosine_alphas_cumprod, ddim_steps, ddim_update, sample_actions
 
 

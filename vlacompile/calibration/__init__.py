@@ -8,15 +8,13 @@ whatever its --layers / --tokens.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import UserError
+from ..fsutil import staged_folder
 from .collect import Collector
 from .hashing import data_hash, model_hash
 
@@ -73,18 +71,10 @@ def key(policy, samples, select_layer: int) -> str:
 def save(calib: Calibration, folder: Path) -> Path:
     from safetensors.torch import save_file
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder) as tmp:
         (tmp / "calibration.json").write_text(json.dumps(calib.meta, indent=1))
         save_file({"mlp_scores": calib.mlp_scores.contiguous(), "token_relevance": calib.token_relevance.contiguous()},
                   str(tmp / "tensors.safetensors"))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     calib.path = folder
     return folder
 

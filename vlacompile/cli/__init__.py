@@ -26,12 +26,15 @@ def main():
 
 
 def _register():
+    from .build import build
     from .calibrate import calibrate
+    from .export import export_cmd
     from .fidelity import fidelity
     from .info import info
     from .predict import predict
+    from .validate import validate
 
-    for command in (predict, info, calibrate, fidelity):
+    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity):
         main.add_command(command)
 
 

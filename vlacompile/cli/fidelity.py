@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import click
 
+from ..fsutil import write_json
+from .calib_options import calib_options
 from .compile_options import compile_options, compress_config
 from .options import model_option, preset_option, table
 
@@ -14,10 +14,7 @@ from .options import model_option, preset_option, table
 @model_option
 @preset_option
 @compile_options
-@click.option("--calib", "calib_dir", type=click.Path(path_type=Path), default="calib_data", show_default=True)
-@click.option("--calibration", "stored", type=click.Path(path_type=Path), default=None,
-              help="Use this stored calibration folder instead of the cache.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=".vlacompile-cache", show_default=True)
+@calib_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("fidelity.json"), show_default=True,
               help="JSON report.")
 def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
@@ -25,17 +22,13 @@ def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
     from .. import pipeline
     from ..compare.fidelity import DIMS, fidelity as measure
     from ..models import resolve
-    from ..passes import compress
 
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
-    calib, _, heldout = pipeline.calibrate(policy, calib_dir, cache_dir, stored, flags["select_layer"])
-    compressed, records = compress(policy.model, config, calib)
-    report = {"config": config.to_json(), "passes": [r.to_json() for r in records], **measure(policy, compressed, heldout)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out)
+    compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
+    report = {"config": config.to_json(), "passes": [r.to_json() for r in compiled.records],
+              **measure(policy, compiled.model, compiled.heldout)}
+    write_json(out, report)
     act = report["actions"]
     click.echo(f"held-out samples: {report['samples']}; cognition cosine {report['cognition_cosine']:.4f} "
                f"(min {report['cognition_cosine_min']:.4f})")

@@ -22,16 +22,12 @@ def info(model, preset, as_json, **flags):
 
     Counts do not depend on which layers or channels go, so this needs no weights or calibration.
     """
-    from ..costs import module_costs
+    from ..costs import before_after
     from ..models import resolve_config
-    from ..models.cogact.build import build_meta
-    from ..passes import compress
 
     cfg = resolve_config(model, preset)
     config = compress_config(cfg.llm.layers, cfg.visual_tokens, **flags)
-    reference = build_meta(cfg)
-    ref = module_costs(reference)
-    new = module_costs(compress(reference, config)[0])
+    ref, new = before_after(cfg, config)
     if as_json:
         total = lambda cs: {"params": sum(c.params for c in cs), "flops": sum(c.flops for c in cs)}  # noqa: E731
         click.echo(json.dumps({"model": cfg.name, "text_len": cfg.text_len, "config": config.to_json(),

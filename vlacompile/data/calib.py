@@ -94,3 +94,10 @@ def split_heldout(samples: list[CalibSample], fraction: float = 0.2) -> tuple[li
         return [s for s in samples if s.episode not in held], [s for s in samples if s.episode in held]
     cut = len(samples) - max(1, int(len(samples) * fraction))
     return samples[:cut], samples[cut:]
+
+
+def spread(samples: list[CalibSample], n: int) -> list[CalibSample]:
+    """`n` samples evenly spaced over the set (so over its episodes), in order; all of them if fewer."""
+    if n >= len(samples):
+        return list(samples)
+    return [samples[i * len(samples) // n] for i in range(n)]

@@ -11,12 +11,13 @@ the object its instruction names. PIL + numpy only, seeded per episode, so files
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from ..fsutil import write_text
 
 STEPS = 4
 ZOOM = 1.6  # how big objects look next to the table: a camera close to the work area
@@ -313,9 +314,7 @@ def write_calib_set(out_dir, steps: int = STEPS) -> int:
             rel = f"images/ep{ep:02d}_step{step:02d}.png"
             render_scene(ep, step, steps=steps).save(out / rel, optimize=True)
             rows.append({"image": rel, "instruction": spec["instruction"], "episode": ep, "step": step})
-    tmp = out / "manifest.jsonl.tmp"  # readers never see a half-written manifest
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, out / "manifest.jsonl")
+    write_text(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))  # never seen half-written
     return len(rows)
 
 

@@ -61,3 +61,10 @@ def resolve_config(spec: str | None = None, preset: str | None = None):
         raise UserError(f"--model {spec}: neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder")
     weights = find_weights(path)
     return infer_preset(read_state(weights), str(weights))
+
+
+def export_declaration(policy):
+    """The family's export declaration (graphs, their IO, reference tensors); CogACT's is the only one."""
+    from .cogact import export
+
+    return export

@@ -26,6 +26,11 @@ class CompressConfig:
     def to_json(self) -> dict:
         return {k: (asdict(v) if v is not None else None) for k, v in self.__dict__.items()}
 
+    @classmethod
+    def from_json(cls, data: dict) -> "CompressConfig":
+        kinds = {"layers": LayerDropConfig, "mlp": MlpPruneConfig, "tokens": TokenSelectConfig, "cache": CacheConfig}
+        return cls(**{k: None if data.get(k) is None else kind(**data[k]) for k, kind in kinds.items()})
+
 
 def compress(model, config: CompressConfig, calib=None) -> tuple[object, list[PassRecord]]:
     """Apply every enabled pass. `calib=None` is only for structure (costs on meta models):

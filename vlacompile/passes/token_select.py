@@ -59,7 +59,7 @@ def efficientvla_indices(r: torch.Tensor, features: torch.Tensor, cfg: TokenSele
     """r [B, N], features [B, N, D] -> kept visual indices [B, T], ascending."""
     k_key, n_rel, n_div = cfg.split()
     chosen = torch.topk(r, k_key + n_rel, dim=-1).indices  # [B, k_key + n_rel]
-    selected = torch.zeros_like(r, dtype=torch.bool).scatter(1, chosen, True)
+    selected = torch.zeros_like(r, dtype=torch.bool).scatter(1, chosen, torch.ones_like(chosen, dtype=torch.bool))
     if n_div:
         f = torch.nn.functional.normalize(features.float(), dim=-1)
         sim = (f @ f.transpose(1, 2)).masked_fill(~selected[:, None, :], -2.0)  # only similarity to selected

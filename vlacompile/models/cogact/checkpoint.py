@@ -14,14 +14,13 @@ Files are read with `torch.load(weights_only=True)`: nothing in a checkpoint is 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ...errors import UserError
+from ...fsutil import staged_folder
 from .build import from_state, infer_preset
 from .config import PRESETS
 from .model import PARTS
@@ -93,14 +92,8 @@ def save_folder(policy: CogACTPolicy, folder: str | Path, fmt: str = "pt") -> Pa
     folder = Path(folder)
     if folder.exists():
         raise UserError(f"{folder} exists; choose a new folder or remove it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder, replace=False) as tmp:
         _write(policy, tmp, fmt)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .config import LlamaDims
 
@@ -44,6 +45,30 @@ def additive_causal_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tenso
     )
 
 
+def exported_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """transformers' eager attention, but with the scores cast to float32 *before* the softmax.
+
+    `softmax(x, dtype=float32)` on a half tensor exports (TorchScript) as a half-precision Softmax
+    followed by a Cast, which is not what a float16 graph must compute. Registered as
+    "vlacompile_export" for `set_attn_implementation`.
+    """
+    from transformers.models.llama.modeling_llama import repeat_kv
+
+    key, value = repeat_kv(key, module.num_key_value_groups), repeat_kv(value, module.num_key_value_groups)
+    scores = query @ key.transpose(2, 3) * scaling  # [B, H, S, S]
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    probs = scores.float().softmax(dim=-1).to(query.dtype)
+    return (probs @ value).transpose(1, 2).contiguous(), probs
+
+
+def use_exported_attention(llm) -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("vlacompile_export", exported_attention)
+    llm.set_attn_implementation("vlacompile_export")
+
+
 class LLMBackbone(nn.Module):
     def __init__(self, dims: LlamaDims):
         super().__init__()
@@ -74,11 +99,14 @@ class LLMBackbone(nn.Module):
 
         layer = self.layers[i]
         attn, (b, s, _) = layer.self_attn, h_in.shape
-        x = layer.input_layernorm(h_in)
-        q = attn.q_proj(x).view(b, s, -1, attn.head_dim).transpose(1, 2)  # [B, H, S, Dh]
-        k = attn.k_proj(x).view(b, s, -1, attn.head_dim).transpose(1, 2)
-        q, k = apply_rotary_pos_emb(q, k, *rope)
-        return (q @ k.transpose(-1, -2) * attn.scaling + mask).softmax(dim=-1)
+        # float32 whatever the model's precision: the scores pick tokens by rank, and a half-precision
+        # rounding can swap two near-tied tokens (costs one layer's q/k projections).
+        x = layer.input_layernorm(h_in).float()
+        project = lambda lin: F.linear(x, lin.weight.float(), None if lin.bias is None else lin.bias.float())  # noqa: E731
+        q = project(attn.q_proj).view(b, s, -1, attn.head_dim).transpose(1, 2)  # [B, H, S, Dh]
+        k = project(attn.k_proj).view(b, s, -1, attn.head_dim).transpose(1, 2)
+        q, k = apply_rotary_pos_emb(q, k, *(r.float() for r in rope))
+        return (q @ k.transpose(-1, -2) * attn.scaling + mask.float()).softmax(dim=-1)  # [B, H, S, S] float32
 
     def forward(self, h: torch.Tensor, valid: torch.Tensor, position_ids: torch.Tensor):
         """Input embeddings [B, S, D] -> (final-normed hidden states [B, S', D], valid [B, S']).

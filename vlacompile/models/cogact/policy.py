@@ -13,7 +13,7 @@ from PIL import Image
 from ...errors import UserError
 from .config import CogACTConfig
 from .model import CogACT
-from .postprocess import unnormalize
+from ...runtime.postprocess import statistics_key, unnormalize
 from .preprocess import preprocess
 from .prompt import PromptTokenizer
 
@@ -46,11 +46,7 @@ class CogACTPolicy:
         return self.model.cfg
 
     def unnorm_key(self, key: str | None = None) -> str:
-        if key is None and len(self.statistics) == 1:
-            return next(iter(self.statistics))
-        if key not in self.statistics:
-            raise UserError(f"--unnorm-key must be one of {sorted(self.statistics)} (got {key!r})")
-        return key
+        return statistics_key(self.statistics, key)
 
     def encode(self, image: Image.Image, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
         """-> pixels [1, 6, 224, 224], prompt ids [1, L]."""

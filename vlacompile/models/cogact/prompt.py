@@ -1,27 +1,25 @@
-"""Prompt ids in CogACT's released template. Needs only `tokenizers`: the edge runtime reuses it."""
+"""CogACT's released prompt: the template and Llama's special ids. The id building itself is the
+runtime's `Prompt`, so the deployed pipeline tokenizes exactly as the PyTorch model does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ...errors import UserError
+from ...runtime.prompt import Prompt, load_tokenizer
 
 TEMPLATE = "In: What action should the robot take to {instruction}?\nOut:"
 SPACE_PIECE = "\u2581"  # Llama's empty "▁" piece, id 29871 in Llama-2's vocabulary
 BOS, EOS = "<s>", "</s>"
+PAD_ID = 0  # any id works: padding is masked as a key and is never the cognition token
 
 
 class PromptTokenizer:
     """Wraps a Llama-style `tokenizer.json` and builds the released prompt ids."""
 
     def __init__(self, path: str | Path):
-        from tokenizers import Tokenizer
-
         self.path = Path(path)
-        try:
-            self.tok = Tokenizer.from_file(str(self.path))
-        except Exception as exc:  # tokenizers raises a bare Exception on a bad file
-            raise UserError(f"{self.path}: not a readable tokenizer.json ({str(exc).splitlines()[0]})") from None
+        self.tok = load_tokenizer(self.path)
         ids = {name: self.tok.token_to_id(name) for name in (BOS, EOS, SPACE_PIECE)}
         missing = [name for name, i in ids.items() if i is None]
         if missing:
@@ -32,10 +30,15 @@ class PromptTokenizer:
     def vocab_size(self) -> int:
         return self.tok.get_vocab_size(with_added_tokens=True)
 
+    def declaration(self, length: int) -> dict:
+        """The manifest's "prompt" entry: all the runtime needs to rebuild these ids."""
+        return {"template": TEMPLATE, "lowercase": True, "bos_id": self.bos_id,
+                "suffix_ids": [self.space_id, self.eos_id], "pad_id": PAD_ID, "length": length}
+
+    def prompt(self, length: int | None = None) -> Prompt:
+        d = self.declaration(length)
+        return Prompt(self.tok, d["template"], d["bos_id"], d["suffix_ids"], d["lowercase"], length, d["pad_id"])
+
     def prompt_ids(self, instruction: str) -> list[int]:
         """[BOS, prompt..., "▁", EOS]; the final EOS is the cognition token."""
-        text = TEMPLATE.format(instruction=instruction.lower())
-        ids = self.tok.encode(text, add_special_tokens=True).ids
-        if not ids or ids[0] != self.bos_id:
-            ids = [self.bos_id, *ids]
-        return [*ids, self.space_id, self.eos_id]
+        return self.prompt().ids(instruction)

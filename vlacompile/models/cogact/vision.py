@@ -25,17 +25,26 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)  # [B, 3, H, W] -> [B, N, C]
 
 
+def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """SDPA as MatMul / Softmax / MatMul with the softmax in float32, the form exported graphs use."""
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)  # [B, H, N, N]
+    # .float() first: softmax(dtype=float32) exports as a half Softmax followed by a Cast.
+    return scores.float().softmax(dim=-1).to(v.dtype) @ v
+
+
 class Attention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
+        self.explicit = False  # plain-math attention for export (for_export sets it)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, H, N, Dh]
+        attend = explicit_attention if self.explicit else F.scaled_dot_product_attention
+        out = attend(qkv[0], qkv[1], qkv[2])  # [B, H, N, Dh]
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 

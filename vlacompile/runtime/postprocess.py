@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UserError
+
 GRIPPER = 6
+
+
+def statistics_key(statistics: dict, key: str | None = None) -> str:
+    """The dataset whose statistics un-normalize actions: `key`, or the only one there is."""
+    if key is None and len(statistics) == 1:
+        return next(iter(statistics))
+    if key not in statistics:
+        raise UserError(f"--unnorm-key must be one of {sorted(statistics)} (got {key!r})")
+    return key
 
 
 def unnormalize(normalized: np.ndarray, stats: dict) -> np.ndarray:

@@ -1,0 +1,105 @@
+"""Split export: three static graphs per precision that compute what the PyTorch model computes."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from vlacompile.export import ExportConfig, export
+from vlacompile.export.onnx import export_graph
+from vlacompile.models import export_declaration
+from vlacompile.runtime import manifest
+
+
+def test_every_graph_matches_pytorch_in_fp32_and_fp16(validated):
+    checked = {(p.graph, p.precision): p for p in validated.graphs}
+    assert set(checked) == {(g, p) for g in ("vision", "llm", "dit") for p in ("fp32", "fp16")}
+    for (graph, precision), parity in checked.items():
+        assert parity, f"{graph} {precision}: {parity.to_json()}"
+        (out,) = parity.outputs
+        if precision == "fp32":
+            assert out.max_abs < 1e-4 and out.cosine > 0.99999
+        else:  # reduced precision really ran: not bit-identical to fp32, yet close
+            assert 1e-5 < out.mean_abs < 1e-2 and out.cosine > 0.999
+
+
+def test_graphs_are_static_opset_18_with_the_declared_io(graphs):
+    m = manifest.read(graphs)
+    assert m["pipeline"] == ["vision", "llm", "dit"]
+    for precision, decls in m["graphs"].items():
+        for name, decl in decls.items():
+            model = onnx.load(str(graphs / decl["file"]))
+            assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 18
+            io = [(v.name, [d.dim_value for d in v.type.tensor_type.shape.dim]) for v in model.graph.input]
+            assert io == [(t["name"], t["shape"]) for t in decl["inputs"]]
+            ops = {n.op_type for n in model.graph.node}
+            assert "LayerNormalization" in ops or name == "llm"  # LLM norms are RMSNorm
+            if precision == "fp16":
+                weights = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]
+                assert weights, f"{name} fp16 holds no float16 weights"
+                assert "Cast" in ops  # norms / softmax / DDIM go back to float32 explicitly
+
+
+def test_fp16_keeps_norms_and_softmax_in_fp32(graphs):
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(graphs / "dit.fp16.onnx")))
+    types = {v.name: v.type.tensor_type.elem_type for v in [*model.graph.value_info, *model.graph.input]}
+    for node in model.graph.node:
+        if node.op_type in ("LayerNormalization", "Softmax"):
+            assert types[node.input[0]] == onnx.TensorProto.FLOAT, node.name
+
+
+def test_manifest_records_what_a_device_needs(graphs, tiny):
+    m = manifest.read(graphs)
+    assert m["schema"] == manifest.SCHEMA
+    assert m["prompt"]["length"] == 1 + tiny.cfg.text_len and (graphs / m["prompt"]["tokenizer"]).is_file()
+    assert m["preprocess"]["normalizations"][0]["mean"] == [0.485, 0.456, 0.406]
+    assert json.loads((graphs / m["statistics"]["file"]).read_text()) == tiny.statistics
+    assert m["compile"]["layers"] == {"keep": 22} and m["compile"]["tokens"]["tokens"] == 56
+    assert len(m["calibration"]["model_hash"]) == 64
+    listed = set(m["files"])
+    assert {f"{g}.{p}.onnx" for g in ("vision", "llm", "dit") for p in ("fp32", "fp16")} <= listed
+    manifest.verify(graphs, m)  # every hash holds
+
+
+def test_dynamo_exporter_gives_the_same_graph_numerics(tiny, compiled, trace_tensors, tmp_path):
+    import onnxruntime as ort
+
+    family = export_declaration(tiny)
+    spec = next(s for s in family.graphs(tiny.cfg) if s.name == "dit")
+    args = tuple(torch.from_numpy(trace_tensors[t.name]) for t in spec.inputs)
+    path = export_graph(spec.wrapper(family.for_export(compiled.model, "fp32")), args, spec, tmp_path / "dit.onnx",
+                        exporter="dynamo")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (actions,) = session.run(None, {t.name: trace_tensors[t.name] for t in spec.inputs})
+    np.testing.assert_allclose(actions, trace_tensors["actions"], atol=1e-4)
+
+
+def test_an_interrupted_export_leaves_the_previous_folder(tiny, compiled, trace_tensors, graphs, tmp_path,
+                                                           monkeypatch):
+    import shutil
+
+    import vlacompile.export as exporter
+
+    out = tmp_path / "graphs"
+    shutil.copytree(graphs, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C while the third graph is being written
+        return export_graph(*args, **kwargs)
+
+    monkeypatch.setattr(exporter, "export_graph", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export(tiny, compiled.model, out, ExportConfig(), trace_tensors, compiled.provenance(), progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graphs"]  # no partial folder next to it
+    fresh = tmp_path / "fresh"
+    with pytest.raises(KeyboardInterrupt):
+        calls.clear()
+        export(tiny, compiled.model, fresh, ExportConfig(), trace_tensors, compiled.provenance(), progress=False)
+    assert not fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["graphs"]

@@ -1,0 +1,75 @@
+"""The ONNX Runtime pipeline: image + instruction -> the PyTorch rewritten model's actions, from the
+manifest and graphs alone."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from vlacompile.errors import UserError
+from vlacompile.runtime import GraphPipeline
+
+
+@pytest.mark.parametrize("precision,atol", [("fp32", 1e-4), ("fp16", 3e-2)])
+def test_ort_pipeline_gives_the_pytorch_actions(tiny, compiled, graphs, precision, atol):
+    with GraphPipeline(graphs, precision) as pipe:
+        for i, sample in enumerate(compiled.heldout[:3]):
+            image, noise = sample.load_image(), tiny.noise(i)
+            pixels, ids = tiny.encode(image, sample.instruction)  # unpadded: the model's own prompt
+            with torch.no_grad():
+                want = compiled.model(pixels, ids, noise)[0].numpy()
+            got = pipe.predict_normalized(image, sample.instruction, noise.numpy())
+            np.testing.assert_allclose(got, want, atol=atol)
+
+
+def test_unnormalized_actions_match_the_policys_post_processing(tiny, compiled, graphs, sample_image):
+    from vlacompile.runtime.postprocess import unnormalize
+
+    noise = tiny.noise(3)
+    with GraphPipeline(graphs) as pipe:
+        actions = pipe.predict(sample_image, "pick up the red block", noise=noise.numpy())
+        normalized = pipe.predict_normalized(sample_image, "pick up the red block", noise.numpy())
+    assert actions.shape == (16, 7)
+    np.testing.assert_array_equal(actions, unnormalize(normalized, tiny.statistics[tiny.unnorm_key()]))
+    assert set(np.unique(actions[:, 6])) <= {0.0, 1.0}
+
+
+def test_runtime_imports_no_model_code_and_no_transformers(graphs):
+    # torch itself may load here: Polygraphy's ONNX Runtime runner imports it, when installed, to
+    # check whether feeds are torch tensors. On a device without torch nothing asks for it.
+    code = (
+        "import sys\n"
+        "from PIL import Image\n"
+        "from vlacompile.runtime import GraphPipeline\n"
+        f"pipe = GraphPipeline({str(graphs)!r})\n"
+        "a = pipe.predict(Image.new('RGB', (320, 240), (90, 120, 60)), 'pick up the red block', seed=1)\n"
+        "assert a.shape == (16, 7), a.shape\n"
+        "banned = ('transformers', 'vlacompile.models', 'vlacompile.passes', 'vlacompile.export')\n"
+        "loaded = [m for m in banned if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_truncated_graph_is_refused_by_name(graphs, tmp_path):
+    import shutil
+
+    folder = tmp_path / "g"
+    shutil.copytree(graphs, folder)
+    path = folder / "llm.fp32.onnx"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError, match="llm.fp32.onnx does not match its sha256"):
+        GraphPipeline(folder)
+
+
+def test_a_prompt_over_the_static_budget_is_refused(graphs, sample_image):
+    with GraphPipeline(graphs) as pipe, pytest.raises(UserError, match="shorten it"):
+        pipe.predict(sample_image, " ".join(["pick up the red block"] * 20))
+
+
+def test_a_missing_precision_says_which_exist(graphs):
+    with pytest.raises(UserError, match="has no bf16 graphs"):
+        GraphPipeline(graphs, "bf16")

@@ -1,0 +1,110 @@
+"""`vlacompile build`: calibrate -> rewrite -> export -> validate -> (engines) -> fidelity -> latency.
+
+Every step's artifact is written under a temporary name and renamed, and later steps check hashes,
+so an interrupted build never leaves a file that a later step would take as valid.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import pipeline
+from .export import DEFAULT_DIR, ExportConfig
+
+SUMMARY = "build.json"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    out: Path = DEFAULT_DIR
+    export: ExportConfig = field(default_factory=ExportConfig)
+    samples: int = 8  # calibration samples that validation compares on
+    calib_dir: Path = pipeline.DEFAULT_CALIB
+    cache_dir: Path = Path(".vlacompile-cache")
+    stored: Path | None = None
+    select_layer: int = 2
+    latency_runs: int = 10
+
+
+@dataclass
+class BuildResult:
+    summary: dict
+    validation: object  # compare.validate.Validation
+
+    def __bool__(self) -> bool:
+        return bool(self.validation)
+
+
+def tensorrt_missing() -> str | None:
+    """Why engines cannot be built here, or None."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT is not installed on this machine; build engines on the target device"
+    return None
+
+
+def _latency(policy, folder: Path, precisions, sample, runs: int) -> dict:
+    import torch
+
+    from .latency import time_calls
+    from .runtime import GraphPipeline
+
+    image, noise = sample.load_image(), policy.noise(0)  # both sides time image + instruction -> actions
+    with torch.no_grad():
+        out = {"reference (PyTorch eager)": time_calls(
+            lambda: policy.predict_normalized(image, sample.instruction, noise), runs=runs)}
+    for p in precisions:
+        with GraphPipeline(folder, p, verify=False) as pipe:
+            out[f"compiled {p} (ONNX Runtime)"] = time_calls(
+                lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), runs=runs)
+    return out
+
+
+def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> BuildResult:
+    from .compare.fidelity import fidelity
+    from .compare.validate import validate
+    from .costs import before_after
+    from .data.calib import load_calib, spread
+    from .export import export
+    from .models import export_declaration
+
+    start, timings = time.perf_counter(), {}
+
+    def step(name):
+        timings[name] = time.perf_counter() - sum(timings.values()) - start
+
+    compiled = pipeline.rewrite(policy, config, bc.calib_dir, bc.cache_dir, bc.stored, bc.select_layer, progress)
+    log(f"calibration: {'reused' if compiled.reused else 'computed'} {compiled.calib.path}")
+    step("calibrate+rewrite")
+    samples = spread(load_calib(bc.calib_dir), bc.samples)
+    trace = export_declaration(policy).reference_tensors(policy, compiled.model, samples[0].load_image(),
+                                                         samples[0].instruction, policy.noise(0))
+    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress)
+    log(f"graphs: {exported.folder} ({', '.join(bc.export.precisions)}, {bc.export.exporter} exporter)")
+    step("export")
+    validation = validate(bc.out, policy, compiled.model, samples, bc.export.precisions, progress=progress)
+    step("validate")
+    engines = f"skipped: {tensorrt_missing() or 'engine building is not part of build yet'}"
+    log(f"engines: {engines}")
+    fid = fidelity(policy, compiled.model, compiled.heldout)
+    step("fidelity")
+    latency = _latency(policy, bc.out, bc.export.precisions, compiled.heldout[0], bc.latency_runs)
+    step("latency")
+    ref, new = before_after(policy.cfg, config)
+    summary = {"model": policy.source, "compile": config.to_json(), "passes": [r.to_json() for r in compiled.records],
+               "costs": {"reference": [c.to_json() for c in ref], "compressed": [c.to_json() for c in new]},
+               "latency": latency, "parity": validation.to_json(), "fidelity": fid, "engines": engines,
+               "export_seconds": exported.seconds, "step_seconds": timings,
+               "wall_seconds": time.perf_counter() - start}
+    _write_summary(bc.out, summary)
+    return BuildResult(summary, validation)
+
+
+def _write_summary(folder: Path, summary: dict) -> None:
+    from .fsutil import write_json
+    from .runtime import manifest as manifest_io
+
+    write_json(folder / SUMMARY, summary)
+    manifest_io.seal(folder, manifest_io.read(folder), [SUMMARY])

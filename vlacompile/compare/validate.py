@@ -1,0 +1,157 @@
+"""`validate`: lint the graphs, compare each one and the whole pipeline with the PyTorch rewritten
+model on calibration samples, localize failures, and leave the files to re-check on a device.
+
+Beside the graphs it writes, per graph, `<graph>.inputs.json` (Polygraphy input feeds) and
+`<graph>.reference.json` (the PyTorch outputs as Polygraphy RunResults); the manifest records them,
+their hashes, the tolerances and the `polygraphy run` command that repeats each check.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fsutil import write_text
+from ..runtime import manifest as manifest_io
+from .lint import LintReport, lint
+from .parity import TOLERANCES, Parity, as_run_results, compare
+
+
+@dataclass
+class Validation:
+    lint: list[LintReport] = field(default_factory=list)
+    graphs: list[Parity] = field(default_factory=list)
+    pipelines: list[Parity] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return all(self.lint) and all(self.graphs) and all(self.pipelines)
+
+    def to_json(self) -> dict:
+        return {"passed": bool(self),
+                "lint": {r.graph: {"nodes": r.nodes, "findings": [str(f) for f in r.findings]} for r in self.lint},
+                "graphs": [p.to_json() for p in self.graphs], "pipelines": [p.to_json() for p in self.pipelines]}
+
+
+def polygraphy_command(folder: Path, graph: str, file: str, precision: str, backend: str = "--onnxrt") -> str:
+    f = Path(folder)
+    return (f"polygraphy run {f / file} {backend} --load-inputs {f / f'{graph}.inputs.json'} "
+            f"--load-outputs {f / f'{graph}.reference.json'} {TOLERANCES[precision].polygraphy_args()}")
+
+
+def reference_samples(policy, compressed, samples, seed: int = 0) -> list[dict]:
+    """Every graph tensor for each sample, from the PyTorch rewritten model (noise seeded per sample)."""
+    from ..models import export_declaration
+
+    family = export_declaration(policy)
+    return [family.reference_tensors(policy, compressed, s.load_image(), s.instruction, policy.noise(seed + i))
+            for i, s in enumerate(samples)]
+
+
+def _save_parity_files(folder: Path, manifest: dict, tensors: list[dict]) -> list[str]:
+    from polygraphy import json as pjson
+
+    names = []
+    for graph, decl in next(iter(manifest["graphs"].values())).items():  # IO is the same at every precision
+        feeds = [{t["name"]: s[t["name"]] for t in decl["inputs"]} for s in tensors]
+        refs = [{t["name"]: s[t["name"]] for t in decl["outputs"]} for s in tensors]
+        write_text(folder / f"{graph}.inputs.json", pjson.to_json(feeds))
+        write_text(folder / f"{graph}.reference.json", pjson.to_json(as_run_results("pytorch", refs)))
+        names += [f"{graph}.inputs.json", f"{graph}.reference.json"]
+    return names
+
+
+def check_graph(folder: Path, manifest: dict, graph: str, precision: str, tensors: list[dict],
+                backend: str = "onnxruntime") -> Parity:
+    from polygraphy.comparator import Comparator
+
+    from ..backends import runner
+
+    decl = manifest["graphs"][precision][graph]
+    feeds = [{t["name"]: s[t["name"]] for t in decl["inputs"]} for s in tensors]
+    refs = [{t["name"]: s[t["name"]] for t in decl["outputs"]} for s in tensors]
+    got = Comparator.run([runner(backend, folder / decl["file"])], data_loader=feeds)
+    return Parity(graph, precision, len(tensors), compare(got, as_run_results("pytorch", refs), TOLERANCES[precision]))
+
+
+def check_pipeline(folder: Path, precision: str, policy, compressed, samples, seed: int = 0,
+                   backend: str = "onnxruntime") -> Parity:
+    """Image + instruction -> normalized actions through the runtime (padding, graphs and all)
+    against the PyTorch rewritten model on the unpadded prompt, with the same noise."""
+    import torch
+
+    from ..runtime import GraphPipeline
+
+    got, want = [], []
+    with GraphPipeline(folder, precision, backend, verify=False) as pipe:
+        for i, s in enumerate(samples):
+            image, noise = s.load_image(), policy.noise(seed + i)
+            got.append({"actions": pipe.predict_normalized(image, s.instruction, noise.numpy())[None]})
+            pixels, ids = policy.encode(image, s.instruction)
+            with torch.no_grad():
+                want.append({"actions": compressed(pixels, ids, noise).numpy()})
+    return Parity("pipeline", precision, len(samples),
+                  compare(as_run_results(f"onnxrt:{precision}", got), as_run_results("pytorch", want),
+                          TOLERANCES[precision]))
+
+
+def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compressed, sample: dict) -> None:
+    """Set parity.fault: re-export the graph in float32 from the PyTorch model and find the first
+    tensor of the failing graph that departs from it. If the fresh export fails too, the exporter
+    mistranslates the module, and that is what the note says."""
+    import torch
+
+    from ..export import ExportConfig
+    from ..export.onnx import export_graph
+    from ..models import export_declaration
+    from .localize import localize
+
+    family = export_declaration(policy)
+    spec = next(s for s in family.graphs(policy.cfg) if s.name == parity.graph)
+    feed = {t.name: sample[t.name] for t in spec.inputs}
+    exporter = manifest["export"]["exporter"]
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".localize.") as scratch:
+        trusted = Path(scratch) / f"{spec.name}.fp32.onnx"
+        model = family.for_export(compressed, "fp32")
+        export_graph(spec.wrapper(model), tuple(torch.from_numpy(feed[t.name]) for t in spec.inputs), spec, trusted,
+                     exporter, manifest["export"].get("opset", ExportConfig.opset))
+        fresh = check_graph(Path(scratch), {"graphs": {"fp32": {spec.name: {**manifest["graphs"]["fp32"][spec.name],
+                                                                           "file": trusted.name}}}},
+                            spec.name, "fp32", [sample])
+        if not fresh:
+            parity.note = f"a fresh {exporter} export fails too: the exporter mistranslates this module; try the other exporter"
+            return
+        parity.fault = localize(folder / manifest["graphs"][parity.precision][spec.name]["file"], trusted, feed,
+                                TOLERANCES[parity.precision])
+        if parity.fault is None:
+            parity.note = "every tensor matches a fresh export; the difference is outside the traced graph"
+
+
+def validate(folder: Path, policy, compressed, samples, precisions=None, backend: str = "onnxruntime",
+             progress: bool = True) -> Validation:
+    from tqdm import tqdm
+
+    folder = Path(folder)
+    manifest = manifest_io.read(folder)
+    manifest_io.verify(folder, manifest)
+    precisions = list(precisions or manifest["graphs"])
+    result = Validation(lint=[lint(folder / g["file"]) for p in precisions for g in manifest["graphs"][p].values()])
+    tensors = reference_samples(policy, compressed, samples)
+    written = _save_parity_files(folder, manifest, tensors)
+    jobs = [(p, g) for p in precisions for g in manifest["pipeline"]] + [(p, None) for p in precisions]
+    for precision, graph in tqdm(jobs, desc="validate", unit="check", disable=not progress):
+        if graph is None:
+            result.pipelines.append(check_pipeline(folder, precision, policy, compressed, samples, backend=backend))
+            continue
+        parity = check_graph(folder, manifest, graph, precision, tensors, backend)
+        if not parity:
+            localize_fault(folder, manifest, parity, policy, compressed, tensors[0])
+        result.graphs.append(parity)
+    manifest["parity"] = {
+        "reference": "PyTorch rewritten model, float32", "samples": len(samples), "backend": backend,
+        "tolerances": {p: TOLERANCES[p].__dict__ for p in precisions},
+        "commands": {f"{g}.{p}": polygraphy_command(folder, g, d["file"], p)
+                     for p in precisions for g, d in manifest["graphs"][p].items()},
+        **result.to_json()}
+    manifest_io.seal(folder, manifest, written)
+    return result

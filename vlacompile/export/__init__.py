@@ -1,0 +1,85 @@
+"""Split export: a rewritten model -> static ONNX graphs per precision, plus manifest.json.
+
+The folder is written under a temporary name and renamed into place only when every graph, the
+copied tokenizer and statistics and the manifest (with every file's sha256) are written: an
+interrupted export leaves the previous folder, or none, never a partial one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fsutil import staged_folder, write_json
+from ..runtime import manifest as manifest_io
+from .onnx import EXPORTERS, OPSET, export_graph
+from .spec import GraphSpec, TensorSpec
+
+PRECISIONS = ("fp32", "fp16")
+DEFAULT_DIR = Path("graphs")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    precisions: tuple[str, ...] = PRECISIONS
+    exporter: str = "torchscript"
+    opset: int = OPSET
+
+
+@dataclass
+class Exported:
+    folder: Path
+    manifest: dict
+    seconds: dict = field(default_factory=dict)  # "<graph>.<precision>" -> export wall time
+
+
+def graph_file(name: str, precision: str) -> str:
+    return f"{name}.{precision}.onnx"
+
+
+def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
+           progress: bool = True) -> Exported:
+    """`sample`: every graph tensor of one calibration sample (the family's `reference_tensors`), used
+    as the tracing inputs. `provenance`: the compile config and calibration entries of the manifest."""
+    import shutil
+    import time
+
+    import torch
+    from tqdm import tqdm
+
+    from .. import __version__
+    from ..models import export_declaration
+
+    family = export_declaration(policy)
+    specs = family.graphs(policy.cfg)
+    jobs = [(p, s) for p in cfg.precisions for s in specs]
+    seconds, graphs = {}, {p: {} for p in cfg.precisions}
+    with staged_folder(Path(out_dir)) as tmp, tqdm(jobs, desc="export", unit="graph", disable=not progress) as bar:
+        models = {p: family.for_export(compressed, p) for p in cfg.precisions}
+        for precision, spec in bar:
+            bar.set_postfix_str(f"{spec.name} {precision}")
+            start, name = time.perf_counter(), graph_file(spec.name, precision)
+            args = tuple(torch.from_numpy(sample[t.name]) for t in spec.inputs)
+            export_graph(spec.wrapper(models[precision]), args, spec, tmp / name, cfg.exporter, cfg.opset)
+            seconds[f"{spec.name}.{precision}"] = time.perf_counter() - start
+            graphs[precision][spec.name] = {"file": name, "inputs": [t.to_json() for t in spec.inputs],
+                                            "outputs": [t.to_json() for t in spec.outputs]}
+        shutil.copyfile(policy.tokenizer.path, tmp / "tokenizer.json")
+        write_json(tmp / "dataset_statistics.json", policy.statistics)
+        decl = family.declarations(policy)
+        manifest = {"schema": manifest_io.SCHEMA, "created_by": f"vlacompile {__version__}",
+                    "model": {"family": family.FAMILY, "preset": policy.cfg.name, "source": policy.source},
+                    **provenance,
+                    "export": {"exporter": cfg.exporter, "opset": cfg.opset, "torch": torch.__version__,
+                               "constant_folding": "polygraphy fold_constants"},
+                    "pipeline": decl["pipeline"], "graphs": graphs,
+                    "prompt": {**decl["prompt"], "tokenizer": "tokenizer.json"},
+                    "preprocess": decl["preprocess"],
+                    "statistics": {"file": "dataset_statistics.json", "keys": sorted(policy.statistics)},
+                    "actions": decl["actions"]}
+        manifest_io.seal(tmp, manifest)
+    return Exported(Path(out_dir), manifest, seconds)
+
+
+__all__ = ["DEFAULT_DIR", "EXPORTERS", "PRECISIONS", "ExportConfig", "Exported", "GraphSpec", "TensorSpec",
+           "export", "graph_file"]

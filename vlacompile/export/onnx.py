@@ -1,0 +1,78 @@
+"""One module -> one static ONNX graph: trace, fold constants, save (external data above 2 GB).
+
+Exporter choice, measured on the embedded default (2-core CPU, docs/BENCHMARKS.md): all six graphs
+take 8.8 s with the TorchScript exporter and 88 s with the dynamo exporter (most of it in its
+translation and optimization passes), so TorchScript is the default and dynamo stays selectable.
+TorchScript leaves shape arithmetic (Shape -> Gather -> Concat -> Expand) in the graph; Polygraphy's
+constant folding (what `polygraphy surgeon sanitize --fold-constants` runs) turns it into static
+shapes, which the TensorRT lint then checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from .spec import GraphSpec
+
+EXPORTERS = ("torchscript", "dynamo")
+OPSET = 18  # >= 17 maps LayerNormalization to TensorRT's normalization layer
+EXTERNAL_DATA_BYTES = 2 * 1024**3  # protobuf's limit for one file
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporters print deprecation notes and per-pass banners that say nothing to a user."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+
+def _trace(module, args, spec: GraphSpec, path: Path, exporter: str, opset: int) -> None:
+    names = {"input_names": [t.name for t in spec.inputs], "output_names": [t.name for t in spec.outputs]}
+    with _quiet(), torch.no_grad():
+        if exporter == "torchscript":
+            torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset,
+                              do_constant_folding=True, **names)
+        else:
+            program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, **names)
+            program.save(str(path), external_data=True)
+
+
+def _fold(path: Path):
+    import onnx
+    from polygraphy.backend.onnx import fold_constants
+    from polygraphy.logger import G_LOGGER
+
+    G_LOGGER.module_severity = G_LOGGER.ERROR
+    return fold_constants(onnx.load(str(path)), num_passes=None, fold_shapes=True, error_ok=False)
+
+
+def export_graph(module, args: tuple, spec: GraphSpec, path: Path, exporter: str = "torchscript",
+                 opset: int = OPSET) -> Path:
+    """Write `path` (and `path`.data when the weights pass 2 GB). `path`'s folder must be a staging
+    folder: the caller renames it into place only when every graph is done."""
+    import onnx
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".trace.") as scratch:
+        traced = Path(scratch) / path.name
+        _trace(module.eval(), args, spec, traced, exporter, opset)
+        model = _fold(traced)
+    weights = sum(t.ByteSize() for t in model.graph.initializer)
+    external = weights >= EXTERNAL_DATA_BYTES
+    onnx.save(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+              location=f"{path.name}.data" if external else None)
+    return path

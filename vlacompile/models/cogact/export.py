@@ -1,0 +1,134 @@
+"""What the exporter and the validator need to know about CogACT (one declaration per family).
+
+CogACT splits into three static, batch-1 graphs whose tensor names are global, so the output of one
+is the input of the next under the same name:
+  vision: pixels                                   -> visual_tokens
+  llm:    visual_tokens, input_ids, cognition_index -> cognition
+  dit:    cognition, noise                         -> actions
+Graph inputs and outputs are float32 (ids int64) at every precision; a float16 graph casts inside.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ...export.spec import GraphSpec, TensorSpec
+from ...runtime.postprocess import GRIPPER
+from .preprocess import constants
+from .llm import use_exported_attention
+from .vision import Attention
+
+FAMILY = "cogact"
+
+class VisionGraph(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        dtype = self.model.projector.projector[0].weight.dtype
+        return self.model.visual_tokens(pixels.to(dtype)).float()  # [1, 6, 224, 224] -> [1, 256, D]
+
+
+class LLMGraph(nn.Module):
+    """Prompt ids are right-padded to a fixed length; `cognition_index` is the cognition token's
+    index in input_ids, so every position after it is padding."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, visual: torch.Tensor, input_ids: torch.Tensor, cognition_index: torch.Tensor):
+        dtype = self.model.llm_backbone.llm.model.embed_tokens.weight.dtype
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        text_valid = positions[None] <= cognition_index[:, None]  # [1, L]
+        return self.model.cognition_from_visual(visual.to(dtype), input_ids, text_valid).float()  # [1, D]
+
+
+class DiTGraph(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, cognition: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.model.act(cognition, noise).float()  # [1, D], [1, 16, 7] -> [1, 16, 7]
+
+
+def graphs(cfg) -> list[GraphSpec]:
+    d, ids_len = cfg.llm.hidden, 1 + cfg.text_len
+    chunk = (1, cfg.dit.chunk, cfg.dit.action_dim)
+    image = (1, 6, cfg.dino.image, cfg.dino.image)
+    return [
+        GraphSpec("vision", VisionGraph, (TensorSpec("pixels", image),),
+                  (TensorSpec("visual_tokens", (1, cfg.visual_tokens, d)),)),
+        GraphSpec("llm", LLMGraph,
+                  (TensorSpec("visual_tokens", (1, cfg.visual_tokens, d)), TensorSpec("input_ids", (1, ids_len), "int64"),
+                   TensorSpec("cognition_index", (1,), "int64")),
+                  (TensorSpec("cognition", (1, d)),)),
+        GraphSpec("dit", DiTGraph, (TensorSpec("cognition", (1, d)), TensorSpec("noise", chunk)),
+                  (TensorSpec("actions", chunk),)),
+    ]
+
+
+class Fp32LayerNorm(nn.Module):
+    """A LayerNorm that computes in float32 inside a float16 graph (FP16 overflows in norms)."""
+
+    def __init__(self, norm: nn.LayerNorm):
+        super().__init__()
+        self.shape, self.eps = norm.normalized_shape, norm.eps
+        self.weight = None if norm.weight is None else nn.Parameter(norm.weight.detach().float())
+        self.bias = None if norm.bias is None else nn.Parameter(norm.bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x.float(), self.shape, self.weight, self.bias, self.eps).to(x.dtype)
+
+
+def _swap_layer_norms(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.LayerNorm):
+            setattr(module, name, Fp32LayerNorm(child))
+        else:
+            _swap_layer_norms(child)
+
+
+def for_export(model, precision: str):
+    """A copy of the (rewritten) model as the graphs compute it: attention as plain math with a
+    float32 softmax; at float16, weights in half with norms, softmax and DDIM arithmetic in float32
+    (Llama's RMSNorm already upcasts; the sampler keeps x_t in float32)."""
+    out = copy.deepcopy(model).eval()
+    use_exported_attention(out.llm_backbone.llm)
+    for m in out.modules():
+        if isinstance(m, Attention):
+            m.explicit = True
+    if precision == "fp16":
+        out.half()
+        _swap_layer_norms(out)
+    return out
+
+
+def reference_tensors(policy, compressed, image, instruction: str, noise: torch.Tensor) -> dict[str, np.ndarray]:
+    """Every graph tensor for one sample, computed by the PyTorch (rewritten) model in float32."""
+    pixels, _ = policy.encode(image, instruction)
+    ids, index = policy.tokenizer.prompt(1 + policy.cfg.text_len).padded(instruction)
+    input_ids, cognition_index = torch.tensor([ids]), torch.tensor([index])
+    with torch.no_grad():
+        visual = compressed.visual_tokens(pixels)
+        cognition = LLMGraph(compressed)(visual, input_ids, cognition_index)
+        actions = compressed.act(cognition, noise)
+    named = {"pixels": pixels, "visual_tokens": visual, "input_ids": input_ids, "cognition_index": cognition_index,
+             "cognition": cognition, "noise": noise, "actions": actions}
+    return {k: v.detach().numpy().copy() for k, v in named.items()}
+
+
+def declarations(policy) -> dict:
+    """The manifest entries a deployment needs besides the graphs (files are copied by the exporter)."""
+    return {"pipeline": [g.name for g in graphs(policy.cfg)],
+            "prompt": policy.tokenizer.declaration(1 + policy.cfg.text_len),
+            "preprocess": constants(policy.cfg.dino.image),
+            "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim, "gripper_dim": GRIPPER,
+                        "noise": "standard normal [1, chunk, dims], float32"}}

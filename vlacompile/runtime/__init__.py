@@ -1,0 +1,9 @@
+"""The deployment side: image + instruction -> actions from exported graphs and their manifest.
+
+Imports numpy, PIL, tokenizers and the chosen backend only: no torch, no model code, no
+transformers, so it runs on a robot that has none of them.
+"""
+
+from .pipeline import GraphPipeline
+
+__all__ = ["GraphPipeline"]
