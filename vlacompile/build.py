@@ -27,6 +27,7 @@ class BuildConfig:
     stored: Path | None = None
     select_layer: int = 2
     latency_runs: int = 10
+    force_calibration: bool = False
 
 
 @dataclass
@@ -75,7 +76,8 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     def step(name):
         timings[name] = time.perf_counter() - sum(timings.values()) - start
 
-    compiled = pipeline.rewrite(policy, config, bc.calib_dir, bc.cache_dir, bc.stored, bc.select_layer, progress)
+    compiled = pipeline.rewrite(policy, config, bc.calib_dir, bc.cache_dir, bc.stored, bc.select_layer, progress,
+                                bc.force_calibration)
     log(f"calibration: {'reused' if compiled.reused else 'computed'} {compiled.calib.path}")
     step("calibrate+rewrite")
     samples = spread(load_calib(bc.calib_dir), bc.samples)

@@ -44,12 +44,12 @@ class Compiled:
 
 
 def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR, stored=None,
-            select_layer: int | None = None, progress=True) -> Compiled:
+            select_layer: int | None = None, progress=True, force=False) -> Compiled:
     """Calibrate (or reuse) and apply every enabled pass of `config`."""
     from .passes import compress
 
     if select_layer is None:
         select_layer = config.tokens.layer if config.tokens is not None else 2
-    calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress)
+    calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress, force)
     model, records = compress(policy.model, config, calib)
     return Compiled(policy, model, config, records, calib, reused, heldout)

@@ -103,3 +103,21 @@ def test_an_interrupted_export_leaves_the_previous_folder(tiny, compiled, trace_
         calls.clear()
         export(tiny, compiled.model, fresh, ExportConfig(), trace_tensors, compiled.provenance(), progress=False)
     assert not fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["graphs"]
+
+
+def test_weights_over_the_limit_go_to_external_data(tiny, compiled, trace_tensors, tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    import vlacompile.export.onnx as onnx_export
+    from vlacompile.compare.lint import lint
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 1)  # as if the dit were over 2 GB
+    family = export_declaration(tiny)
+    spec = next(s for s in family.graphs(tiny.cfg) if s.name == "dit")
+    args = tuple(torch.from_numpy(trace_tensors[t.name]) for t in spec.inputs)
+    path = export_graph(spec.wrapper(family.for_export(compiled.model, "fp32")), args, spec, tmp_path / "dit.onnx")
+    assert (tmp_path / "dit.onnx.data").stat().st_size > path.stat().st_size  # the weights live beside it
+    assert lint(path)  # the lint reads shapes and types only, never the weights
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (actions,) = session.run(None, {t.name: trace_tensors[t.name] for t in spec.inputs})
+    np.testing.assert_allclose(actions, trace_tensors["actions"], atol=1e-4)

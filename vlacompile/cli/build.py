@@ -18,8 +18,9 @@ from .validate import report
 @validate_options
 @click.option("--latency-runs", type=click.IntRange(1), default=10, show_default=True,
               help="Timed runs (after 2 warm-up runs) of the reference and of each compiled pipeline.")
+@click.option("--force", is_flag=True, help="Recalibrate even if stored results exist.")
 def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, samples, backend, latency_runs,
-          **flags):
+          force, **flags):
     """Calibrate, rewrite, export, validate, then summarize: the whole compile in one command.
 
     Exits 1 when validation fails; the graphs stay on disk for inspection.
@@ -32,7 +33,7 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
-                     flags["select_layer"], latency_runs)
+                     flags["select_layer"], latency_runs, force)
     click.echo(f"build {policy.source}: --layers {flags['layers']} --tokens {flags['tokens']} "
                f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
     result = run(policy, config, bc, log=click.echo)
