@@ -1,4 +1,4 @@
-"""`vlacompile build`: calibrate -> rewrite -> export -> validate -> (engines) -> fidelity -> latency.
+"""`vlacompile build`: calibrate -> rewrite -> export -> (engines) -> validate -> fidelity -> latency.
 
 Every step's artifact is written under a temporary name and renamed, and later steps check hashes,
 so an interrupted build never leaves a file that a later step would take as valid.
@@ -6,12 +6,12 @@ so an interrupted build never leaves a file that a later step would take as vali
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import pipeline
+from .engines import EngineConfig
 from .export import DEFAULT_DIR, ExportConfig
 
 SUMMARY = "build.json"
@@ -28,6 +28,9 @@ class BuildConfig:
     select_layer: int = 2
     latency_runs: int = 10
     force_calibration: bool = False
+    backend: str = "onnxruntime"  # what validation and latency run on
+    engines: Path = Path("engines")
+    engine: EngineConfig = field(default_factory=EngineConfig)  # its precision is set per exported precision
 
 
 @dataclass
@@ -39,14 +42,23 @@ class BuildResult:
         return bool(self.validation)
 
 
-def tensorrt_missing() -> str | None:
-    """Why engines cannot be built here, or None."""
-    if importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT is not installed on this machine; build engines on the target device"
-    return None
+def _engines(bc: BuildConfig) -> str:
+    """Build every precision's engines where TensorRT and a GPU are present; else say why not."""
+    from .engines import build_engines
+    from .errors import UserError
+    from .runtime import provenance
+
+    try:
+        provenance.current()
+    except UserError as exc:
+        if bc.backend == "tensorrt":
+            raise
+        return f"skipped: {exc}"
+    built = [r for p in bc.export.precisions for r in build_engines(bc.out, bc.engines, replace(bc.engine, precision=p))]
+    return f"built {len(built)} engines in {bc.engines}"
 
 
-def _latency(policy, folder: Path, precisions, sample, runs: int) -> dict:
+def _latency(policy, bc: BuildConfig, sample, runs: int) -> dict:
     import torch
 
     from .latency import time_calls
@@ -56,9 +68,12 @@ def _latency(policy, folder: Path, precisions, sample, runs: int) -> dict:
     with torch.no_grad():
         out = {"reference (PyTorch eager)": time_calls(
             lambda: policy.predict_normalized(image, sample.instruction, noise), runs=runs)}
-    for p in precisions:
-        with GraphPipeline(folder, p, verify=False) as pipe:
-            out[f"compiled {p} (ONNX Runtime)"] = time_calls(
+    name = {"onnxruntime": "ONNX Runtime", "tensorrt": "TensorRT"}[bc.backend]
+    for p in bc.export.precisions:
+        if p == "bf16" and bc.backend == "onnxruntime":
+            continue  # no CPU kernels (see compare.validate)
+        with GraphPipeline(bc.out, p, bc.backend, verify=False, engines=bc.engines) as pipe:
+            out[f"compiled {p} ({name})"] = time_calls(
                 lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), runs=runs)
     return out
 
@@ -86,13 +101,15 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress)
     log(f"graphs: {exported.folder} ({', '.join(bc.export.precisions)}, {bc.export.exporter} exporter)")
     step("export")
-    validation = validate(bc.out, policy, compiled.model, samples, bc.export.precisions, progress=progress)
-    step("validate")
-    engines = f"skipped: {tensorrt_missing() or 'engine building is not part of build yet'}"
+    engines = _engines(bc)
     log(f"engines: {engines}")
+    step("engines")
+    validation = validate(bc.out, policy, compiled.model, samples, bc.export.precisions, bc.backend, progress,
+                          bc.engines)
+    step("validate")
     fid = fidelity(policy, compiled.model, compiled.heldout)
     step("fidelity")
-    latency = _latency(policy, bc.out, bc.export.precisions, compiled.heldout[0], bc.latency_runs)
+    latency = _latency(policy, bc, compiled.heldout[0], bc.latency_runs)
     step("latency")
     ref, new = before_after(policy.cfg, config)
     summary = {"model": policy.source, "compile": config.to_json(), "passes": [r.to_json() for r in compiled.records],

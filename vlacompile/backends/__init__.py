@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
-BACKENDS = ("onnxruntime",)
+BACKENDS = ("onnxruntime", "tensorrt")
 
 
 def quiet_polygraphy() -> None:
@@ -21,10 +21,13 @@ def quiet_polygraphy() -> None:
 
 
 def runner(backend: str, graph: Path, mark_all: bool = False):
-    """A Polygraphy runner for one graph file; `mark_all` makes every intermediate tensor an output."""
+    """A Polygraphy runner for one model file (an ONNX graph, or a TensorRT engine); `mark_all`
+    makes every intermediate tensor an output (ONNX only)."""
     quiet_polygraphy()
     if backend == "onnxruntime":
         from .onnxruntime import runner as make
+    elif backend == "tensorrt":
+        from .tensorrt import runner as make
     else:
         raise UserError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
     return make(Path(graph), mark_all)

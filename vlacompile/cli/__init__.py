@@ -28,13 +28,16 @@ def main():
 def _register():
     from .build import build
     from .calibrate import calibrate
+    from .engines import engines
     from .export import export_cmd
     from .fidelity import fidelity
     from .info import info
+    from .package import package
     from .predict import predict
+    from .run import run_cmd
     from .validate import validate
 
-    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity):
+    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity, engines, package, run_cmd):
         main.add_command(command)
 
 

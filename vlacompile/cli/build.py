@@ -4,7 +4,7 @@ import click
 
 from .calib_options import calib_options
 from .compile_options import compile_options, compress_config
-from .export_options import export_options, precisions, validate_options
+from .export_options import engine_options, export_options, precisions, validate_options
 from .options import human, model_option, preset_option, table
 from .validate import report
 
@@ -16,16 +16,18 @@ from .validate import report
 @calib_options
 @export_options
 @validate_options
+@engine_options
 @click.option("--latency-runs", type=click.IntRange(1), default=10, show_default=True,
               help="Timed runs (after 2 warm-up runs) of the reference and of each compiled pipeline.")
 @click.option("--force", is_flag=True, help="Recalibrate even if stored results exist.")
-def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, samples, backend, latency_runs,
-          force, **flags):
+def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, samples, backend, engines,
+          workspace_mb, opt_level, timing_cache, latency_runs, force, **flags):
     """Calibrate, rewrite, export, validate, then summarize: the whole compile in one command.
 
     Exits 1 when validation fails; the graphs stay on disk for inspection.
     """
     from ..build import BuildConfig, build as run
+    from ..engines import EngineConfig
     from ..export import ExportConfig
     from ..models import resolve
 
@@ -33,7 +35,8 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
-                     flags["select_layer"], latency_runs, force)
+                     flags["select_layer"], latency_runs, force, backend, engines,
+                     EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache))
     click.echo(f"build {policy.source}: --layers {flags['layers']} --tokens {flags['tokens']} "
                f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
     result = run(policy, config, bc, log=click.echo)
@@ -48,16 +51,17 @@ def summary_table(s: dict) -> str:
     ref, new = s["costs"]["reference"], s["costs"]["compressed"]
     total = lambda cs, k: sum(c[k] for c in cs)  # noqa: E731
     ratio = lambda k: f"{human(total(new, k), 'FLOP' if k == 'flops' else '')} ({total(new, k) / total(ref, k):.1%})"  # noqa: E731
-    lat = s["latency"]
+    lat = dict(s["latency"])
     base = lat.pop("reference (PyTorch eager)")["p50_ms"]
-    compiled = ", ".join(f"{k.split()[1]} {v['p50_ms']:.1f} ms ({base / v['p50_ms']:.2f}x)" for k, v in lat.items())
+    compiled = ", ".join(f"{k.removeprefix('compiled ')} {v['p50_ms']:.1f} ms ({base / v['p50_ms']:.2f}x)"
+                         for k, v in lat.items())
     parity = s["parity"]
     worst = {p["precision"]: min(o["cosine"] for o in p["outputs"]) for p in parity["pipelines"]}
     fid = s["fidelity"]
     rows = [
         ["params", human(total(ref, "params")), ratio("params")],
         ["FLOPs per predict", human(total(ref, "flops"), "FLOP"), ratio("flops")],
-        ["latency p50", f"{base:.1f} ms (PyTorch eager)", f"{compiled} (ONNX Runtime)"],
+        ["latency p50", f"{base:.1f} ms (PyTorch eager)", compiled],
         ["parity vs PyTorch", "", ("passed" if parity["passed"] else "FAILED") + "; actions cosine "
          + ", ".join(f"{p} {c:.6f}" for p, c in worst.items())],
         ["fidelity (held out)", "", f"cognition cosine {fid['cognition_cosine']:.4f}, "

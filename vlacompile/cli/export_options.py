@@ -9,7 +9,7 @@ import click
 
 from ..errors import UserError
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def precisions(value: str) -> tuple[str, ...]:
@@ -31,7 +31,8 @@ def export_options(fn):
         click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="graphs", show_default=True,
                      help="Folder for the graphs, the manifest and the parity files (replaced as a whole)."),
         click.option("--precision", "precision", default="fp32,fp16", show_default=True,
-                     help="Graph precisions, comma-separated. fp16 keeps norms, softmax and DDIM in fp32."),
+                     help="Graph precisions, comma-separated (fp32, fp16, bf16). fp16 and bf16 keep norms, "
+                          "softmax and DDIM in fp32."),
         click.option("--exporter", type=click.Choice(EXPORTERS), default="torchscript", show_default=True,
                      help="torch.onnx exporter; TorchScript is 10x faster here, dynamo is PyTorch's default."),
     ], fn)
@@ -41,6 +42,20 @@ def validate_options(fn):
     return _stack([
         click.option("--samples", type=click.IntRange(1), default=8, show_default=True,
                      help="Calibration samples, spread over episodes, that every graph is compared on."),
-        click.option("--backend", type=click.Choice(["onnxruntime"]), default="onnxruntime", show_default=True,
-                     help="Runtime that runs the graphs."),
+        click.option("--backend", type=click.Choice(["onnxruntime", "tensorrt"]), default="onnxruntime",
+                     show_default=True, help="Runtime that runs the graphs: ONNX Runtime, or TensorRT engines."),
+        click.option("--engines", type=click.Path(path_type=Path, file_okay=False), default="engines",
+                     show_default=True, help="Engines folder (`vlacompile engines --out`) for --backend tensorrt."),
+    ], fn)
+
+
+def engine_options(fn):
+    """TensorRT builder flags (engines, build). The precision is the graphs': they are strongly typed."""
+    return _stack([
+        click.option("--workspace-mb", type=click.IntRange(1), default=None,
+                     help="Limit of TensorRT's workspace memory pool, in MiB (default: TensorRT's)."),
+        click.option("--opt-level", type=click.IntRange(0, 5), default=None,
+                     help="Builder optimization level 0-5 (default: TensorRT's, 3); higher builds slower."),
+        click.option("--timing-cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="Timing cache reused across builds (default: <engines>/timing.cache)."),
     ], fn)

@@ -17,7 +17,7 @@ from .options import model_option, preset_option, table
 @calib_options
 @validate_options
 @click.option("--precision", "precision", default=None, help="Precisions to check (default: all in the folder).")
-def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backend, precision):
+def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backend, engines, precision):
     """Lint the graphs for TensorRT and compare them with the PyTorch rewritten model.
 
     The model and compile flags come from the folder's manifest; --model overrides where the
@@ -44,7 +44,7 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
         raise UserError(f"{folder} was compiled with other calibration data than {calib_dir}; "
                         "pass the same --calib folder, or export again")
     result = run(folder, policy, compiled.model, spread(load_calib(calib_dir), samples),
-                 chosen, backend)
+                 chosen, backend, engines=engines)
     report(result)
     if not result:
         raise SystemExit(1)
@@ -60,6 +60,8 @@ def report(result) -> None:
     rows = [[p.graph, p.precision, o.name, f"{o.max_abs:.2e}", f"{o.mean_abs:.2e}", f"{o.cosine:.6f}",
              "pass" if o.passed else "FAIL"] for p in result.graphs + result.pipelines for o in p.outputs]
     click.echo(table(["graph", "precision", "output", "max abs", "mean abs", "cosine", "parity"], rows))
+    for precision, why in result.skipped.items():
+        click.echo(f"{precision} parity not checked here: {why}")
     for p in result.graphs:
         if not p:
             click.echo(f"{p.graph} {p.precision}: {p.fault or p.note}")

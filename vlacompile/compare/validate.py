@@ -12,10 +12,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
 from ..fsutil import write_text
 from ..runtime import manifest as manifest_io
 from .lint import LintReport, lint
 from .parity import TOLERANCES, Parity, as_run_results, compare
+
+
+NO_CPU_BF16 = ("ONNX Runtime's CPU provider has no bf16 kernels; check bf16 on the device with "
+               "`vlacompile validate --backend tensorrt`")
 
 
 @dataclass
@@ -23,12 +28,13 @@ class Validation:
     lint: list[LintReport] = field(default_factory=list)
     graphs: list[Parity] = field(default_factory=list)
     pipelines: list[Parity] = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)  # precision -> why its parity was not checked here
 
     def __bool__(self) -> bool:
         return all(self.lint) and all(self.graphs) and all(self.pipelines)
 
     def to_json(self) -> dict:
-        return {"passed": bool(self),
+        return {"passed": bool(self), "skipped": self.skipped,
                 "lint": {r.graph: {"nodes": r.nodes, "findings": [str(f) for f in r.findings]} for r in self.lint},
                 "graphs": [p.to_json() for p in self.graphs], "pipelines": [p.to_json() for p in self.pipelines]}
 
@@ -62,7 +68,8 @@ def _save_parity_files(folder: Path, manifest: dict, tensors: list[dict]) -> lis
 
 
 def check_graph(folder: Path, manifest: dict, graph: str, precision: str, tensors: list[dict],
-                backend: str = "onnxruntime") -> Parity:
+                backend: str = "onnxruntime", file: Path | None = None) -> Parity:
+    """`file`: what the backend loads (default: the ONNX graph; a TensorRT engine for tensorrt)."""
     from polygraphy.comparator import Comparator
 
     from ..backends import runner
@@ -70,12 +77,12 @@ def check_graph(folder: Path, manifest: dict, graph: str, precision: str, tensor
     decl = manifest["graphs"][precision][graph]
     feeds = [{t["name"]: s[t["name"]] for t in decl["inputs"]} for s in tensors]
     refs = [{t["name"]: s[t["name"]] for t in decl["outputs"]} for s in tensors]
-    got = Comparator.run([runner(backend, folder / decl["file"])], data_loader=feeds)
+    got = Comparator.run([runner(backend, file or folder / decl["file"])], data_loader=feeds)
     return Parity(graph, precision, len(tensors), compare(got, as_run_results("pytorch", refs), TOLERANCES[precision]))
 
 
 def check_pipeline(folder: Path, precision: str, policy, compressed, samples, seed: int = 0,
-                   backend: str = "onnxruntime") -> Parity:
+                   backend: str = "onnxruntime", engines: Path | None = None) -> Parity:
     """Image + instruction -> normalized actions through the runtime (padding, graphs and all)
     against the PyTorch rewritten model on the unpadded prompt, with the same noise."""
     import torch
@@ -83,7 +90,7 @@ def check_pipeline(folder: Path, precision: str, policy, compressed, samples, se
     from ..runtime import GraphPipeline
 
     got, want = [], []
-    with GraphPipeline(folder, precision, backend, verify=False) as pipe:
+    with GraphPipeline(folder, precision, backend, verify=False, engines=engines) as pipe:
         for i, s in enumerate(samples):
             image, noise = s.load_image(), policy.noise(seed + i)
             got.append({"actions": pipe.predict_normalized(image, s.instruction, noise.numpy())[None]})
@@ -128,27 +135,42 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
 
 
 def validate(folder: Path, policy, compressed, samples, precisions=None, backend: str = "onnxruntime",
-             progress: bool = True) -> Validation:
+             progress: bool = True, engines: Path | None = None) -> Validation:
     from tqdm import tqdm
+
+    from ..runtime.pipeline import model_files
 
     folder = Path(folder)
     manifest = manifest_io.read(folder)
     manifest_io.verify(folder, manifest)
     precisions = list(precisions or manifest["graphs"])
+    missing = [p for p in precisions if p not in manifest["graphs"]]
+    if missing:
+        raise UserError(f"{folder} has no {', '.join(missing)} graphs; it has {', '.join(manifest['graphs'])}")
     result = Validation(lint=[lint(folder / g["file"]) for p in precisions for g in manifest["graphs"][p].values()])
+    if backend == "onnxruntime":
+        result.skipped = {p: NO_CPU_BF16 for p in precisions if p == "bf16"}
+    checked = [p for p in precisions if p not in result.skipped]
+    files = {p: model_files(folder, manifest, p, backend, engines) for p in checked}
     tensors = reference_samples(policy, compressed, samples)
     written = _save_parity_files(folder, manifest, tensors)
-    jobs = [(p, g) for p in precisions for g in manifest["pipeline"]] + [(p, None) for p in precisions]
+    jobs = [(p, g) for p in checked for g in manifest["pipeline"]] + [(p, None) for p in checked]
     for precision, graph in tqdm(jobs, desc="validate", unit="check", disable=not progress):
         if graph is None:
-            result.pipelines.append(check_pipeline(folder, precision, policy, compressed, samples, backend=backend))
+            result.pipelines.append(check_pipeline(folder, precision, policy, compressed, samples, backend=backend,
+                                                   engines=engines))
             continue
-        parity = check_graph(folder, manifest, graph, precision, tensors, backend)
-        if not parity:
+        parity = check_graph(folder, manifest, graph, precision, tensors, backend, files[precision][graph])
+        if not parity and backend == "onnxruntime":
             localize_fault(folder, manifest, parity, policy, compressed, tensors[0])
+        elif not parity:  # Polygraphy pairs TensorRT's and ONNX Runtime's tensors itself
+            parity.note = (f"localize with: polygraphy run {folder / manifest['graphs'][precision][graph]['file']} "
+                           f"--trt --onnxrt --trt-outputs mark all --onnx-outputs mark all "
+                           f"--load-inputs {folder / f'{graph}.inputs.json'}")
         result.graphs.append(parity)
     manifest["parity"] = {
         "reference": "PyTorch rewritten model, float32", "samples": len(samples), "backend": backend,
+        "polygraphy_backend": "--onnxrt (or --trt on a device with TensorRT)",
         "tolerances": {p: TOLERANCES[p].__dict__ for p in precisions},
         "commands": {f"{g}.{p}": polygraphy_command(folder, g, d["file"], p)
                      for p in precisions for g, d in manifest["graphs"][p].items()},

@@ -15,13 +15,14 @@ from ..runtime import manifest as manifest_io
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEFAULT_PRECISIONS = ("fp32", "fp16")
 DEFAULT_DIR = Path("graphs")
 
 
 @dataclass(frozen=True)
 class ExportConfig:
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = DEFAULT_PRECISIONS
     exporter: str = "torchscript"
     opset: int = OPSET
 

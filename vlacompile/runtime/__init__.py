@@ -4,6 +4,8 @@ Imports numpy, PIL, tokenizers and the chosen backend only: no torch, no model c
 transformers, so it runs on a robot that has none of them.
 """
 
+from .bundle import extract
+from .load import load
 from .pipeline import GraphPipeline
 
-__all__ = ["GraphPipeline"]
+__all__ = ["GraphPipeline", "extract", "load"]

@@ -18,8 +18,21 @@ from .preprocess import preprocess
 from .prompt import Prompt
 
 
+def model_files(folder: Path, manifest: dict, precision: str, backend: str, engines: Path | None = None):
+    """graph -> the file its runner loads: the ONNX graph, or (tensorrt) its engine, checked for this device."""
+    if backend == "tensorrt":
+        from . import provenance
+
+        return provenance.engine_files(folder, manifest, precision, engines or folder / "engines", provenance.current())
+    return {g: folder / manifest["graphs"][precision][g]["file"] for g in manifest["pipeline"]}
+
+
 class GraphPipeline:
-    def __init__(self, folder: str | Path, precision: str = "fp32", backend: str = "onnxruntime", verify: bool = True):
+    """`backend`: onnxruntime runs the ONNX graphs; tensorrt runs engines from `engines` (default
+    `<folder>/engines`), refused unless built by this TensorRT version on this GPU architecture."""
+
+    def __init__(self, folder: str | Path, precision: str = "fp32", backend: str = "onnxruntime", verify: bool = True,
+                 engines: str | Path | None = None):
         from ..backends import runner
 
         self.folder = Path(folder)
@@ -29,10 +42,11 @@ class GraphPipeline:
                             f"pick one of those or export with --precision {precision}")
         if verify:
             manifest_io.verify(self.folder, m)
-        self.precision, self.graphs = precision, m["graphs"][precision]
+        self.precision, self.backend, self.graphs = precision, backend, m["graphs"][precision]
         self.prompt = Prompt.from_declaration(self.folder, m["prompt"])
         self.statistics = json.loads((self.folder / m["statistics"]["file"]).read_text())
-        self.runners = {name: runner(backend, self.folder / self.graphs[name]["file"]) for name in m["pipeline"]}
+        files = model_files(self.folder, m, precision, backend, Path(engines) if engines else None)
+        self.runners = {name: runner(backend, path) for name, path in files.items()}
         for r in self.runners.values():
             r.activate()
 

@@ -24,6 +24,7 @@ from .llm import use_exported_attention
 from .vision import Attention
 
 FAMILY = "cogact"
+HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 class VisionGraph(nn.Module):
     def __init__(self, model):
@@ -98,15 +99,15 @@ def _swap_layer_norms(module: nn.Module) -> None:
 
 def for_export(model, precision: str):
     """A copy of the (rewritten) model as the graphs compute it: attention as plain math with a
-    float32 softmax; at float16, weights in half with norms, softmax and DDIM arithmetic in float32
+    float32 softmax; at fp16 / bf16, weights in half with norms, softmax and DDIM arithmetic in float32
     (Llama's RMSNorm already upcasts; the sampler keeps x_t in float32)."""
     out = copy.deepcopy(model).eval()
     use_exported_attention(out.llm_backbone.llm)
     for m in out.modules():
         if isinstance(m, Attention):
             m.explicit = True
-    if precision == "fp16":
-        out.half()
+    if precision in HALF:
+        out.to(HALF[precision])
         _swap_layer_norms(out)
     return out
 

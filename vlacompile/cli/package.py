@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--graphs", type=click.Path(path_type=Path, file_okay=False), default="graphs", show_default=True,
+              help="Graphs folder written by export / build (validated, so the parity files come along).")
+@click.option("--engines", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also ship these engines (built for the target device with `vlacompile engines`).")
+@click.option("--onnx/--no-onnx", default=True, show_default=True,
+              help="Ship the ONNX graphs (the device can then build its own engines).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bundle", show_default=True,
+              help="Bundle folder; the archive is <out>.tar.gz beside it.")
+def package(graphs, engines, onnx, out):
+    """Write one bundle (a folder and a .tar.gz) to copy onto an edge device."""
+    from ..package import package as run
+    from ..runtime import manifest as manifest_io
+
+    folder, archive = run(graphs, out, engines, onnx)
+    files = manifest_io.read(folder)["files"]
+    size = sum((folder / n).stat().st_size for n in files)
+    click.echo(f"wrote {folder}/ ({len(files)} files, {size / 1e6:.1f} MB, each with its sha256 in manifest.json) "
+               f"and {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
