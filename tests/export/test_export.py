@@ -121,3 +121,24 @@ def test_weights_over_the_limit_go_to_external_data(tiny, compiled, trace_tensor
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (actions,) = session.run(None, {t.name: trace_tensors[t.name] for t in spec.inputs})
     np.testing.assert_allclose(actions, trace_tensors["actions"], atol=1e-4)
+
+
+def test_bf16_graphs_export_lint_clean_and_are_left_to_the_device(tiny, compiled, trace_tensors, tmp_path):
+    from vlacompile.compare.validate import NO_CPU_BF16, validate
+    from vlacompile.data.calib import load_calib
+
+    from ..conftest import CALIB
+
+    out = tmp_path / "graphs"
+    export(tiny, compiled.model, out, ExportConfig(("bf16",)), trace_tensors, compiled.provenance(), progress=False)
+    model = onnx.load(str(out / "dit.bf16.onnx"))
+    assert any(t.data_type == onnx.TensorProto.BFLOAT16 for t in model.graph.initializer)
+    result = validate(out, tiny, compiled.model, load_calib(CALIB)[:1], progress=False)
+    assert result and all(result.lint) and result.skipped == {"bf16": NO_CPU_BF16} and not result.graphs
+    # What the bf16 graph computes, run in PyTorch (which has CPU bf16 kernels): close to fp32.
+    family = export_declaration(tiny)
+    dit = family.graphs(tiny.cfg)[2].wrapper(family.for_export(compiled.model, "bf16"))
+    with torch.no_grad():
+        actions = dit(torch.from_numpy(trace_tensors["cognition"]), torch.from_numpy(trace_tensors["noise"]))
+    ref = torch.from_numpy(trace_tensors["actions"])
+    assert torch.nn.functional.cosine_similarity(actions.flatten(), ref.flatten(), dim=0) > 0.99

@@ -56,12 +56,14 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
     jobs = [(p, s) for p in cfg.precisions for s in specs]
     seconds, graphs = {}, {p: {} for p in cfg.precisions}
     with staged_folder(Path(out_dir)) as tmp, tqdm(jobs, desc="export", unit="graph", disable=not progress) as bar:
-        models = {p: family.for_export(compressed, p) for p in cfg.precisions}
+        # bf16 is traced in its fp16 form and converted (see onnx.fp16_to_bf16)
+        models = {p: family.for_export(compressed, "fp16" if p == "bf16" else p) for p in cfg.precisions}
         for precision, spec in bar:
             bar.set_postfix_str(f"{spec.name} {precision}")
             start, name = time.perf_counter(), graph_file(spec.name, precision)
             args = tuple(torch.from_numpy(sample[t.name]) for t in spec.inputs)
-            export_graph(spec.wrapper(models[precision]), args, spec, tmp / name, cfg.exporter, cfg.opset)
+            export_graph(spec.wrapper(models[precision]), args, spec, tmp / name, cfg.exporter, cfg.opset,
+                         bf16=precision == "bf16")
             seconds[f"{spec.name}.{precision}"] = time.perf_counter() - start
             graphs[precision][spec.name] = {"file": name, "inputs": [t.to_json() for t in spec.inputs],
                                             "outputs": [t.to_json() for t in spec.outputs]}

@@ -60,10 +60,40 @@ def _fold(path: Path):
     return fold_constants(onnx.load(str(path)), num_passes=None, fold_shapes=True, error_ok=False)
 
 
+def fp16_to_bf16(model):
+    """The same graph with every float16 tensor, constant and cast made bfloat16.
+
+    A bf16 graph is traced at fp16 and converted: constant folding evaluates subgraphs with ONNX
+    Runtime, which has no bf16 CPU kernels, so folding a bf16 trace fails. Both formats are 16-bit
+    types that this graph uses in the same places (fp32 islands stay fp32), so the swap is exact.
+    """
+    import ml_dtypes
+    from onnx import TensorProto, numpy_helper
+
+    def convert(t):
+        if t.data_type == TensorProto.FLOAT16:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(ml_dtypes.bfloat16), t.name))
+
+    graph = model.graph
+    for t in graph.initializer:
+        convert(t)
+    for node in graph.node:
+        for a in node.attribute:
+            if a.name == "to" and node.op_type == "Cast" and a.i == TensorProto.FLOAT16:
+                a.i = TensorProto.BFLOAT16
+            if a.type == a.TENSOR:
+                convert(a.t)
+    for v in [*graph.input, *graph.output, *graph.value_info]:
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            v.type.tensor_type.elem_type = TensorProto.BFLOAT16
+    return model
+
+
 def export_graph(module, args: tuple, spec: GraphSpec, path: Path, exporter: str = "torchscript",
-                 opset: int = OPSET) -> Path:
+                 opset: int = OPSET, bf16: bool = False) -> Path:
     """Write `path` (and `path`.data when the weights pass 2 GB). `path`'s folder must be a staging
-    folder: the caller renames it into place only when every graph is done."""
+    folder: the caller renames it into place only when every graph is done. `bf16`: `module` is the
+    fp16 form and the graph is converted after folding (see fp16_to_bf16)."""
     import onnx
 
     path = Path(path)
@@ -71,6 +101,8 @@ def export_graph(module, args: tuple, spec: GraphSpec, path: Path, exporter: str
         traced = Path(scratch) / path.name
         _trace(module.eval(), args, spec, traced, exporter, opset)
         model = _fold(traced)
+    if bf16:
+        model = fp16_to_bf16(model)
     weights = sum(t.ByteSize() for t in model.graph.initializer)
     external = weights >= EXTERNAL_DATA_BYTES
     onnx.save(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
