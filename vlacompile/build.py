@@ -15,6 +15,7 @@ from .engines import EngineConfig
 from .export import DEFAULT_DIR, ExportConfig
 
 SUMMARY = "build.json"
+REPORT = "report.html"
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,17 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
                "latency": latency, "parity": validation.to_json(), "fidelity": fid, "engines": engines,
                "export_seconds": exported.seconds, "step_seconds": timings,
                "wall_seconds": time.perf_counter() - start}
-    _write_summary(bc.out, summary)
+    _write_summary(bc.out, summary, compiled)
+    log(f"report: {bc.out / REPORT}")
     return BuildResult(summary, validation)
 
 
-def _write_summary(folder: Path, summary: dict) -> None:
+def _write_summary(folder: Path, summary: dict, compiled) -> None:
     from .fsutil import write_json
+    from .report import report_data, write_report
     from .runtime import manifest as manifest_io
 
     write_json(folder / SUMMARY, summary)
-    manifest_io.seal(folder, manifest_io.read(folder), [SUMMARY])
+    data = report_data(summary, compiled.calib.meta, compiled.policy, compiled.model, compiled.heldout[0])
+    write_report(folder / REPORT, data)
+    manifest_io.seal(folder, manifest_io.read(folder), [SUMMARY, REPORT])

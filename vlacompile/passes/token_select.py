@@ -55,17 +55,22 @@ def relevance(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.
     return (r - low) / (high - low).clamp_min(torch.finfo(r.dtype).tiny)
 
 
-def efficientvla_indices(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelectConfig) -> torch.Tensor:
-    """r [B, N], features [B, N, D] -> kept visual indices [B, T], ascending."""
+def efficientvla_groups(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelectConfig):
+    """r [B, N], features [B, N, D] -> (by relevance [B, K_key + n_rel], by diversity [B, n_div])."""
     k_key, n_rel, n_div = cfg.split()
     chosen = torch.topk(r, k_key + n_rel, dim=-1).indices  # [B, k_key + n_rel]
+    if not n_div:
+        return chosen, chosen[:, :0]
     selected = torch.zeros_like(r, dtype=torch.bool).scatter(1, chosen, torch.ones_like(chosen, dtype=torch.bool))
-    if n_div:
-        f = torch.nn.functional.normalize(features.float(), dim=-1)
-        sim = (f @ f.transpose(1, 2)).masked_fill(~selected[:, None, :], -2.0)  # only similarity to selected
-        distance = (1 - sim.amax(dim=-1)).masked_fill(selected, -1.0)  # candidates only
-        chosen = torch.cat([chosen, torch.topk(distance, n_div, dim=-1).indices], dim=1)
-    return chosen.sort(dim=-1).values
+    f = torch.nn.functional.normalize(features.float(), dim=-1)
+    sim = (f @ f.transpose(1, 2)).masked_fill(~selected[:, None, :], -2.0)  # only similarity to selected
+    distance = (1 - sim.amax(dim=-1)).masked_fill(selected, -1.0)  # candidates only
+    return chosen, torch.topk(distance, n_div, dim=-1).indices
+
+
+def efficientvla_indices(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelectConfig) -> torch.Tensor:
+    """r [B, N], features [B, N, D] -> kept visual indices [B, T], ascending."""
+    return torch.cat(efficientvla_groups(r, features, cfg), dim=1).sort(dim=-1).values
 
 
 def _last_query_attention(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.Tensor:
@@ -85,15 +90,21 @@ class TokenSelector(nn.Module):
             self.register_buffer("fixed", torch.randperm(n_visual, generator=g)[: cfg.tokens].sort().values,
                                  persistent=False)
 
-    def indices(self, backbone, h_in, h_out, valid, mask, rope) -> torch.Tensor:
+    def groups(self, backbone, h_in, h_out, valid, mask, rope) -> dict[str, torch.Tensor]:
+        """Kept visual indices by why they were kept: {"relevance", "diversity"} for EfficientVLA,
+        {"fastv"} or {"random"} for the baselines. Unsorted."""
         if self.cfg.method == "random":
-            return self.fixed.to(h_out.device).expand(h_out.shape[0], -1)
+            return {"random": self.fixed.to(h_out.device).expand(h_out.shape[0], -1)}
         probs = backbone.attention_probs(self.layer - 1, h_in, mask, rope)
         if self.cfg.method == "fastv":
-            scores = _last_query_attention(probs, valid, self.n_visual)
-            return torch.topk(scores, self.cfg.tokens, dim=-1).indices.sort(dim=-1).values
+            return {"fastv": torch.topk(_last_query_attention(probs, valid, self.n_visual), self.cfg.tokens, dim=-1).indices}
         visual = h_out[:, VISUAL_START:VISUAL_START + self.n_visual]
-        return efficientvla_indices(relevance(probs, valid, self.n_visual), visual, self.cfg)
+        by_relevance, by_diversity = efficientvla_groups(relevance(probs, valid, self.n_visual), visual, self.cfg)
+        return {"relevance": by_relevance, "diversity": by_diversity}
+
+    def indices(self, backbone, h_in, h_out, valid, mask, rope) -> torch.Tensor:
+        groups = self.groups(backbone, h_in, h_out, valid, mask, rope)
+        return torch.cat(list(groups.values()), dim=1).sort(dim=-1).values
 
     def forward(self, backbone, h_in, h_out, valid, positions, mask, rope):
         """Gather [BOS, kept visual tokens, prompt] from h_out, valid and positions."""

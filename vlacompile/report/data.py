@@ -1,0 +1,49 @@
+"""Everything the report shows, as JSON-able data (the HTML embeds it next to the plots)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, list[int]]:
+    """Visual tokens the static selection keeps for one image, by why they were kept."""
+    selector = compressed.llm_backbone.selector
+    if selector is None:
+        return {}
+    captured = {}
+
+    def grab(module, args):
+        backbone, h_in, h_out, valid, _, mask, rope = args
+        captured.update(module.groups(backbone, h_in, h_out, valid, mask, rope))
+
+    handle = selector.register_forward_pre_hook(grab)
+    try:
+        pixels, ids = policy.encode(image, instruction)
+        with torch.no_grad():
+            compressed.cognition(pixels, ids)
+    finally:
+        handle.remove()
+    return {why: sorted(int(i) for i in idx[0]) for why, idx in captured.items()}
+
+
+def report_data(summary: dict, calib_meta: dict, policy, compressed, sample) -> dict:
+    """summary: build.json's content; sample: the calibration sample whose kept tokens are drawn."""
+    passes = {p["name"]: p for p in summary["passes"]}
+    image = sample.load_image().convert("RGB").resize((policy.cfg.dino.image,) * 2)
+    return {
+        "model": summary["model"], "compile": summary["compile"],
+        "layers": {"importance": calib_meta["layer_importance"],
+                   "dropped": passes.get("layer_drop", {}).get("changes", {}).get("dropped_layers", [])},
+        "tokens": {"image": str(sample.image_path), "instruction": sample.instruction,
+                   "grid": policy.cfg.dino.image // policy.cfg.dino.patch,
+                   "kept": selected_tokens(policy, compressed, sample.load_image(), sample.instruction),
+                   "relevance_mean": calib_meta["token_relevance_mean"]},
+        "dit": {"similarity": calib_meta["dit_similarity"],
+                "computing_steps": passes.get("cache", {}).get("changes", {}).get("computing_steps",
+                                                                                   list(range(policy.cfg.sampler.steps))),
+                "interval": (summary["compile"].get("cache") or {"interval": 1})["interval"]},
+        "parity": summary["parity"], "fidelity": summary["fidelity"],
+        "latency": summary["latency"], "costs": summary["costs"],
+        "_image": np.asarray(image),  # drawn, not embedded as data
+    }

@@ -1,0 +1,89 @@
+"""The report's plots, one function each; every function returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+KEPT, DROPPED, RELEVANCE, DIVERSITY = "#2b6cb0", "#e53e3e", "#dd6b20", "#38a169"
+
+
+def _figure(width: float = 8, height: float = 3.2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def layer_importance(importance: list[float], dropped: list[int]):
+    """Bars per LLM layer; the dropped ones red."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    colors = [DROPPED if i in set(dropped) else KEPT for i in range(len(importance))]
+    ax.bar(range(len(importance)), importance, color=colors, gid="importance")
+    for i in dropped:  # the dropped layers are the least important: their bars are often invisible
+        ax.axvspan(i - 0.5, i + 0.5, color=DROPPED, alpha=0.15, lw=0, gid=f"dropped:{i}")
+    ax.set(xlabel="LLM layer", ylabel="importance  1 - cos(h_in, h_out)",
+           title=f"Layer importance: {len(dropped)} dropped (red band), {len(importance) - len(dropped)} kept (blue)")
+    ax.set_xticks(range(0, len(importance), 2))
+    return fig
+
+
+def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]]):
+    """The image with each kept patch outlined: relevance-chosen orange, diversity-chosen green."""
+    from matplotlib.patches import Rectangle
+
+    fig = _figure(5, 5.7)
+    ax = fig.add_subplot()
+    ax.imshow(image)
+    cell = image.shape[0] / grid
+    colors = {"relevance": RELEVANCE, "diversity": DIVERSITY, "fastv": RELEVANCE, "random": DIVERSITY}
+    counts = []
+    for why, indices in kept.items():
+        for i in indices:
+            row, col = divmod(i, grid)
+            ax.add_patch(Rectangle((col * cell, row * cell), cell, cell, fill=False, lw=1.6, ec=colors[why],
+                                   label=why, gid=f"{why}:{i}"))
+        counts.append(f"{len(indices)} by {why}")
+    ax.set_axis_off()
+    ax.set_title(f"Kept visual tokens: {', '.join(counts)} of {grid * grid}", fontsize=10)
+    handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colors[why], lw=1.6) for why in kept]
+    labels = {"relevance": "by relevance (incl. the K_key most relevant)", "diversity": "by diversity"}
+    ax.legend(handles, [labels.get(why, why) for why in kept], loc="upper center", bbox_to_anchor=(0.5, -0.01),
+              ncol=2, fontsize=8, frameon=False)
+    return fig
+
+
+def dit_similarity(similarity: dict, computing_steps: list[int], interval: int):
+    """Per DiT block, cosine between consecutive steps of its attention / MLP outputs; recompute
+    steps of the cache marked."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for j, (attn, mlp) in enumerate(zip(similarity["attn"], similarity["mlp"])):
+        x = range(1, len(attn) + 1)
+        line, = ax.plot(x, attn, marker="o", label=f"block {j} attention")
+        ax.plot(x, mlp, marker="s", ls="--", color=line.get_color(), label=f"block {j} MLP")
+    for s in computing_steps:
+        ax.axvline(s, color="grey", lw=1, ls=":")
+    ax.set(xlabel="denoising step s (compared with s-1)", ylabel="cosine",
+           title=f"DiT cross-step similarity; dotted: steps that recompute (cache interval {interval})")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def reference_vs_compiled(costs: dict, latency: dict):
+    """FLOPs per module and end-to-end latency, reference against compiled."""
+    fig = _figure(9, 3.2)
+    flops_ax, time_ax = fig.subplots(1, 2)
+    modules = [c["module"] for c in costs["reference"]]
+    x = np.arange(len(modules))
+    flops_ax.bar(x - 0.2, [c["flops"] / 1e9 for c in costs["reference"]], 0.4, label="reference", color=DROPPED)
+    flops_ax.bar(x + 0.2, [c["flops"] / 1e9 for c in costs["compressed"]], 0.4, label="compiled", color=KEPT)
+    flops_ax.set(xticks=x, xticklabels=modules, ylabel="GFLOP per predict", title="FLOPs per module")
+    flops_ax.legend()
+    names = list(latency)
+    time_ax.barh(names, [latency[n]["p50_ms"] for n in names],
+                 color=[DROPPED if n.startswith("reference") else KEPT for n in names])
+    time_ax.set(xlabel="ms (p50, image + instruction -> actions)", title="Latency, same run")
+    return fig
