@@ -35,7 +35,9 @@ def test_build_runs_every_step_and_summarizes(tmp_path, calibrated):
     assert set(summary["latency"]) == {"reference (PyTorch eager)", "compiled fp32 (ONNX Runtime)",
                                        "compiled fp16 (ONNX Runtime)"}
     assert summary["costs"]["compressed"][1]["params"] < summary["costs"]["reference"][1]["params"]
-    manifest.verify(out, manifest.read(out))  # build.json and the parity files are sealed too
+    manifest.verify(out, manifest.read(out))  # build.json, report.html and the parity files are sealed too
+    assert {"build.json", "report.html"} <= set(manifest.read(out)["files"])
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
 
 
 def test_polygraphy_run_rechecks_each_graph_with_the_saved_files(graphs, validated):

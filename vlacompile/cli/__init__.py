@@ -26,6 +26,7 @@ def main():
 
 
 def _register():
+    from .bench import bench
     from .build import build
     from .calibrate import calibrate
     from .engines import engines
@@ -37,7 +38,7 @@ def _register():
     from .run import run_cmd
     from .validate import validate
 
-    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity, engines, package, run_cmd):
+    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity, bench, engines, package, run_cmd):
         main.add_command(command)
 
 

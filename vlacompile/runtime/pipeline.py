@@ -35,18 +35,30 @@ class GraphPipeline:
                  engines: str | Path | None = None):
         from ..backends import runner
 
-        self.folder = Path(folder)
-        self.manifest = m = manifest_io.read(self.folder)
+        folder = Path(folder)
+        m = manifest_io.read(folder)
         if precision not in m["graphs"]:
-            raise UserError(f"{self.folder} has no {precision} graphs (it has {', '.join(m['graphs'])}); "
+            raise UserError(f"{folder} has no {precision} graphs (it has {', '.join(m['graphs'])}); "
                             f"pick one of those or export with --precision {precision}")
         if verify:
-            manifest_io.verify(self.folder, m)
-        self.precision, self.backend, self.graphs = precision, backend, m["graphs"][precision]
-        self.prompt = Prompt.from_declaration(self.folder, m["prompt"])
-        self.statistics = json.loads((self.folder / m["statistics"]["file"]).read_text())
-        files = model_files(self.folder, m, precision, backend, Path(engines) if engines else None)
-        self.runners = {name: runner(backend, path) for name, path in files.items()}
+            manifest_io.verify(folder, m)
+        statistics = json.loads((folder / m["statistics"]["file"]).read_text())
+        files = model_files(folder, m, precision, backend, Path(engines) if engines else None)
+        self._setup(folder, m, precision, backend, {name: runner(backend, path) for name, path in files.items()},
+                    statistics)
+
+    @classmethod
+    def from_runners(cls, folder: Path, manifest: dict, precision: str, backend: str, runners: dict, statistics: dict):
+        """A pipeline over runners made elsewhere (the torch backend), with an in-memory manifest."""
+        pipe = cls.__new__(cls)
+        pipe._setup(Path(folder), manifest, precision, backend, runners, statistics)
+        return pipe
+
+    def _setup(self, folder: Path, manifest: dict, precision: str, backend: str, runners: dict, statistics: dict):
+        self.folder, self.manifest, self.statistics = folder, manifest, statistics
+        self.precision, self.backend, self.graphs = precision, backend, manifest["graphs"][precision]
+        self.prompt = Prompt.from_declaration(folder, manifest["prompt"])
+        self.runners = runners
         for r in self.runners.values():
             r.activate()
 

@@ -1,0 +1,81 @@
+"""The build report shows the layers that were dropped and the tokens that were kept."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from vlacompile.report import report_data
+from vlacompile.report.data import selected_tokens
+from vlacompile.report.figures import kept_tokens, layer_importance
+from vlacompile.report.html import render
+
+
+def _tokens_the_model_keeps(tiny, compiled, image, instruction):
+    """The visual indices the LLM really continues with: the positions the selector gathers."""
+    kept = {}
+
+    def grab(module, args, output):
+        kept["positions"] = output[2][0]  # (h, valid, positions); positions = original indices
+
+    handle = compiled.model.llm_backbone.selector.register_forward_hook(grab)
+    pixels, ids = tiny.encode(image, instruction)
+    with torch.no_grad():
+        compiled.model.cognition(pixels, ids)
+    handle.remove()
+    positions = kept["positions"].tolist()
+    return sorted(p - 1 for p in positions if 1 <= p <= 256)  # [BOS, visual 1..256, prompt]
+
+
+def test_selected_tokens_are_the_ones_the_llm_keeps(tiny, compiled):
+    sample = compiled.heldout[2]
+    groups = selected_tokens(tiny, compiled.model, sample.load_image(), sample.instruction)
+    assert [len(groups["relevance"]), len(groups["diversity"])] == [4 + 26, 26]  # K_key + alpha (T - K_key)
+    assert not set(groups["relevance"]) & set(groups["diversity"])
+    union = sorted(groups["relevance"] + groups["diversity"])
+    assert union == _tokens_the_model_keeps(tiny, compiled, sample.load_image(), sample.instruction)
+
+
+def test_layer_figure_marks_exactly_the_dropped_layers():
+    importance = [0.5, 0.001, 0.3, 0.0, 0.2]
+    fig = layer_importance(importance, [1, 3])
+    ax = fig.axes[0]
+    bands = sorted(p.get_gid() for p in ax.patches if str(p.get_gid()).startswith("dropped:"))
+    assert bands == ["dropped:1", "dropped:3"]
+    bars = [p for p in ax.patches if p.get_gid() != "dropped:1" and p.get_gid() != "dropped:3"]
+    assert [round(b.get_height(), 3) for b in bars] == importance
+    red = [i for i, b in enumerate(bars) if b.get_facecolor()[0] > 0.8 and b.get_facecolor()[2] < 0.3]
+    assert red == [1, 3]
+
+
+def test_token_figure_outlines_each_kept_patch_where_it_is():
+    import numpy as np
+
+    fig = kept_tokens(np.zeros((224, 224, 3), np.uint8), 16, {"relevance": [0, 17], "diversity": [255]})
+    boxes = {p.get_gid(): p.get_xy() for p in fig.axes[0].patches}
+    assert boxes == {"relevance:0": (0.0, 0.0), "relevance:17": (14.0, 14.0), "diversity:255": (210.0, 210.0)}
+
+
+@pytest.fixture(scope="module")
+def report_html(tiny, compiled, calibrated, validated):
+    summary = {"model": tiny.source, "compile": compiled.config.to_json(),
+               "passes": [r.to_json() for r in compiled.records], "parity": validated.to_json(),
+               "fidelity": {"cognition_cosine": 0.9, "actions": {"overall": {"cosine": 0.5, "l1": 0.1, "linf": 0.2},
+                                                                  "per_dim": {}}},
+               "latency": {"reference (PyTorch eager)": {"p50_ms": 90.0}, "compiled fp32 (ONNX Runtime)": {"p50_ms": 50.0}},
+               "costs": {"reference": [{"module": "llm", "flops": 2e9}], "compressed": [{"module": "llm", "flops": 5e8}]}}
+    data = report_data(summary, calibrated[0].meta, tiny, compiled.model, compiled.heldout[0])
+    return render(data), data
+
+
+def test_report_is_self_contained_with_every_plot_and_its_data(report_html, compiled):
+    html, data = report_html
+    images = re.findall(r"<img id='(\w+)' src='data:image/png;base64,([A-Za-z0-9+/=]{1000,})'>", html)
+    assert [name for name, _ in images] == ["layers", "tokens", "dit", "costs"]
+    embedded = json.loads(re.search(r"<script type='application/json' id='report-data'>(.*?)</script>", html, re.S)[1])
+    record = next(r for r in compiled.records if r.name == "layer_drop")
+    assert embedded["layers"]["dropped"] == record.changes["dropped_layers"] and len(embedded["layers"]["importance"]) == 32
+    assert sum(len(v) for v in embedded["tokens"]["kept"].values()) == 56
+    assert embedded["dit"]["computing_steps"] == [0, 5] and embedded["dit"]["interval"] == 5
+    assert "<td>vision</td><td>fp32</td>" in html and "FAIL" not in html

@@ -1,0 +1,187 @@
+"""`vlacompile bench`: latency per module and end to end, reference against compiled, in one run.
+
+The reference is the uncompressed PyTorch model in eager mode; the compiled pipeline is the
+rewritten model on the chosen backend (ONNX Runtime or TensorRT over exported graphs, or the
+`torch` backend). Both are timed in the same process, interleaved per module, so their ratio holds
+on a noisy machine. Params and FLOPs come from `costs` (meta tensors), memory from the process
+(and CUDA) peaks.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .latency import time_calls
+
+MODULES = {"vision": "vision", "llm": "llm", "dit": "action_head"}  # graph -> cost module
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    backend: str = "onnxruntime"  # onnxruntime | tensorrt | torch
+    precision: str = "fp32"
+    runs: int = 20
+    warmup: int = 3
+    device: str = "cpu"  # torch backend and reference: cpu or cuda
+    compile: bool = True  # torch backend: torch.compile (CUDA graphs on cuda)
+    engines: Path = Path("engines")
+
+
+def _reference_calls(policy, image, instruction, noise, device, dtype):
+    """Module -> zero-argument call of the uncompressed model, on fixed inputs. Moves the policy's
+    model to `device` / `dtype` (a copy of a 7.6 B model would double the memory)."""
+    import torch
+
+    model = policy.model.to(device, dtype)
+    pixels, ids = (t.to(device) for t in policy.encode(image, instruction))
+    pixels, noise = pixels.to(dtype), noise.to(device)
+    with torch.no_grad():
+        visual = model.visual_tokens(pixels)
+        cognition = model.cognition_from_visual(visual, ids)
+
+    def sync(fn):
+        def call():
+            with torch.no_grad():
+                fn()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+        return call
+
+    def end_to_end():  # image + instruction -> actions, preprocessing included as on the compiled side
+        px, prompt = policy.encode(image, instruction)
+        model(px.to(device, dtype), prompt.to(device), noise)
+
+    return {"vision": sync(lambda: model.visual_tokens(pixels)),
+            "llm": sync(lambda: model.cognition_from_visual(visual, ids)),
+            "dit": sync(lambda: model.act(cognition, noise)),
+            "end_to_end": sync(end_to_end)}
+
+
+def _compiled_calls(pipe, image, instruction, noise):
+    tensors = pipe.run(pipe.inputs(image, instruction, noise))
+    calls = {}
+    for name, r in pipe.runners.items():
+        feed = {t["name"]: tensors[t["name"]] for t in pipe.graphs[name]["inputs"]}
+        calls[name] = lambda r=r, feed=feed: r.infer(feed)
+    calls["end_to_end"] = lambda: pipe.predict_normalized(image, instruction, noise)
+    return calls
+
+
+def compiled_pipeline(policy, compiled, cfg: BenchConfig, scratch: Path):
+    """The compiled pipeline on cfg.backend; ONNX backends export graphs into `scratch` first."""
+    if cfg.backend == "torch":
+        from .backends.torch import pipeline
+
+        return pipeline(policy, compiled.model, cfg.device, cfg.precision, cfg.compile)
+    from .export import ExportConfig, export
+    from .models import export_declaration
+    from .runtime import GraphPipeline
+
+    sample = compiled.heldout[0]
+    trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
+                                                         sample.instruction, policy.noise(0))
+    export(policy, compiled.model, scratch / "graphs", ExportConfig((cfg.precision,)), trace, compiled.provenance(),
+           progress=False)
+    if cfg.backend == "tensorrt":
+        from .engines import EngineConfig, build_engines
+
+        build_engines(scratch / "graphs", cfg.engines, EngineConfig(cfg.precision), progress=False)
+    return GraphPipeline(scratch / "graphs", cfg.precision, cfg.backend, engines=cfg.engines)
+
+
+def measure(policy, compiled, cfg: BenchConfig) -> dict:
+    """Latency per module and end to end (reference and compiled, interleaved), costs and memory."""
+    import torch
+
+    from .costs import before_after
+
+    sample = compiled.heldout[0]
+    image, noise = sample.load_image(), policy.noise(0)
+    ref_dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
+    reference = _reference_calls(policy, image, sample.instruction, noise, cfg.device, ref_dtype)
+    with tempfile.TemporaryDirectory(prefix="vlacompile-bench.") as scratch, \
+            compiled_pipeline(policy, compiled, cfg, Path(scratch)) as pipe:
+        ours = _compiled_calls(pipe, image, sample.instruction, noise.numpy())
+        latency = {name: {"reference": time_calls(reference[name], cfg.warmup, cfg.runs),
+                          "compiled": time_calls(ours[name], cfg.warmup, cfg.runs)}
+                   for name in [*MODULES, "end_to_end"]}
+    ref, new = before_after(policy.cfg, compiled.config)
+    memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if cfg.device.startswith("cuda"):
+        memory["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return {"model": policy.source, "compile": compiled.config.to_json(), "backend": cfg.backend,
+            "precision": cfg.precision, "device": cfg.device, "runs": cfg.runs, "warmup": cfg.warmup,
+            "reference": f"PyTorch eager, uncompressed, {str(ref_dtype).removeprefix('torch.')}",
+            "latency": latency, "costs": {"reference": [c.to_json() for c in ref],
+                                          "compressed": [c.to_json() for c in new]},
+            "memory": memory, "machine": machine()}
+
+
+def machine() -> dict:
+    import os
+    import platform
+
+    import torch
+
+    out = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def _cell(ref: float, new: float, fmt) -> str:
+    return f"{fmt(ref)} -> {fmt(new)} ({new / ref:.1%})" if ref else f"{fmt(ref)} -> {fmt(new)}"
+
+
+def _tokens(module: str, cost: dict, visual: int, compile: dict) -> str:
+    """Tokens a module processes; for the LLM, the visual tokens kept by the static selection."""
+    if module != "llm":
+        return f"{cost['tokens_in']}"
+    kept = (compile.get("tokens") or {}).get("tokens", visual)
+    return f"{visual} -> {kept} visual"
+
+
+def _steps(module: str, cost: dict, compile: dict) -> str:
+    interval = (compile.get("cache") or {}).get("interval", 1)
+    if module != "action_head" or interval == 1:
+        return f"{cost['steps']}"
+    full = -(-cost["steps"] // interval)
+    return f"{cost['steps']} ({full} full, {cost['steps'] - full} cached)"
+
+
+def table1(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Rows in the style of EfficientVLA's Table 1: per module and in total, reference -> compiled
+    with the compiled share in parentheses; time as p50 with the speedup."""
+    from .cli.options import human
+
+    ref = {c["module"]: c for c in result["costs"]["reference"]}
+    new = {c["module"]: c for c in result["costs"]["compressed"]}
+    rows = []
+    for graph, module in [*MODULES.items(), ("end_to_end", "total")]:
+        t = result["latency"][graph]
+        r50, n50 = t["reference"]["p50_ms"], t["compiled"]["p50_ms"]
+        time = f"{r50:.1f} -> {n50:.1f} ms ({r50 / n50:.2f}x), p90 {t['compiled']['p90_ms']:.1f}"
+        if module == "total":
+            p = [sum(c[k] for c in result["costs"][side]) for side in ("reference", "compressed") for k in ("params", "flops")]
+            rows.append(["end to end", _cell(p[0], p[2], human), "", "", time,
+                         _cell(p[1], p[3], lambda v: human(v, "FLOP"))])
+            continue
+        a, b = ref[module], new[module]
+        rows.append([module, _cell(a["params"], b["params"], human), _tokens(module, a, ref["vision"]["tokens_out"], result["compile"]),
+                     _steps(module, a, result["compile"]), time, _cell(a["flops"], b["flops"], lambda v: human(v, "FLOP"))])
+    return ["module", "params", "tokens", "steps", "time p50", "FLOPs"], rows
+
+
+def markdown(result: dict) -> str:
+    headers, rows = table1(result)
+    lines = [f"# vlacompile bench: {result['model']}", "",
+             f"- compiled: {result['backend']} {result['precision']} on {result['device']}; reference: {result['reference']}",
+             f"- compile config: `{result['compile']}`",
+             f"- {result['runs']} timed runs after {result['warmup']} warm-up runs, both sides in one process",
+             f"- machine: {result['machine']}", f"- memory: {result['memory']}", "",
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,89 @@
+"""`vlacompile bench` over several configurations: the speed / fidelity trade-off.
+
+One process, one reference timing, then each configuration: rewrite (calibration reused), build
+its compiled pipeline, time it end to end, and measure its fidelity on held-out episodes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .bench import BenchConfig, _reference_calls, compiled_pipeline
+from .latency import time_calls
+
+
+def label(config) -> str:
+    layers = config.layers.keep if config.layers else "all"
+    tokens = config.tokens.tokens if config.tokens else "all"
+    cache = config.cache.interval if config.cache else 1
+    return f"L{layers} T{tokens} C{cache}"
+
+
+def _row(policy, compiled, cfg: BenchConfig, sample, ref_ms: float) -> dict:
+    from .compare.fidelity import fidelity
+    from .costs import before_after
+
+    image, noise = sample.load_image(), policy.noise(0)
+    with tempfile.TemporaryDirectory(prefix="vlacompile-sweep.") as scratch, \
+            compiled_pipeline(policy, compiled, cfg, Path(scratch)) as pipe:
+        t = time_calls(lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), cfg.warmup, cfg.runs)
+    fid = fidelity(policy, compiled.model, compiled.heldout)
+    ref, new = before_after(policy.cfg, compiled.config)
+    return {"config": label(compiled.config), "compile": compiled.config.to_json(), "latency": t,
+            "speedup": ref_ms / t["p50_ms"], "flops_share": sum(c.flops for c in new) / sum(c.flops for c in ref),
+            "action_cosine": fid["actions"]["overall"]["cosine"], "cognition_cosine": fid["cognition_cosine"]}
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from .fsutil import staged_file
+
+    fig = Figure(figsize=(6.5, 4), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter([r["speedup"] for r in rows], [r["action_cosine"] for r in rows], color="#2b6cb0")
+    for r in rows:
+        ax.annotate(r["config"], (r["speedup"], r["action_cosine"]), fontsize=8, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set(xlabel="end-to-end speedup over the eager reference (p50)", ylabel="action cosine vs reference (held out)",
+           title="Speed / fidelity trade-off (L: layers, T: visual tokens, C: cache interval)")
+    with staged_file(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def run_sweep(policy, configs, cfg: BenchConfig, calib_dir, cache_dir, stored, select_layer, out: Path, log=print):
+    import torch
+
+    from . import pipeline
+    from .cli.options import table
+    from .fsutil import write_json, write_text
+
+    first = pipeline.rewrite(policy, configs[0], calib_dir, cache_dir, stored, select_layer, progress=False)
+    sample = first.heldout[0]
+    dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
+    reference = _reference_calls(policy, sample.load_image(), sample.instruction, policy.noise(0), cfg.device, dtype)
+    ref = time_calls(reference["end_to_end"], cfg.warmup, cfg.runs)
+    log(f"reference (PyTorch eager, uncompressed): p50 {ref['p50_ms']:.1f} ms")
+    rows = []
+    for config in configs:
+        compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, select_layer, progress=False)
+        rows.append(_row(policy, compiled, cfg, sample, ref["p50_ms"]))
+        log(f"{rows[-1]['config']}: {rows[-1]['latency']['p50_ms']:.1f} ms, {rows[-1]['speedup']:.2f}x, "
+            f"action cosine {rows[-1]['action_cosine']:.4f}")
+    headers = ["config", "FLOPs", "p50 ms", "speedup", "action cosine", "cognition cosine"]
+    cells = [[r["config"], f"{r['flops_share']:.1%}", f"{r['latency']['p50_ms']:.1f}", f"{r['speedup']:.2f}x",
+              f"{r['action_cosine']:.4f}", f"{r['cognition_cosine']:.4f}"] for r in rows]
+    log(table(headers, cells))
+    out = Path(out)
+    result = {"model": policy.source, "backend": cfg.backend, "precision": cfg.precision, "device": cfg.device,
+              "reference": ref, "rows": rows}
+    md = [f"# vlacompile sweep: {policy.source}, {cfg.backend} {cfg.precision} on {cfg.device}", "",
+          f"Reference (PyTorch eager, uncompressed): p50 {ref['p50_ms']:.1f} ms.", "",
+          "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *["| " + " | ".join(c) + " |" for c in cells]]
+    return [write_json(out / "sweep.json", result), write_text(out / "sweep.md", "\n".join(md) + "\n"),
+            plot(rows, out / "sweep.png")]
