@@ -32,7 +32,7 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
     from ..runtime import manifest as manifest_io
 
     manifest = manifest_io.read(folder)
-    manifest_io.verify(folder, manifest)  # before any work: a tampered folder is refused at once
+    manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))  # before any work
     chosen = precisions(precision) if precision else None
     policy = resolve(model or manifest["model"]["source"], preset)
     config = CompressConfig.from_json(manifest["compile"])

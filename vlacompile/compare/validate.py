@@ -142,7 +142,7 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
 
     folder = Path(folder)
     manifest = manifest_io.read(folder)
-    manifest_io.verify(folder, manifest)
+    manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))
     precisions = list(precisions or manifest["graphs"])
     missing = [p for p in precisions if p not in manifest["graphs"]]
     if missing:

@@ -44,6 +44,14 @@ def verify(folder: Path, manifest: dict, names=None) -> None:
                             "export the graphs again")
 
 
+def needed_files(manifest: dict) -> list[str]:
+    """What running the graphs needs (graphs with their external data, tokenizer, statistics), not
+    what checks and reports leave beside them: `validate` rewrites those, so an interrupted
+    validation never makes the graphs themselves unusable."""
+    derived = (".inputs.json", ".reference.json", "build.json", "report.html")
+    return [n for n in manifest.get("files", {}) if not n.endswith(derived)]
+
+
 def seal(folder: Path, manifest: dict, names=None) -> dict:
     """Record the sha256 of `names` (default: every file but the manifest), then write the manifest."""
     folder = Path(folder)
