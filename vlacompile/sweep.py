@@ -13,11 +13,13 @@ from .bench import BenchConfig, _reference_calls, compiled_pipeline
 from .latency import time_calls
 
 
-def label(config) -> str:
-    layers = config.layers.keep if config.layers else "all"
-    tokens = config.tokens.tokens if config.tokens else "all"
+def label(config, model_cfg) -> str:
+    """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval."""
+    layers = config.layers.keep if config.layers else model_cfg.llm.layers
+    tokens = config.tokens.tokens if config.tokens else model_cfg.visual_tokens
+    mlp = config.mlp.sparsity if config.mlp else 0
     cache = config.cache.interval if config.cache else 1
-    return f"L{layers} T{tokens} C{cache}"
+    return f"L{layers} T{tokens} M{mlp:g} C{cache}"
 
 
 def _row(policy, compiled, cfg: BenchConfig, sample, ref_ms: float) -> dict:
@@ -30,7 +32,7 @@ def _row(policy, compiled, cfg: BenchConfig, sample, ref_ms: float) -> dict:
         t = time_calls(lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), cfg.warmup, cfg.runs)
     fid = fidelity(policy, compiled.model, compiled.heldout)
     ref, new = before_after(policy.cfg, compiled.config)
-    return {"config": label(compiled.config), "compile": compiled.config.to_json(), "latency": t,
+    return {"config": label(compiled.config, policy.cfg), "compile": compiled.config.to_json(), "latency": t,
             "speedup": ref_ms / t["p50_ms"], "flops_share": sum(c.flops for c in new) / sum(c.flops for c in ref),
             "action_cosine": fid["actions"]["overall"]["cosine"], "cognition_cosine": fid["cognition_cosine"]}
 
@@ -43,14 +45,14 @@ def plot(rows: list[dict], path: Path) -> Path:
 
     from .fsutil import staged_file
 
-    fig = Figure(figsize=(6.5, 4), dpi=110, layout="constrained")
+    fig = Figure(figsize=(7.5, 4.5), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     ax.scatter([r["speedup"] for r in rows], [r["action_cosine"] for r in rows], color="#2b6cb0")
-    for r in rows:
-        ax.annotate(r["config"], (r["speedup"], r["action_cosine"]), fontsize=8, xytext=(4, 4),
+    for k, r in enumerate(sorted(rows, key=lambda r: r["speedup"])):  # alternate above / below: neighbours overlap
+        ax.annotate(r["config"], (r["speedup"], r["action_cosine"]), fontsize=7, xytext=(4, 6 if k % 2 else -11),
                     textcoords="offset points")
-    ax.set(xlabel="end-to-end speedup over the eager reference (p50)", ylabel="action cosine vs reference (held out)",
-           title="Speed / fidelity trade-off (L: layers, T: visual tokens, C: cache interval)")
+    ax.set(xlabel="end-to-end speedup over the eager reference (p50)", ylabel="action cosine vs reference (held out)")
+    ax.set_title("Speed / fidelity (L: LLM layers, T: visual tokens, M: MLP sparsity, C: cache interval)", fontsize=9)
     with staged_file(path) as tmp:
         fig.savefig(tmp, format="png")
     return path

@@ -34,7 +34,7 @@ def test_sweep_gives_a_table_and_a_plot(tmp_path, calibrated):
                  "--cache-dir", calibrated[0].path.parent)
     assert result.exit_code == 0, result.output
     rows = json.loads((out / "sweep.json").read_text())["rows"]
-    assert [r["config"] for r in rows] == ["Lall Tall C1", "Lall Tall C5", "L22 Tall C1", "L22 Tall C5"]
+    assert [r["config"] for r in rows] == ["L32 T256 M0 C1", "L32 T256 M0 C5", "L22 T256 M0 C1", "L22 T256 M0 C5"]
     assert rows[0]["action_cosine"] > 0.9999  # every pass off: the reference itself
     assert rows[0]["flops_share"] == 1.0 and rows[3]["flops_share"] < rows[2]["flops_share"] < 1.0
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
