@@ -8,6 +8,8 @@ The reference is always the float32 PyTorch model; tolerances depend on the grap
   reduced-precision backbone (field-notes §3). Averaging matters: at half precision a near-tie in
   the static top-k can swap a visual token or two on some sample (seen on 1 of 8 calibration samples
   of the embedded default: L1 0.036, cosine 0.99909), which is a property of fp16, not a broken graph.
+- bf16: the same gates as fp16 (GR00T's BF16 backbone gates); ONNX Runtime has no CPU bf16 kernels,
+  so bf16 parity runs on a device (`--backend tensorrt`).
 Intermediate tensors (fault localization) have no per-sample averaging; they pass with the cosine
 gate and a max error within `atol + tensor_rtol * max |reference|`.
 """
