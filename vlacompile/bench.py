@@ -30,7 +30,7 @@ class BenchConfig:
     engines: Path = Path("engines")
 
 
-def _reference_calls(policy, image, instruction, noise, device, dtype):
+def reference_calls(policy, image, instruction, noise, device, dtype):
     """Module -> zero-argument call of the uncompressed model, on fixed inputs. Moves the policy's
     model to `device` / `dtype` (a copy of a 7.6 B model would double the memory)."""
     import torch
@@ -101,7 +101,7 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
     sample = compiled.heldout[0]
     image, noise = sample.load_image(), policy.noise(0)
     ref_dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
-    reference = _reference_calls(policy, image, sample.instruction, noise, cfg.device, ref_dtype)
+    reference = reference_calls(policy, image, sample.instruction, noise, cfg.device, ref_dtype)
     with tempfile.TemporaryDirectory(prefix="vlacompile-bench.") as scratch, \
             compiled_pipeline(policy, compiled, cfg, Path(scratch)) as pipe:
         ours = _compiled_calls(pipe, image, sample.instruction, noise.numpy())

@@ -106,7 +106,7 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     log(f"engines: {engines}")
     step("engines")
     validation = validate(bc.out, policy, compiled.model, samples, bc.export.precisions, bc.backend, progress,
-                          bc.engines)
+                          bc.engines, verified=True)  # export just wrote and hashed them
     step("validate")
     fid = fidelity(policy, compiled.model, compiled.heldout)
     step("fidelity")

@@ -15,7 +15,6 @@ from .fsutil import write_json
 from .runtime import manifest as manifest_io
 from .runtime import provenance
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_DIR = Path("engines")
 
 

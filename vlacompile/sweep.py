@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .bench import BenchConfig, _reference_calls, compiled_pipeline
+from .bench import BenchConfig, compiled_pipeline, reference_calls
 from .latency import time_calls
 
 
@@ -74,7 +74,7 @@ def run_sweep(policy, configs, cfg: BenchConfig, calib_dir, cache_dir, stored, s
             f"action cosine {rows[-1]['action_cosine']:.4f}")
     sample = compiled.heldout[0]
     dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
-    reference = _reference_calls(policy, sample.load_image(), sample.instruction, policy.noise(0), cfg.device, dtype)
+    reference = reference_calls(policy, sample.load_image(), sample.instruction, policy.noise(0), cfg.device, dtype)
     ref = time_calls(reference["end_to_end"], cfg.warmup, cfg.runs)
     log(f"reference (PyTorch eager, uncompressed, timed last): p50 {ref['p50_ms']:.1f} ms")
     for row in rows:

@@ -135,6 +135,11 @@ def test_bf16_graphs_export_lint_clean_and_are_left_to_the_device(tiny, compiled
     assert any(t.data_type == onnx.TensorProto.BFLOAT16 for t in model.graph.initializer)
     result = validate(out, tiny, compiled.model, load_calib(CALIB)[:1], progress=False)
     assert result and all(result.lint) and result.skipped == {"bf16": NO_CPU_BF16} and not result.graphs
+    from vlacompile.errors import UserError
+    from vlacompile.runtime import GraphPipeline
+
+    with pytest.raises(UserError, match="no bf16 kernels"):  # one line, not ONNX Runtime's traceback
+        GraphPipeline(out, "bf16")
     # What the bf16 graph computes, run in PyTorch (which has CPU bf16 kernels): close to fp32.
     family = export_declaration(tiny)
     dit = family.graphs(tiny.cfg)[2].wrapper(family.for_export(compiled.model, "bf16"))

@@ -20,9 +20,8 @@ def quiet_polygraphy() -> None:
     G_LOGGER.module_severity = G_LOGGER.CRITICAL
 
 
-def runner(backend: str, graph: Path, mark_all: bool = False):
-    """A Polygraphy runner for one model file (an ONNX graph, or a TensorRT engine); `mark_all`
-    makes every intermediate tensor an output (ONNX only)."""
+def runner(backend: str, graph: Path):
+    """A Polygraphy runner for one model file (an ONNX graph, or a TensorRT engine)."""
     quiet_polygraphy()
     if backend == "onnxruntime":
         from .onnxruntime import runner as make
@@ -30,4 +29,13 @@ def runner(backend: str, graph: Path, mark_all: bool = False):
         from .tensorrt import runner as make
     else:
         raise UserError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
-    return make(Path(graph), mark_all)
+    return make(Path(graph))
+
+
+def every_tensor_runner(graph: Path):
+    """ONNX Runtime over `graph` with every intermediate tensor made an output (fault localization;
+    on TensorRT, Polygraphy's `--trt-outputs mark all` does the same)."""
+    from .onnxruntime import runner as make
+
+    quiet_polygraphy()
+    return make(Path(graph), mark_all=True)

@@ -32,10 +32,8 @@ def build(graph: Path, engine: Path, workspace_mb: int | None = None, opt_level:
     write_bytes(engine, bytes(EngineBytesFromNetwork(network, config=config, save_timing_cache=cache)()))
 
 
-def runner(engine: Path, mark_all: bool = False):
+def runner(engine: Path):
     from polygraphy.backend.common import BytesFromPath
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
 
-    if mark_all:
-        raise NotImplementedError("marking every tensor needs the ONNX graph: use the onnxruntime backend")
     return TrtRunner(EngineFromBytes(BytesFromPath(str(engine))), name=f"trt:{engine.name}")

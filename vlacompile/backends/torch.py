@@ -73,8 +73,7 @@ def pipeline(policy, compressed, device: str = "cuda", precision: str = "bf16", 
 
     family = export_declaration(policy)
     decl = family.declarations(policy)
-    io = {s.name: {"inputs": [t.to_json() for t in s.inputs], "outputs": [t.to_json() for t in s.outputs]}
-          for s in family.graphs(policy.cfg)}
+    io = {s.name: s.io_json() for s in family.graphs(policy.cfg)}
     manifest = {**decl, "graphs": {precision: io}, "prompt": {**decl["prompt"], "tokenizer": str(policy.tokenizer.path)}}
     return GraphPipeline.from_runners(policy.tokenizer.path.parent, manifest, precision, "torch",
                                       runners(policy, compressed, device, precision, compile), policy.statistics)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from ..export import PRECISIONS
 from ..passes.token_select import METHODS
 from .calib_options import calib_options
 from .options import model_option, preset_option, table
@@ -32,7 +33,7 @@ def _ints(name: str):
 @calib_options
 @click.option("--backend", type=click.Choice(["onnxruntime", "tensorrt", "torch"]), default="onnxruntime",
               show_default=True, help="What runs the compiled model (torch: PyTorch, compiled, on --device).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when PyTorch sees a GPU).")
 @click.option("--no-compile", is_flag=True, help="torch backend: eager instead of torch.compile.")
 @click.option("--engines", type=click.Path(path_type=Path, file_okay=False), default="engines", show_default=True)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from ..export import PRECISIONS
 from .export_options import engine_options
 from .options import table
 
@@ -13,7 +14,7 @@ from .options import table
               help="Graphs folder (or an unpacked bundle) with manifest.json.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="engines", show_default=True,
               help="Where the engines and their records go.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp16", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp16", show_default=True,
               help="Which graphs to build; strongly typed, so their ONNX types decide every layer's precision.")
 @engine_options
 def engines(graphs, out, precision, workspace_mb, opt_level, timing_cache):

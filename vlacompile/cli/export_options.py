@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-
-PRECISIONS = ("fp32", "fp16", "bf16")
+from ..export import PRECISIONS
 
 
 def precisions(value: str) -> tuple[str, ...]:

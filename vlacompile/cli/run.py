@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..export import PRECISIONS
 from .predict import DIMS, _open_image
 
 
@@ -14,7 +15,7 @@ from .predict import DIMS, _open_image
               help="Bundle folder, or its .tar.gz (unpacked to a temporary folder, safely).")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
 @click.option("--instruction", required=True, help='What the robot should do, e.g. "pick up the red block".')
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="Default: the best available (fp16 engines on TensorRT, fp32 on ONNX Runtime).")
 @click.option("--backend", type=click.Choice(["onnxruntime", "tensorrt"]), default=None,
               help="Default: TensorRT where it and engines are present, else ONNX Runtime.")

@@ -44,7 +44,7 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
         raise UserError(f"{folder} was compiled with other calibration data than {calib_dir}; "
                         "pass the same --calib folder, or export again")
     result = run(folder, policy, compiled.model, spread(load_calib(calib_dir), samples),
-                 chosen, backend, engines=engines)
+                 chosen, backend, engines=engines, verified=True)
     report(result)
     if not result:
         raise SystemExit(1)

@@ -54,19 +54,19 @@ def _difference(a: np.ndarray, b: np.ndarray, op: str, tol) -> str | None:
     return f"max abs {max_abs:.3g} (allowed {bound:.3g}), cosine {cosine:.6f} (allowed >= {tol.min_cosine})"
 
 
-def _all_tensors(graph: Path, feed: dict, backend: str) -> dict[str, np.ndarray]:
-    from ..backends import runner
+def _all_tensors(graph: Path, feed: dict) -> dict[str, np.ndarray]:
+    from ..backends import every_tensor_runner
 
-    with runner(backend, graph, mark_all=True) as r:
+    with every_tensor_runner(graph) as r:
         return dict(r.infer(feed))
 
 
-def localize(graph: Path, trusted: Path, feed: dict, tol, backend: str = "onnxruntime") -> Fault | None:
+def localize(graph: Path, trusted: Path, feed: dict, tol) -> Fault | None:
     """The first tensor (in `graph`'s node order) whose values leave `tol` against `trusted`'s tensor
     of the same name and shape; None when every paired tensor matches."""
     import onnx
 
-    got, want = _all_tensors(graph, feed, backend), _all_tensors(trusted, feed, backend)
+    got, want = _all_tensors(graph, feed), _all_tensors(trusted, feed)
     compared = 0
     for node in onnx.load(str(graph), load_external_data=False).graph.node:
         for name in node.output:

@@ -39,9 +39,9 @@ class Validation:
                 "graphs": [p.to_json() for p in self.graphs], "pipelines": [p.to_json() for p in self.pipelines]}
 
 
-def polygraphy_command(folder: Path, graph: str, file: str, precision: str, backend: str = "--onnxrt") -> str:
+def polygraphy_command(folder: Path, graph: str, file: str, precision: str) -> str:
     f = Path(folder)
-    return (f"polygraphy run {f / file} {backend} --load-inputs {f / f'{graph}.inputs.json'} "
+    return (f"polygraphy run {f / file} --onnxrt --load-inputs {f / f'{graph}.inputs.json'} "
             f"--load-outputs {f / f'{graph}.reference.json'} {TOLERANCES[precision].polygraphy_args()}")
 
 
@@ -54,13 +54,18 @@ def reference_samples(policy, compressed, samples, seed: int = 0) -> list[dict]:
             for i, s in enumerate(samples)]
 
 
+def _feeds_and_references(decl: dict, tensors: list[dict]) -> tuple[list[dict], list[dict]]:
+    """One graph's input feeds and expected outputs, per sample, picked from every sample's tensors."""
+    pick = lambda io: [{t["name"]: s[t["name"]] for t in decl[io]} for s in tensors]  # noqa: E731
+    return pick("inputs"), pick("outputs")
+
+
 def _save_parity_files(folder: Path, manifest: dict, tensors: list[dict]) -> list[str]:
     from polygraphy import json as pjson
 
     names = []
     for graph, decl in next(iter(manifest["graphs"].values())).items():  # IO is the same at every precision
-        feeds = [{t["name"]: s[t["name"]] for t in decl["inputs"]} for s in tensors]
-        refs = [{t["name"]: s[t["name"]] for t in decl["outputs"]} for s in tensors]
+        feeds, refs = _feeds_and_references(decl, tensors)
         write_text(folder / f"{graph}.inputs.json", pjson.to_json(feeds))
         write_text(folder / f"{graph}.reference.json", pjson.to_json(as_run_results("pytorch", refs)))
         names += [f"{graph}.inputs.json", f"{graph}.reference.json"]
@@ -75,8 +80,7 @@ def check_graph(folder: Path, manifest: dict, graph: str, precision: str, tensor
     from ..backends import runner
 
     decl = manifest["graphs"][precision][graph]
-    feeds = [{t["name"]: s[t["name"]] for t in decl["inputs"]} for s in tensors]
-    refs = [{t["name"]: s[t["name"]] for t in decl["outputs"]} for s in tensors]
+    feeds, refs = _feeds_and_references(decl, tensors)
     got = Comparator.run([runner(backend, file or folder / decl["file"])], data_loader=feeds)
     return Parity(graph, precision, len(tensors), compare(got, as_run_results("pytorch", refs), TOLERANCES[precision]))
 
@@ -135,14 +139,17 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
 
 
 def validate(folder: Path, policy, compressed, samples, precisions=None, backend: str = "onnxruntime",
-             progress: bool = True, engines: Path | None = None) -> Validation:
+             progress: bool = True, engines: Path | None = None, verified: bool = False) -> Validation:
+    """`verified`: the caller has just checked the graphs' hashes (hashing a 7.6 B model's graphs
+    takes a while, so it is done once)."""
     from tqdm import tqdm
 
     from ..runtime.pipeline import model_files
 
     folder = Path(folder)
     manifest = manifest_io.read(folder)
-    manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))
+    if not verified:
+        manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))
     precisions = list(precisions or manifest["graphs"])
     missing = [p for p in precisions if p not in manifest["graphs"]]
     if missing:

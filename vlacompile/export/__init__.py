@@ -65,8 +65,7 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
             export_graph(spec.wrapper(models[precision]), args, spec, tmp / name, cfg.exporter, cfg.opset,
                          bf16=precision == "bf16")
             seconds[f"{spec.name}.{precision}"] = time.perf_counter() - start
-            graphs[precision][spec.name] = {"file": name, "inputs": [t.to_json() for t in spec.inputs],
-                                            "outputs": [t.to_json() for t in spec.outputs]}
+            graphs[precision][spec.name] = {"file": name, **spec.io_json()}
         shutil.copyfile(policy.tokenizer.path, tmp / "tokenizer.json")
         write_json(tmp / "dataset_statistics.json", policy.statistics)
         decl = family.declarations(policy)

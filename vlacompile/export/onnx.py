@@ -17,8 +17,6 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import torch
-
 from .spec import GraphSpec
 
 EXPORTERS = ("torchscript", "dynamo")
@@ -41,6 +39,8 @@ def _quiet():
 
 
 def _trace(module, args, spec: GraphSpec, path: Path, exporter: str, opset: int) -> None:
+    import torch
+
     names = {"input_names": [t.name for t in spec.inputs], "output_names": [t.name for t in spec.outputs]}
     with _quiet(), torch.no_grad():
         if exporter == "torchscript":
@@ -54,9 +54,10 @@ def _trace(module, args, spec: GraphSpec, path: Path, exporter: str, opset: int)
 def _fold(path: Path):
     import onnx
     from polygraphy.backend.onnx import fold_constants
-    from polygraphy.logger import G_LOGGER
 
-    G_LOGGER.module_severity = G_LOGGER.ERROR
+    from ..backends import quiet_polygraphy
+
+    quiet_polygraphy()
     return fold_constants(onnx.load(str(path)), num_passes=None, fold_shapes=True, error_ok=False)
 
 

@@ -22,3 +22,7 @@ class GraphSpec:
     wrapper: Callable  # model -> nn.Module whose forward takes `inputs` in order and returns the output
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+
+    def io_json(self) -> dict:
+        """The manifest's description of this graph's inputs and outputs."""
+        return {"inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs]}

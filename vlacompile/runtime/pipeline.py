@@ -24,6 +24,9 @@ def model_files(folder: Path, manifest: dict, precision: str, backend: str, engi
         from . import provenance
 
         return provenance.engine_files(folder, manifest, precision, engines or folder / "engines", provenance.current())
+    if backend == "onnxruntime" and precision == "bf16":
+        raise UserError("ONNX Runtime's CPU provider has no bf16 kernels; run the bf16 graphs on TensorRT "
+                        "(--backend tensorrt), or pick fp32 / fp16")
     return {g: folder / manifest["graphs"][precision][g]["file"] for g in manifest["pipeline"]}
 
 

@@ -43,7 +43,7 @@ def read(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: no readable engine record ({exc}); rebuild the engines with `vlacompile engines`")
+        raise UserError(f"{path}: no readable engine record ({exc}); rebuild the engines with `vlacompile engines`") from None
 
 
 def check(recorded: dict, current: dict, graph_sha256: str, rebuild: str) -> None:
