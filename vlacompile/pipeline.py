@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import calibration
@@ -34,6 +34,12 @@ class Compiled:
     calib: object
     reused: bool  # the calibration came from the cache
     heldout: list  # samples never calibrated on
+    calib_set: list = field(default_factory=list)  # the samples calibrated on (int8 / fp8 calibrate on them too)
+    calib_dir: Path = DEFAULT_CALIB
+
+    def quant_data(self) -> tuple:
+        """What export needs for int8 / fp8: (calibration samples, held-out samples, their folder)."""
+        return self.calib_set, self.heldout, self.calib_dir
 
     def provenance(self) -> dict:
         """The manifest's "compile" and "calibration" entries."""
@@ -52,4 +58,5 @@ def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAU
         select_layer = config.tokens.layer if config.tokens is not None else 2
     calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress, force)
     model, records = compress(policy.model, config, calib)
-    return Compiled(policy, model, config, records, calib, reused, heldout)
+    calib_set = split_heldout(load_calib(calib_dir))[0]
+    return Compiled(policy, model, config, records, calib, reused, heldout, calib_set, Path(calib_dir))

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import staged_folder, write_json
+from ..quant import QUANTIZED, QuantConfig
 from ..runtime import manifest as manifest_io
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # int8 / fp8: quantized from fp32 (vlacompile.quant)
 DEFAULT_PRECISIONS = ("fp32", "fp16")
 DEFAULT_DIR = Path("graphs")
 
@@ -25,6 +26,7 @@ class ExportConfig:
     precisions: tuple[str, ...] = DEFAULT_PRECISIONS
     exporter: str = "torchscript"
     opset: int = OPSET
+    quant: QuantConfig = field(default_factory=QuantConfig)  # int8 / fp8 only
 
 
 @dataclass
@@ -39,9 +41,10 @@ def graph_file(name: str, precision: str) -> str:
 
 
 def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
-           progress: bool = True) -> Exported:
+           progress: bool = True, data=None) -> Exported:
     """`sample`: every graph tensor of one calibration sample (the family's `reference_tensors`), used
-    as the tracing inputs. `provenance`: the compile config and calibration entries of the manifest."""
+    as the tracing inputs. `provenance`: the compile config and calibration entries of the manifest.
+    `data`: (calibration samples, held-out samples, calibration folder), needed for int8 / fp8."""
     import shutil
     import time
 
@@ -53,11 +56,18 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
 
     family = export_declaration(policy)
     specs = family.graphs(policy.cfg)
-    jobs = [(p, s) for p in cfg.precisions for s in specs]
+    quantized = [p for p in cfg.precisions if p in QUANTIZED]
+    if quantized:  # before any tracing: a bad flag costs nothing
+        from ..quant import check_config
+
+        check_config(cfg.quant, quantized, cfg.exporter, data)
+    # int8 / fp8 graphs are quantized from the fp32 ones, traced here even when fp32 is not asked for
+    traced = [p for p in cfg.precisions if p not in QUANTIZED] + (["fp32"] if quantized and "fp32" not in cfg.precisions else [])
+    jobs = [(p, s) for p in traced for s in specs]
     seconds, graphs = {}, {p: {} for p in cfg.precisions}
     with staged_folder(Path(out_dir)) as tmp, tqdm(jobs, desc="export", unit="graph", disable=not progress) as bar:
         # bf16 is traced in its fp16 form and converted (see onnx.fp16_to_bf16)
-        models = {p: family.for_export(compressed, "fp16" if p == "bf16" else p) for p in cfg.precisions}
+        models = {p: family.for_export(compressed, "fp16" if p == "bf16" else p) for p in traced}
         for precision, spec in bar:
             bar.set_postfix_str(f"{spec.name} {precision}")
             start, name = time.perf_counter(), graph_file(spec.name, precision)
@@ -65,7 +75,12 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
             export_graph(spec.wrapper(models[precision]), args, spec, tmp / name, cfg.exporter, cfg.opset,
                          bf16=precision == "bf16")
             seconds[f"{spec.name}.{precision}"] = time.perf_counter() - start
-            graphs[precision][spec.name] = {"file": name, **spec.io_json()}
+            if precision in graphs:
+                graphs[precision][spec.name] = {"file": name, **spec.io_json()}
+        quantization = _quantize(policy, compressed, tmp, specs, quantized, cfg, data, seconds, graphs, progress)
+        if "fp32" not in cfg.precisions:
+            for spec in specs:
+                (tmp / graph_file(spec.name, "fp32")).unlink()
         shutil.copyfile(policy.tokenizer.path, tmp / "tokenizer.json")
         write_json(tmp / "dataset_statistics.json", policy.statistics)
         decl = family.declarations(policy)
@@ -79,8 +94,31 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
                     "preprocess": decl["preprocess"],
                     "statistics": {"file": "dataset_statistics.json", "keys": sorted(policy.statistics)},
                     "actions": decl["actions"]}
+        if quantization:
+            manifest["quantization"] = quantization
         manifest_io.seal(tmp, manifest)
     return Exported(Path(out_dir), manifest, seconds)
+
+
+def _quantize(policy, compressed, folder: Path, specs, precisions, cfg: ExportConfig, data, seconds: dict,
+              graphs: dict, progress: bool) -> dict:
+    """The int8 / fp8 graphs from the fp32 ones in `folder` (see vlacompile.quant)."""
+    import time
+
+    from ..quant import quantize
+
+    if not precisions:
+        return {}
+    if data is None:
+        raise ValueError("int8 / fp8 export needs calibration data: pass data=(calibration, held-out, folder)")
+    calib, heldout, calib_dir = data
+    start = time.perf_counter()
+    sources = {s.name: folder / graph_file(s.name, "fp32") for s in specs}
+    record = quantize(policy, compressed, sources, folder, precisions, cfg.quant, calib, heldout, calib_dir, progress)
+    seconds["quantize"] = time.perf_counter() - start
+    for p in precisions:
+        graphs[p] = {s.name: {"file": graph_file(s.name, p), **s.io_json()} for s in specs}
+    return record
 
 
 __all__ = ["DEFAULT_DIR", "EXPORTERS", "PRECISIONS", "ExportConfig", "Exported", "GraphSpec", "TensorSpec",

@@ -112,11 +112,18 @@ def for_export(model, precision: str):
     return out
 
 
-def reference_tensors(policy, compressed, image, instruction: str, noise: torch.Tensor) -> dict[str, np.ndarray]:
-    """Every graph tensor for one sample, computed by the PyTorch (rewritten) model in float32."""
+def pipeline_inputs(policy, image, instruction: str, noise: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The first graphs' inputs for one sample, as the runtime feeds them (prompt right-padded)."""
     pixels, _ = policy.encode(image, instruction)
     ids, index = policy.tokenizer.prompt(1 + policy.cfg.text_len).padded(instruction)
-    input_ids, cognition_index = torch.tensor([ids]), torch.tensor([index])
+    return {"pixels": pixels, "input_ids": torch.tensor([ids]), "cognition_index": torch.tensor([index]),
+            "noise": noise}
+
+
+def reference_tensors(policy, compressed, image, instruction: str, noise: torch.Tensor) -> dict[str, np.ndarray]:
+    """Every graph tensor for one sample, computed by the PyTorch (rewritten) model in float32."""
+    inputs = pipeline_inputs(policy, image, instruction, noise)
+    pixels, input_ids, cognition_index = inputs["pixels"], inputs["input_ids"], inputs["cognition_index"]
     with torch.no_grad():
         visual = compressed.visual_tokens(pixels)
         cognition = LLMGraph(compressed)(visual, input_ids, cognition_index)
@@ -133,3 +140,7 @@ def declarations(policy) -> dict:
             "preprocess": constants(policy.cfg.dino.image),
             "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim, "gripper_dim": GRIPPER,
                         "noise": "standard normal [1, chunk, dims], float32"}}
+
+
+# The family's quantization declaration (groups and float islands) lives in quant.py.
+from .quant import GROUPS, ISLANDS, group_of  # noqa: E402, F401
