@@ -9,6 +9,7 @@ on a noisy machine. Params and FLOPs come from `costs` (meta tensors), memory fr
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class BenchConfig:
     device: str = "cpu"  # torch backend and reference: cpu or cuda
     compile: bool = True  # torch backend: torch.compile (CUDA graphs on cuda)
     engines: Path = Path("engines")
+    compare: tuple[str, ...] = ()  # more precisions timed in the same run against `precision` (ONNX backends)
 
 
 def reference_calls(policy, image, instruction, noise, device, dtype):
@@ -70,26 +72,44 @@ def _compiled_calls(pipe, image, instruction, noise):
     return calls
 
 
-def compiled_pipeline(policy, compiled, cfg: BenchConfig, scratch: Path):
-    """The compiled pipeline on cfg.backend; ONNX backends export graphs into `scratch` first."""
+def compiled_pipeline(policy, compiled, cfg: BenchConfig, scratch: Path, precision: str | None = None):
+    """The compiled pipeline on cfg.backend; ONNX backends export graphs into `scratch` first (every
+    precision of `cfg` at once, reused by later calls with another `precision`)."""
+    precision = precision or cfg.precision
     if cfg.backend == "torch":
         from .backends.torch import pipeline
 
-        return pipeline(policy, compiled.model, cfg.device, cfg.precision, cfg.compile)
+        return pipeline(policy, compiled.model, cfg.device, precision, cfg.compile)
     from .export import ExportConfig, export
     from .models import export_declaration
     from .runtime import GraphPipeline
+    from .runtime.pipeline import check_runnable
 
-    sample = compiled.heldout[0]
-    trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
-                                                         sample.instruction, policy.noise(0))
-    export(policy, compiled.model, scratch / "graphs", ExportConfig((cfg.precision,)), trace, compiled.provenance(),
-           progress=False)
-    if cfg.backend == "tensorrt":
-        from .engines import EngineConfig, build_engines
+    folder = scratch / "graphs"
+    if not folder.exists():
+        precisions = (cfg.precision, *cfg.compare)
+        for p in precisions:  # refuse before exporting (bf16 / fp8 on a CPU)
+            check_runnable(p, cfg.backend)
+        sample = compiled.heldout[0]
+        trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
+                                                             sample.instruction, policy.noise(0))
+        export(policy, compiled.model, folder, ExportConfig(precisions), trace, compiled.provenance(), progress=False,
+               data=compiled.quant_data())
+        if cfg.backend == "tensorrt":
+            from .engines import EngineConfig, build_engines
 
-        build_engines(scratch / "graphs", cfg.engines, EngineConfig(cfg.precision), progress=False)
-    return GraphPipeline(scratch / "graphs", cfg.precision, cfg.backend, engines=cfg.engines)
+            for p in precisions:
+                build_engines(folder, cfg.engines, EngineConfig(p), progress=False)
+    return GraphPipeline(folder, precision, cfg.backend, engines=cfg.engines)
+
+
+def graph_bytes(folder: Path) -> dict:
+    """precision -> graph -> bytes on disk (with external data)."""
+    from .runtime import manifest as manifest_io
+
+    m = manifest_io.read(folder)
+    size = lambda f: sum(p.stat().st_size for p in (folder / f, folder / f"{f}.data") if p.exists())  # noqa: E731
+    return {p: {g: size(d["file"]) for g, d in graphs.items()} for p, graphs in m["graphs"].items()}
 
 
 def measure(policy, compiled, cfg: BenchConfig) -> dict:
@@ -102,12 +122,19 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
     image, noise = sample.load_image(), policy.noise(0)
     ref_dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
     reference = reference_calls(policy, image, sample.instruction, noise, cfg.device, ref_dtype)
-    with tempfile.TemporaryDirectory(prefix="vlacompile-bench.") as scratch, \
-            compiled_pipeline(policy, compiled, cfg, Path(scratch)) as pipe:
-        ours = _compiled_calls(pipe, image, sample.instruction, noise.numpy())
-        latency = {name: {"reference": time_calls(reference[name], cfg.warmup, cfg.runs),
-                          "compiled": time_calls(ours[name], cfg.warmup, cfg.runs)}
-                   for name in [*MODULES, "end_to_end"]}
+    others = {}
+    with tempfile.TemporaryDirectory(prefix="vlacompile-bench.") as scratch, contextlib.ExitStack() as stack:
+        pipes = {p: stack.enter_context(compiled_pipeline(policy, compiled, cfg, Path(scratch), p))
+                 for p in (cfg.precision, *cfg.compare)}
+        calls = {p: _compiled_calls(pipe, image, sample.instruction, noise.numpy()) for p, pipe in pipes.items()}
+        latency = {}
+        for name in [*MODULES, "end_to_end"]:  # interleaved per module: ratios hold on a noisy machine
+            latency[name] = {"reference": time_calls(reference[name], cfg.warmup, cfg.runs)}
+            for p in pipes:
+                latency[name][p] = time_calls(calls[p][name], cfg.warmup, cfg.runs)
+            latency[name]["compiled"] = latency[name][cfg.precision]
+        if cfg.backend != "torch":
+            others["graph_bytes"] = graph_bytes(Path(scratch) / "graphs")
     ref, new = before_after(policy.cfg, compiled.config)
     memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if cfg.device.startswith("cuda"):
@@ -117,7 +144,7 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
             "reference": f"PyTorch eager, uncompressed, {str(ref_dtype).removeprefix('torch.')}",
             "latency": latency, "costs": {"reference": [c.to_json() for c in ref],
                                           "compressed": [c.to_json() for c in new]},
-            "memory": memory, "machine": machine()}
+            "memory": memory, "machine": machine(), "precisions": [cfg.precision, *cfg.compare], **others}
 
 
 def machine() -> dict:
@@ -175,6 +202,26 @@ def table1(result: dict) -> tuple[list[str], list[list[str]]]:
     return ["module", "params", "tokens", "steps", "time p50", "FLOPs"], rows
 
 
+def precision_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Every precision of one run against the first: p50 per module and end to end, and graph sizes."""
+    first, *others = result["precisions"]
+    sizes = result.get("graph_bytes", {})
+    rows = []
+    for graph in [*MODULES, "end_to_end"]:
+        t = result["latency"][graph]
+        row = [graph.replace("_", " "), f"{t[first]['p50_ms']:.2f} ms"]
+        row += [f"{t[p]['p50_ms']:.2f} ms ({t[first]['p50_ms'] / t[p]['p50_ms']:.2f}x)" for p in others]
+        if sizes:
+            total = lambda p: sum(sizes[p].values()) if graph == "end_to_end" else sizes[p][graph]  # noqa: E731
+            row += [f"{total(first) / 1e6:.2f} MB"] + [f"{total(p) / 1e6:.2f} MB ({total(p) / total(first):.0%})"
+                                                       for p in others]
+        rows.append(row)
+    headers = ["module", f"{first} p50", *[f"{p} p50 (speedup)" for p in others]]
+    if sizes:
+        headers += [f"{first} graph", *[f"{p} graph (size)" for p in others]]
+    return headers, rows
+
+
 def markdown(result: dict) -> str:
     headers, rows = table1(result)
     lines = [f"# vlacompile bench: {result['model']}", "",
@@ -184,4 +231,9 @@ def markdown(result: dict) -> str:
              f"- machine: {result['machine']}", f"- memory: {result['memory']}", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if len(result.get("precisions", [])) > 1:
+        headers, rows = precision_table(result)
+        lines += ["", f"Precisions in the same run ({result['backend']}, {result['device']}):", "",
+                  "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -71,7 +71,7 @@ def _latency(policy, bc: BuildConfig, sample, runs: int) -> dict:
             lambda: policy.predict_normalized(image, sample.instruction, noise), runs=runs)}
     name = {"onnxruntime": "ONNX Runtime", "tensorrt": "TensorRT"}[bc.backend]
     for p in bc.export.precisions:
-        if p == "bf16" and bc.backend == "onnxruntime":
+        if p in ("bf16", "fp8") and bc.backend == "onnxruntime":
             continue  # no CPU kernels (see compare.validate)
         with GraphPipeline(bc.out, p, bc.backend, verify=False, engines=bc.engines) as pipe:
             out[f"compiled {p} ({name})"] = time_calls(
@@ -99,7 +99,8 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     samples = spread(load_calib(bc.calib_dir), bc.samples)
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, samples[0].load_image(),
                                                          samples[0].instruction, policy.noise(0))
-    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress)
+    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress,
+                      compiled.quant_data())
     log(f"graphs: {exported.folder} ({', '.join(bc.export.precisions)}, {bc.export.exporter} exporter)")
     step("export")
     engines = _engines(bc)

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import click
 
-from ..export import PRECISIONS
 from ..passes.token_select import METHODS
 from .calib_options import calib_options
 from .options import model_option, preset_option, table
@@ -33,7 +32,9 @@ def _ints(name: str):
 @calib_options
 @click.option("--backend", type=click.Choice(["onnxruntime", "tensorrt", "torch"]), default="onnxruntime",
               show_default=True, help="What runs the compiled model (torch: PyTorch, compiled, on --device).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--precision", default="fp32", show_default=True,
+              help="Compiled precision; several, comma-separated (fp32,int8), are timed in the same run against the "
+                   "first, per module and end to end, with their graph sizes.")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when PyTorch sees a GPU).")
 @click.option("--no-compile", is_flag=True, help="torch backend: eager instead of torch.compile.")
 @click.option("--engines", type=click.Path(path_type=Path, file_okay=False), default="engines", show_default=True)
@@ -52,14 +53,21 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     """
     import torch
 
-    from ..bench import BenchConfig, markdown, measure, table1
+    from ..bench import BenchConfig, markdown, measure, precision_table, table1
     from ..fsutil import write_json, write_text
     from ..models import resolve
     from ..sweep import run_sweep
     from .compile_options import compress_config
 
+    from ..errors import UserError
+    from .export_options import precisions as parse_precisions
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    cfg = BenchConfig(backend, precision, runs, warmup, device, not no_compile, engines)
+    first, *more = parse_precisions(precision)
+    if backend == "torch" and (more or first in ("int8", "fp8")):
+        raise UserError(f"--precision {precision}: the torch backend times one of fp32, fp16, bf16; time int8 / fp8 "
+                        "and compare precisions on onnxruntime or tensorrt")
+    cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, tuple(more))
     policy = resolve(model, preset, random_weights)
     configs = [compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, n, t, mlp_sparsity, c, token_method,
                                select_layer) for n in layers for t in tokens for c in cache_interval]
@@ -74,6 +82,8 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     headers, rows = table1(result)
     click.echo(f"{policy.source}: reference {result['reference']}; compiled {backend} {precision} on {device}")
     click.echo(table(headers, rows))
+    if more:
+        click.echo(table(*precision_table(result)))
     write_json(out / "bench.json", result)
     write_text(out / "bench.md", markdown(result))
     click.echo(f"memory: {result['memory']}; wrote {out / 'bench.json'} and {out / 'bench.md'}")

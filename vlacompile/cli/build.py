@@ -4,7 +4,7 @@ import click
 
 from .calib_options import calib_options
 from .compile_options import compile_options, compress_config
-from .export_options import engine_options, export_options, precisions, validate_options
+from .export_options import engine_options, export_options, precisions, quant_config, validate_options
 from .options import human, model_option, preset_option, table
 from .validate import report
 
@@ -20,8 +20,8 @@ from .validate import report
 @click.option("--latency-runs", type=click.IntRange(1), default=10, show_default=True,
               help="Timed runs (after 2 warm-up runs) of the reference and of each compiled pipeline.")
 @click.option("--force", is_flag=True, help="Recalibrate even if stored results exist.")
-def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, samples, backend, engines,
-          workspace_mb, opt_level, timing_cache, latency_runs, force, **flags):
+def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, quant_method, quant_recipe, samples,
+          backend, engines, workspace_mb, opt_level, timing_cache, latency_runs, force, **flags):
     """Calibrate, rewrite, export, validate, then summarize: the whole compile in one command.
 
     Exits 1 when validation fails; the graphs stay on disk for inspection.
@@ -31,8 +31,8 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
     from ..export import ExportConfig
     from ..models import resolve
 
-    export = ExportConfig(precisions(precision), exporter)
     policy = resolve(model, preset)
+    export = ExportConfig(precisions(precision), exporter, quant=quant_config(quant_method, quant_recipe, policy))
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
                      flags["select_layer"], latency_runs, force, backend, engines,

@@ -4,7 +4,7 @@ import click
 
 from .calib_options import calib_options
 from .compile_options import compile_options, compress_config
-from .export_options import export_options, precisions
+from .export_options import export_options, precisions, quant_config
 from .options import model_option, preset_option, table
 
 
@@ -14,22 +14,24 @@ from .options import model_option, preset_option, table
 @compile_options
 @calib_options
 @export_options
-def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, **flags):
+def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, quant_method, quant_recipe,
+               **flags):
     """Rewrite the model and export it as vision / llm / dit ONNX graphs with manifest.json."""
     from .. import pipeline
     from ..export import ExportConfig, export
     from ..models import export_declaration, resolve
 
-    cfg = ExportConfig(precisions(precision), exporter)
     policy = resolve(model, preset)
+    cfg = ExportConfig(precisions(precision), exporter, quant=quant_config(quant_method, quant_recipe, policy))
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     sample = compiled.heldout[0]
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
                                                          sample.instruction, policy.noise(0))
-    exported = export(policy, compiled.model, out, cfg, trace, compiled.provenance())
+    exported = export(policy, compiled.model, out, cfg, trace, compiled.provenance(), data=compiled.quant_data())
+    took = lambda key: f"{exported.seconds[key]:.1f} s" if key in exported.seconds else "quantized"  # noqa: E731
     rows = [[f"{name}.{p}.onnx", ", ".join(f"{t['name']}{t['shape']}" for t in g["inputs"]),
-             ", ".join(f"{t['name']}{t['shape']}" for t in g["outputs"]), f"{exported.seconds[f'{name}.{p}']:.1f} s"]
+             ", ".join(f"{t['name']}{t['shape']}" for t in g["outputs"]), took(f"{name}.{p}")]
             for p, graphs in exported.manifest["graphs"].items() for name, g in graphs.items()]
     click.echo(table(["graph", "inputs", "outputs", "export"], rows))
     click.echo(f"wrote {out}/ (manifest.json lists every file's sha256); check it with `vlacompile validate --graphs {out}`")

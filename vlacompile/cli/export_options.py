@@ -9,6 +9,7 @@ import click
 
 from ..errors import UserError
 from ..export import PRECISIONS
+from ..quant import DEFAULT_METHOD
 
 
 def precisions(value: str) -> tuple[str, ...]:
@@ -30,11 +31,25 @@ def export_options(fn):
         click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="graphs", show_default=True,
                      help="Folder for the graphs, the manifest and the parity files (replaced as a whole)."),
         click.option("--precision", "precision", default="fp32,fp16", show_default=True,
-                     help="Graph precisions, comma-separated (fp32, fp16, bf16). fp16 and bf16 keep norms, "
-                          "softmax and DDIM in fp32."),
+                     help="Graph precisions, comma-separated (fp32, fp16, bf16, int8, fp8). fp16 and bf16 keep "
+                          "norms, softmax and DDIM in fp32; int8 and fp8 are quantized (QDQ) from fp32, calibrated "
+                          "on --calib."),
         click.option("--exporter", type=click.Choice(EXPORTERS), default="torchscript", show_default=True,
                      help="torch.onnx exporter; TorchScript is 10x faster here, dynamo is PyTorch's default."),
+        click.option("--quant-method", default=DEFAULT_METHOD, show_default=True,
+                     help="int8 calibration: max, entropy or percentile (fp8: ONNX Runtime's distribution)."),
+        click.option("--quant-recipe", default="auto", show_default=True,
+                     help="Groups int8 / fp8 quantize: auto (measure each group on held-out samples, keep float "
+                          "what overspends the error budget), all, or a JSON recipe file (the manifest's form)."),
     ], fn)
+
+
+def quant_config(quant_method: str, quant_recipe: str, policy):
+    """--quant-method / --quant-recipe -> QuantConfig, checked against the model family's groups."""
+    from ..models import export_declaration
+    from ..quant import QuantConfig, parse
+
+    return QuantConfig(quant_method, parse(quant_recipe, tuple(export_declaration(policy).GROUPS)))
 
 
 def validate_options(fn):

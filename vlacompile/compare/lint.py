@@ -3,7 +3,7 @@
 Checks every node against TensorRT 10's ONNX parser table (trt_ops.py, transcribed from
 onnx-tensorrt's docs/operators.md) and the restrictions of that table that can be decided from the
 graph; then that no tensor is float64 and that every tensor's shape is static, i.e. no output
-shape depends on data.
+shape depends on data; and in quantized graphs, the explicit-quantization rules of qdq.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import trt_ops
+from . import qdq, trt_ops
 
 DATA_DEPENDENT_OPS = ("NonZero", "Unique", "Compress", "NonMaxSuppression")
 CONSTANT_INPUTS = {  # op -> input index that the table requires to be a build-time constant
@@ -128,7 +128,9 @@ def _dynamic_shapes(graph, types) -> list[Finding]:
     return out
 
 
-def lint(path: Path) -> LintReport:
+def lint(path: Path, islands: dict | None = None) -> LintReport:
+    """`islands`: the model family's float islands (name -> {"ops", "scope", "why"}), which no
+    dequantized tensor may reach; norms and softmax are islands in any graph."""
     import onnx
 
     path = Path(path)
@@ -148,4 +150,6 @@ def lint(path: Path) -> LintReport:
         for msg in _node_findings(node, types, constants, consumed, names):
             report.findings.append(Finding(path.name, node.name, node.op_type, msg))
     report.findings += _float64(graph, types, names) + _dynamic_shapes(graph, types)
+    report.findings += [Finding(path.name, n, op, msg)
+                        for n, op, msg in qdq.findings(graph, types, constants, names, path.parent, islands)]
     return report

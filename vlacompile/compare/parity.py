@@ -10,6 +10,16 @@ The reference is always the float32 PyTorch model; tolerances depend on the grap
   of the embedded default: L1 0.036, cosine 0.99909), which is a property of fp16, not a broken graph.
 - bf16: the same gates as fp16 (GR00T's BF16 backbone gates); ONNX Runtime has no CPU bf16 kernels,
   so bf16 parity runs on a device (`--backend tensorrt`).
+- int8: cosine >= 0.99 on every sample for every graph and end to end, and the mean absolute error,
+  averaged over samples, <= 0.05. The cosine gate is GR00T's published FP8 backbone gate, applied to
+  the actions too (GR00T allows FP8 actions 0.98): per-channel int8 weights keep 7 bits inside each
+  channel's range against E4M3's 3, so int8 is held to the stricter one. 0.05 is GR00T's actions L1
+  gate, in normalized action units ([-1, 1]); the graphs' other outputs (visual tokens, the
+  final-normed cognition feature) are of order 1 too. Measured on the embedded default: cosine
+  0.9978-0.9993 and mean abs 0.005-0.025 (docs/BENCHMARKS.md), so the gates leave room for another
+  checkpoint's calibration without passing a broken graph (a wrong scale gives cosine << 0.9).
+- fp8: GR00T's FP8 gates as published: cosine >= 0.99 for the backbone graphs, >= 0.98 for the
+  actions; mean absolute error as int8. Checked on TensorRT (ONNX Runtime's CPU provider has no fp8).
 Intermediate tensors (fault localization) have no per-sample averaging; they pass with the cosine
 gate and a max error within `atol + tensor_rtol * max |reference|`.
 """
@@ -31,6 +41,10 @@ class Tolerance:
     average: bool  # Polygraphy's check_average: the stat averaged over samples
     min_cosine: float
     tensor_rtol: float
+    actions_cosine: float | None = None  # a lower gate for the actions output (GR00T's FP8 gates)
+
+    def cosine_for(self, output: str) -> float:
+        return self.actions_cosine if output == "actions" and self.actions_cosine is not None else self.min_cosine
 
     def polygraphy_args(self) -> str:
         average = " --check-average" if self.average else ""
@@ -39,7 +53,9 @@ class Tolerance:
 
 TOLERANCES = {"fp32": Tolerance(1e-3, 1e-3, "elemwise", False, 0.9999, 1e-3),
               "fp16": Tolerance(1e-2, 1e-2, "mean", True, 0.999, 5e-2),
-              "bf16": Tolerance(1e-2, 1e-2, "mean", True, 0.999, 5e-2)}  # GR00T's BF16 gates
+              "bf16": Tolerance(1e-2, 1e-2, "mean", True, 0.999, 5e-2),  # GR00T's BF16 gates
+              "int8": Tolerance(5e-2, 5e-2, "mean", True, 0.99, 2e-1),
+              "fp8": Tolerance(5e-2, 5e-2, "mean", True, 0.99, 2e-1, actions_cosine=0.98)}
 
 
 @dataclass
@@ -96,5 +112,5 @@ def compare(got, want, tol: Tolerance) -> list[OutputParity]:
         # Polygraphy's verdict covers every output of the graph at once (ours have one each).
         out.append(OutputParity(name, float(max(s.max_absdiff for s in stats)),
                                 float(np.mean([s.mean_absdiff for s in stats])), cosine,
-                                bool(accuracy) and cosine >= tol.min_cosine))
+                                bool(accuracy) and cosine >= tol.cosine_for(name)))
     return out

@@ -21,6 +21,14 @@ from .parity import TOLERANCES, Parity, as_run_results, compare
 
 NO_CPU_BF16 = ("ONNX Runtime's CPU provider has no bf16 kernels; check bf16 on the device with "
                "`vlacompile validate --backend tensorrt`")
+NO_CPU_FP8 = ("ONNX Runtime's CPU provider has no fp8 compute (TensorRT runs fp8 on Ada, Hopper and Thor); the lint "
+              "checked the graphs here, check their parity on the device with `vlacompile validate --backend tensorrt`")
+NOT_ON_CPU = {"bf16": NO_CPU_BF16, "fp8": NO_CPU_FP8}
+
+
+def _islands(manifest: dict, precision: str) -> dict | None:
+    """The family's float islands recorded with a quantized precision (the lint checks them)."""
+    return manifest.get("quantization", {}).get(precision, {}).get("islands")
 
 
 @dataclass
@@ -154,9 +162,10 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
     missing = [p for p in precisions if p not in manifest["graphs"]]
     if missing:
         raise UserError(f"{folder} has no {', '.join(missing)} graphs; it has {', '.join(manifest['graphs'])}")
-    result = Validation(lint=[lint(folder / g["file"]) for p in precisions for g in manifest["graphs"][p].values()])
+    result = Validation(lint=[lint(folder / g["file"], _islands(manifest, p))
+                              for p in precisions for g in manifest["graphs"][p].values()])
     if backend == "onnxruntime":
-        result.skipped = {p: NO_CPU_BF16 for p in precisions if p == "bf16"}
+        result.skipped = {p: NOT_ON_CPU[p] for p in precisions if p in NOT_ON_CPU}
     checked = [p for p in precisions if p not in result.skipped]
     files = {p: model_files(folder, manifest, p, backend, engines) for p in checked}
     tensors = reference_samples(policy, compressed, samples)

@@ -27,7 +27,6 @@ QTYPE = {"int8": "int8", "fp8": "float8 e4m3fn"}
 class QuantConfig:
     method: str = DEFAULT_METHOD  # int8 calibration: max | entropy | percentile (fp8: ONNX Runtime's distribution)
     recipe: Recipe | None = None  # None: measured by sensitivity at build time
-    gate: float = 0.99  # the actions cosine gate (compare.parity) the sensitivity budget is taken from
 
 
 def method_for(precision: str, cfg: QuantConfig) -> str:
@@ -58,6 +57,7 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
     import onnx
     from tqdm import tqdm
 
+    from ..compare.parity import TOLERANCES
     from ..models import export_declaration
     from . import ort, sensitivity
     from .chain import cosines, quantize_chain, run_chain
@@ -82,8 +82,9 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
         reference = run_chain(sources, fp32, held)
         for precision in bar:
             method = method_for(precision, cfg)
+            gate = TOLERANCES[precision].cosine_for("actions")  # the budget is taken from the parity gate
             recipe = cfg.recipe or sensitivity.measure(sources, plans, groups, calib, held, precision, method, scratch,
-                                                       cfg.gate, reference)
+                                                       gate, reference)
             files = {g: Path(out_dir) / f"{g}.{precision}.onnx" for g in sources}
             nodes = {g: plans[g].nodes(recipe.quantize) for g in sources}
             quantize_chain(sources, files, nodes, calib, precision, method, scratch)

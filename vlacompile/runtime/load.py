@@ -9,7 +9,7 @@ from ..errors import UserError
 from . import manifest as manifest_io
 from .pipeline import GraphPipeline
 
-PREFERRED = ("fp16", "bf16", "fp32")  # on a GPU
+PREFERRED = ("fp16", "bf16", "int8", "fp8", "fp32")  # on a GPU: quantized engines exist only when built on purpose
 CPU_PRECISION = "fp32"  # ONNX Runtime on a CPU gains nothing from half weights
 
 

@@ -18,15 +18,23 @@ from .preprocess import preprocess
 from .prompt import Prompt
 
 
+def check_runnable(precision: str, backend: str) -> None:
+    """ONNX Runtime's CPU provider has no bf16 or fp8 compute: those graphs run on TensorRT."""
+    if backend == "onnxruntime" and precision == "bf16":
+        raise UserError("ONNX Runtime's CPU provider has no bf16 kernels; run the bf16 graphs on TensorRT "
+                        "(--backend tensorrt), or pick fp32 / fp16")
+    if backend == "onnxruntime" and precision == "fp8":
+        raise UserError("ONNX Runtime's CPU provider has no fp8 compute; run the fp8 graphs on TensorRT on an Ada, "
+                        "Hopper or Thor GPU (--backend tensorrt), or pick fp32 / fp16 / int8")
+
+
 def model_files(folder: Path, manifest: dict, precision: str, backend: str, engines: Path | None = None):
     """graph -> the file its runner loads: the ONNX graph, or (tensorrt) its engine, checked for this device."""
     if backend == "tensorrt":
         from . import provenance
 
         return provenance.engine_files(folder, manifest, precision, engines or folder / "engines", provenance.current())
-    if backend == "onnxruntime" and precision == "bf16":
-        raise UserError("ONNX Runtime's CPU provider has no bf16 kernels; run the bf16 graphs on TensorRT "
-                        "(--backend tensorrt), or pick fp32 / fp16")
+    check_runnable(precision, backend)
     return {g: folder / manifest["graphs"][precision][g]["file"] for g in manifest["pipeline"]}
 
 
