@@ -82,3 +82,14 @@ def validated(tiny, compiled, graphs):
     from vlacompile.data.calib import load_calib, spread
 
     return validate(graphs, tiny, compiled.model, spread(load_calib(CALIB), 4), progress=False)
+
+
+@pytest.fixture(scope="session")
+def int8_graphs(tiny, compiled, trace_tensors, tmp_path_factory) -> Path:
+    """fp32 and int8 graphs of `compiled` with the default (measured) recipe, exported once."""
+    from vlacompile.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("export-int8") / "graphs"
+    export(tiny, compiled.model, out, ExportConfig(("fp32", "int8")), trace_tensors, compiled.provenance(),
+           progress=False, data=compiled.quant_data())
+    return out

@@ -117,6 +117,7 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     summary = {"model": policy.source, "compile": config.to_json(), "passes": [r.to_json() for r in compiled.records],
                "costs": {"reference": [c.to_json() for c in ref], "compressed": [c.to_json() for c in new]},
                "latency": latency, "parity": validation.to_json(), "fidelity": fid, "engines": engines,
+               "quantization": exported.manifest.get("quantization", {}),
                "export_seconds": exported.seconds, "step_seconds": timings,
                "wall_seconds": time.perf_counter() - start}
     _write_summary(bc.out, summary, compiled)

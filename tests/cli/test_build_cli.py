@@ -67,7 +67,7 @@ def test_validate_fails_with_exit_1_and_names_the_broken_tensor(graphs, validate
 
 @pytest.mark.parametrize("args,message", [
     (["validate", "--graphs", "no-such-folder"], "no-such-folder/manifest.json does not exist"),
-    (["export", "--precision", "fp8"], "--precision 'fp8': give a comma-separated subset of fp32, fp16"),
+    (["export", "--precision", "fp4"], "--precision 'fp4': give a comma-separated subset of fp32, fp16"),
     (["build", "--precision", ""], "--precision '': give a comma-separated subset"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):

@@ -32,7 +32,8 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
     from ..models import resolve
 
     policy = resolve(model, preset)
-    export = ExportConfig(precisions(precision), exporter, quant=quant_config(quant_method, quant_recipe, policy))
+    chosen = precisions(precision)
+    export = ExportConfig(chosen, exporter, quant=quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir))
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
                      flags["select_layer"], latency_runs, force, backend, engines,

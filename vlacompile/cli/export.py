@@ -22,7 +22,8 @@ def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, expo
     from ..models import export_declaration, resolve
 
     policy = resolve(model, preset)
-    cfg = ExportConfig(precisions(precision), exporter, quant=quant_config(quant_method, quant_recipe, policy))
+    chosen = precisions(precision)
+    cfg = ExportConfig(chosen, exporter, quant=quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir))
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     sample = compiled.heldout[0]

@@ -44,12 +44,19 @@ def export_options(fn):
     ], fn)
 
 
-def quant_config(quant_method: str, quant_recipe: str, policy):
-    """--quant-method / --quant-recipe -> QuantConfig, checked against the model family's groups."""
+def quant_config(quant_method: str, quant_recipe: str, policy, chosen, exporter: str, calib_dir):
+    """--quant-method / --quant-recipe -> QuantConfig, checked against the model family's groups and,
+    when int8 / fp8 is asked for, against the calibration set, before any calibration or tracing."""
+    from ..data.calib import load_calib, split_heldout
     from ..models import export_declaration
-    from ..quant import QuantConfig, parse
+    from ..quant import QUANTIZED, QuantConfig, check_config, parse
 
-    return QuantConfig(quant_method, parse(quant_recipe, tuple(export_declaration(policy).GROUPS)))
+    cfg = QuantConfig(quant_method, parse(quant_recipe, tuple(export_declaration(policy).GROUPS)))
+    quantized = [p for p in chosen if p in QUANTIZED]
+    if quantized:
+        calib, heldout = split_heldout(load_calib(calib_dir))
+        check_config(cfg, quantized, exporter, (calib, heldout, calib_dir))
+    return cfg
 
 
 def validate_options(fn):

@@ -60,7 +60,7 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
     if quantized:  # before any tracing: a bad flag costs nothing
         from ..quant import check_config
 
-        check_config(cfg.quant, quantized, cfg.exporter, data)
+        check_config(cfg.quant, quantized, cfg.exporter, data, compressed)
     # int8 / fp8 graphs are quantized from the fp32 ones, traced here even when fp32 is not asked for
     traced = [p for p in cfg.precisions if p not in QUANTIZED] + (["fp32"] if quantized and "fp32" not in cfg.precisions else [])
     jobs = [(p, s) for p in traced for s in specs]

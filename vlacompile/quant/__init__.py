@@ -35,8 +35,9 @@ def method_for(precision: str, cfg: QuantConfig) -> str:
     return cfg.method if precision == "int8" else FP8_METHOD
 
 
-def check_config(cfg: QuantConfig, precisions, exporter: str, data=None) -> None:
-    """Flags and data, before any work. `data`: export's (calibration, held-out, folder)."""
+def check_config(cfg: QuantConfig, precisions, exporter: str, data=None, model=None) -> None:
+    """Flags, data and recipe, before any work. `data`: export's (calibration, held-out, folder);
+    `model`: the rewritten model, whose modules a recipe's keep_float names."""
     from .feeds import check_samples
     from .ort import INT8_METHODS
 
@@ -48,6 +49,8 @@ def check_config(cfg: QuantConfig, precisions, exporter: str, data=None) -> None
     if data is not None:
         for p in precisions:
             check_samples(len(data[0]), method_for(p, cfg), data[2])
+    if model is not None and cfg.recipe is not None:
+        check_modules(cfg.recipe, model)
 
 
 def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precisions, cfg: QuantConfig,
@@ -66,9 +69,7 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
 
     family = export_declaration(policy)
     groups = tuple(family.GROUPS)
-    if cfg.recipe is not None:
-        check_modules(cfg.recipe, compressed)
-    check_config(cfg, precisions, "torchscript", (calib_samples, heldout, calib_dir))
+    check_config(cfg, precisions, "torchscript", (calib_samples, heldout, calib_dir), compressed)
     keep = cfg.recipe.keep_float if cfg.recipe else ()
     plans = {g: plan(g, onnx.load(str(path), load_external_data=False), compressed, family.group_of, family.ISLANDS,
                      keep) for g, path in sources.items()}

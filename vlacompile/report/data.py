@@ -45,5 +45,6 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample) -> 
                 "interval": (summary["compile"].get("cache") or {"interval": 1})["interval"]},
         "parity": summary["parity"], "fidelity": summary["fidelity"],
         "latency": summary["latency"], "costs": summary["costs"],
+        "quantization": summary.get("quantization", {}),  # per precision: recipe, evidence, islands
         "_image": np.asarray(image),  # drawn, not embedded as data
     }

@@ -87,3 +87,26 @@ def reference_vs_compiled(costs: dict, latency: dict):
                  color=[DROPPED if n.startswith("reference") else KEPT for n in names])
     time_ax.set(xlabel="ms (p50, image + instruction -> actions)", title="Latency, same run")
     return fig
+
+
+def quant_sensitivity(quantization: dict):
+    """Per quantized precision, each group quantized alone: its damage 1 - (lowest held-out actions
+    cosine), on a log axis, against the recipe's error budget; the groups the recipe keeps float red."""
+    fig = _figure(9, 3.2)
+    axes = np.atleast_1d(fig.subplots(1, len(quantization)))
+    for ax, (precision, q) in zip(axes, quantization.items()):
+        groups = {g: r for g, r in q["evidence"].get("groups", {}).items() if r.get("nodes")}
+        names = list(groups)
+        damage = [max(1 - groups[g]["min_cosine"], 1e-7) for g in names]
+        ax.bar(range(len(names)), damage, color=[KEPT if g in q["recipe"]["quantize"] else DROPPED for g in names],
+               gid=f"sensitivity:{precision}")
+        if "budget" in q["evidence"]:
+            ax.axhline(q["evidence"]["budget"], color="grey", ls="--", lw=1, label="error budget")
+        recipe = q["evidence"].get("recipe")
+        if recipe:
+            ax.axhline(max(1 - recipe["min_cosine"], 1e-7), color=KEPT, ls=":", lw=1.2, label="recipe, measured")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set(ylabel="1 - lowest actions cosine", title=f"{precision}: one group at a time (red: kept float)")
+        ax.legend(fontsize=7)
+    return fig

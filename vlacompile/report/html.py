@@ -32,7 +32,23 @@ def plots(data: dict) -> dict:
            "costs": figures.reference_vs_compiled(data["costs"], data["latency"])}
     if data["tokens"]["kept"]:
         out["tokens"] = figures.kept_tokens(data["_image"], data["tokens"]["grid"], data["tokens"]["kept"])
+    if data.get("quantization"):
+        out["quantization"] = figures.quant_sensitivity(data["quantization"])
     return out
+
+
+def _quant_rows(quantization: dict) -> list[list]:
+    rows = []
+    for precision, q in quantization.items():
+        ev = q["evidence"]
+        for group, r in ev.get("groups", {}).items():
+            state = ("quantized" if group in q["recipe"]["quantize"] else "float") if r.get("nodes") else "absent"
+            cos = f"{r['min_cosine']:.6f}" if "min_cosine" in r else ""
+            rows.append([precision, group, r.get("graph") or "", r.get("nodes", 0), cos, state])
+        for name in ("recipe", "all"):
+            if name in ev:
+                rows.append([precision, f"[{name}]", "", "", f"{ev[name]['min_cosine']:.6f}", ""])
+    return rows
 
 
 def _parity_rows(parity: dict) -> list[list]:
@@ -68,6 +84,9 @@ def render(data: dict) -> str:
         _table(["graph", "precision", "output", "max abs", "mean abs", "cosine", "parity"], _parity_rows(data["parity"])),
         "<h2>Fidelity against the uncompressed reference (held-out episodes)</h2>",
         _table(["what", "cosine", "L1", "Linf"], _fidelity_rows(data["fidelity"])),
+        section("Quantization: sensitivity per group and the recipe", "quantization"),
+        (_table(["precision", "group", "graph", "GEMMs", "lowest actions cosine (held out)", "recipe"],
+                _quant_rows(data["quantization"])) if data.get("quantization") else ""),
         section("Reference against compiled", "costs"),
         f"<script type='application/json' id='report-data'>{payload.replace('</', '<' + chr(92) + '/')}</script>",
         "</body></html>"])

@@ -1,0 +1,152 @@
+"""int8 / fp8 graphs: TensorRT's explicit-quantization form, calibrated through the pipeline,
+within the int8 gates of the PyTorch model, islands float, and a recipe that answers to its evidence."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from vlacompile.compare.lint import lint
+from vlacompile.runtime import manifest
+
+from ..conftest import CALIB
+
+
+def _nodes(path, op):
+    return [n for n in onnx.load(str(path)).graph.node if n.op_type == op]
+
+
+def _constants(path):
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+
+def test_int8_graphs_are_symmetric_per_channel_weights_per_tensor_activations(int8_graphs):
+    for graph in ("vision", "llm", "dit"):
+        path = int8_graphs / f"{graph}.int8.onnx"
+        consts = _constants(path)
+        dq = _nodes(path, "DequantizeLinear")
+        assert dq, f"{graph}: nothing quantized"
+        for node in dq:
+            x, scale, zero = node.input
+            assert consts[zero].dtype == np.int8 and not consts[zero].any()
+            assert (consts[scale] > 0).all()
+            if x in consts:  # a weight: int8, one scale per output channel (MatMul weight [in, out]: axis 1)
+                assert consts[x].dtype == np.int8 and consts[scale].size == consts[x].shape[1]
+                assert [a.i for a in node.attribute if a.name == "axis"] == [1]
+            else:  # an activation: one scale
+                assert consts[scale].size == 1
+        assert lint(path, manifest.read(int8_graphs)["quantization"]["int8"]["islands"])
+
+
+def test_int8_graphs_are_at_most_half_the_fp32_size(int8_graphs):
+    """Weights are a quarter; the tiny model's float constants (causal mask, positional embeddings,
+    patch embeddings, embedding table, biases) keep the ratio above that (docs/BENCHMARKS.md)."""
+    size = lambda p: sum((int8_graphs / f"{g}.{p}.onnx").stat().st_size for g in ("vision", "llm", "dit"))  # noqa: E731
+    assert size("int8") < 0.5 * size("fp32")
+
+
+def test_islands_stay_float(int8_graphs):
+    """The token-selection scoring and the action head's in / out projections read float weights and
+    float activations; so does every softmax and norm (the lint checks those by op type)."""
+    for graph, scopes in (("llm", ("/llm_backbone/selector/",)),
+                          ("dit", ("/denoiser/x_embedder/", "/denoiser/z_embedder/", "/denoiser/final_layer/"))):
+        model = onnx.load(str(int8_graphs / f"{graph}.int8.onnx"))
+        produced_by = {o: n.op_type for n in model.graph.node for o in n.output}
+        island_gemms = [n for n in model.graph.node if n.op_type == "MatMul" and n.name.startswith(scopes)]
+        assert island_gemms, f"{graph}: no island GEMMs found by {scopes}"
+        for node in island_gemms:
+            assert all(produced_by.get(i) != "DequantizeLinear" for i in node.input), node.name
+
+
+def test_int8_passes_its_gates_against_pytorch(tiny, compiled, int8_graphs):
+    from vlacompile.compare.validate import validate
+    from vlacompile.data.calib import load_calib, spread
+
+    result = validate(int8_graphs, tiny, compiled.model, spread(load_calib(CALIB), 4), ["int8"], progress=False)
+    assert result, json.dumps(result.to_json())[:3000]
+    for parity in result.graphs + result.pipelines:
+        (out,) = parity.outputs
+        assert out.cosine >= 0.99 and out.mean_abs <= 0.05
+        assert out.mean_abs > 1e-4  # quantization really ran: not the fp32 graph under another name
+
+
+def test_calibration_runs_through_the_quantized_pipeline(tiny, compiled, int8_graphs):
+    """The llm graph's first activation scale is max |x| / 127 of that tensor over the calibration
+    set, where x comes from the *int8* vision graph's visual tokens (not the fp32 one's)."""
+    from vlacompile.quant.feeds import pipeline_inputs, run_graph, session
+
+    llm = int8_graphs / "llm.int8.onnx"
+    q = next(n for n in _nodes(llm, "QuantizeLinear") if "layers.0/input_layernorm" in n.input[0])
+    scale = float(_constants(llm)[q.input[1]])
+    fp32 = onnx.load(str(int8_graphs / "llm.fp32.onnx"))
+    fp32.graph.output.append(onnx.helper.make_tensor_value_info(q.input[0], TensorProto.FLOAT, None))
+    probe = int8_graphs.parent / "probe.onnx"
+    onnx.save(fp32, str(probe))
+    inputs = pipeline_inputs(tiny, compiled.calib_set)
+
+    def expected(vision_precision):
+        tokens = run_graph(session(int8_graphs / f"vision.{vision_precision}.onnx", vision_precision), inputs)
+        return max(np.abs(t[q.input[0]]).max() for t in run_graph(session(probe, "fp32"), tokens)) / 127
+
+    assert scale == pytest.approx(expected("int8"), rel=1e-5)
+    assert scale != pytest.approx(expected("fp32"), rel=1e-5)
+
+
+def test_the_manifest_records_method_recipe_and_evidence(int8_graphs):
+    q = manifest.read(int8_graphs)["quantization"]["int8"]
+    assert q["method"] == "max" and q["calibration"]["samples"] == 32
+    groups = q["evidence"]["groups"]
+    assert set(groups) == {"vision_attention", "vision_mlp", "projector", "llm_attention", "llm_mlp", "dit_blocks"}
+    assert {g: r["graph"] for g, r in groups.items()} == {
+        "vision_attention": "vision", "vision_mlp": "vision", "projector": "vision", "llm_attention": "llm",
+        "llm_mlp": "llm", "dit_blocks": "dit"}
+    assert q["evidence"]["recipe"]["min_cosine"] >= 0.99
+    assert {"norms", "softmax", "token_scoring", "ddim", "action_head_io"} <= set(q["islands"])
+
+
+def test_a_group_that_overspends_the_budget_stays_float(tiny, compiled, int8_graphs, tmp_path):
+    """With a budget far below what the most damaging group costs, that group is kept float."""
+    from vlacompile.models import export_declaration
+    from vlacompile.quant import sensitivity
+    from vlacompile.quant.chain import run_chain
+    from vlacompile.quant.feeds import pipeline_inputs
+    from vlacompile.quant.targets import plan
+
+    family = export_declaration(tiny)
+    sources = {g: int8_graphs / f"{g}.fp32.onnx" for g in ("vision", "llm", "dit")}
+    plans = {g: plan(g, onnx.load(str(p)), compiled.model, family.group_of, family.ISLANDS) for g, p in sources.items()}
+    calib, held = pipeline_inputs(tiny, compiled.calib_set[:8]), pipeline_inputs(tiny, compiled.heldout[:3], 99)
+    reference = run_chain(sources, dict.fromkeys(sources, "fp32"), held)
+    recipe = sensitivity.measure(sources, plans, tuple(family.GROUPS), calib, held, "int8", "max", tmp_path,
+                                 gate=1 - 2e-5, reference=reference)
+    rows = recipe.evidence["groups"]
+    worst = min(rows, key=lambda g: rows[g]["min_cosine"])
+    assert 1 - rows[worst]["min_cosine"] > 1e-5 and worst not in recipe.quantize
+    assert all(1 - rows[g]["min_cosine"] <= 1e-5 for g in recipe.quantize)
+
+
+def test_fp8_graphs_lint_clean_and_compute_the_vision_tokens_in_onnx_reference(tiny, compiled, trace_tensors,
+                                                                               tmp_path):
+    """ONNX Runtime's CPU provider has no fp8: ONNX's reference evaluator runs one graph instead."""
+    from onnx.reference import ReferenceEvaluator
+
+    from vlacompile.export import ExportConfig, export
+    from vlacompile.quant import QuantConfig, Recipe
+
+    out = tmp_path / "graphs"
+    recipe = Recipe(("vision_attention", "vision_mlp"))
+    export(tiny, compiled.model, out, ExportConfig(("fp8",), quant=QuantConfig(recipe=recipe)), trace_tensors,
+           compiled.provenance(), progress=False, data=compiled.quant_data())
+    m = manifest.read(out)
+    assert list(m["graphs"]) == ["fp8"] and not (out / "vision.fp32.onnx").exists()
+    for graph in ("vision", "llm", "dit"):
+        assert lint(out / f"{graph}.fp8.onnx", m["quantization"]["fp8"]["islands"])
+    vision = out / "vision.fp8.onnx"
+    zeros = [_constants(vision)[n.input[2]] for n in _nodes(vision, "DequantizeLinear")]
+    assert zeros and all(z.dtype.name == "float8_e4m3fn" for z in zeros)
+    got = ReferenceEvaluator(str(vision)).run(None, {"pixels": trace_tensors["pixels"]})[0]
+    want = trace_tensors["visual_tokens"]
+    cosine = float(got.ravel() @ want.ravel() / np.linalg.norm(got) / np.linalg.norm(want))
+    assert 0.99 <= cosine < 0.99999  # GR00T's FP8 backbone gate; and not the fp32 graph
