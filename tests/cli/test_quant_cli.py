@@ -88,4 +88,5 @@ def test_bench_times_int8_against_fp32_in_one_run_with_graph_sizes(tmp_path, cal
         assert timing["compiled"] == timing["fp32"] and timing["int8"]["runs"] == 2
     sizes = data["graph_bytes"]
     assert all(sizes["int8"][g] < sizes["fp32"][g] for g in ("vision", "llm", "dit"))
-    assert "int8 p50 (speedup)" in result.output and "| module | fp32 p50 | int8 p50 (speedup)" in (out / "bench.md").read_text()
+    assert "int8 p50 (speedup)" in result.output
+    assert "| module | fp32 p50 | int8 p50 (speedup)" in (out / "bench.md").read_text()

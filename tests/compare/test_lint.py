@@ -72,7 +72,8 @@ def _qdq_graph(tmp_path, zero=0, zero_type=TensorProto.INT8, act_scale=(0.1,), w
         np.full(n, zero, dtype=helper.tensor_dtype_to_np_dtype(zero_type)).reshape(() if n == 1 else (n,)), name)
     inits = [numpy_helper.from_array(np.ones((8, 3), np.int8), "w"),
              numpy_helper.from_array(np.asarray(w_scale, np.float32), "w_scale"), zp("w_zp", len(w_scale)),
-             numpy_helper.from_array(np.asarray(act_scale, np.float32).reshape(() if len(act_scale) == 1 else -1), "x_scale"),
+             numpy_helper.from_array(np.asarray(act_scale, np.float32).reshape(() if len(act_scale) == 1 else -1),
+                                     "x_scale"),
              zp("x_zp", len(act_scale))]
     nodes = [helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["xq"], name="q_x", axis=1),
              helper.make_node("DequantizeLinear", ["xq", "x_scale", "x_zp"], ["xd"], name="dq_x", axis=1),

@@ -150,3 +150,31 @@ def test_fp8_graphs_lint_clean_and_compute_the_vision_tokens_in_onnx_reference(t
     want = trace_tensors["visual_tokens"]
     cosine = float(got.ravel() @ want.ravel() / np.linalg.norm(got) / np.linalg.norm(want))
     assert 0.99 <= cosine < 0.99999  # GR00T's FP8 backbone gate; and not the fp32 graph
+
+
+def test_graphs_over_2_gb_quantize_with_their_weights_beside_them(tiny, compiled, trace_tensors, tmp_path,
+                                                                   monkeypatch):
+    """A 7.6 B model's graphs keep their weights in `<graph>.onnx.data`; so do their int8 forms,
+    under their own names (the fp32 files, not asked for, are gone)."""
+    import vlacompile.export.onnx as onnx_export
+    from vlacompile.export import ExportConfig, export
+    from vlacompile.quant import QuantConfig, Recipe
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 1)  # as if every graph were over 2 GB
+    out = tmp_path / "graphs"
+    recipe = Recipe(("vision_mlp", "llm_mlp"))  # the dit graph has nothing to quantize: copied, renamed
+    export(tiny, compiled.model, out, ExportConfig(("int8",), quant=QuantConfig(recipe=recipe)), trace_tensors,
+           compiled.provenance(), progress=False, data=compiled.quant_data())
+    names = sorted(p.name for p in out.glob("*.onnx*"))
+    assert names == ["dit.int8.onnx", "dit.int8.onnx.data", "llm.int8.onnx", "llm.int8.onnx.data",
+                     "vision.int8.onnx", "vision.int8.onnx.data"]
+    m = manifest.read(out)
+    manifest.verify(out, m, manifest.needed_files(m))  # the .data files are hashed too
+    assert {"dit.int8.onnx.data", "llm.int8.onnx.data"} <= set(m["files"])
+    from vlacompile.runtime import GraphPipeline
+
+    sample = compiled.heldout[0]
+    with GraphPipeline(out, "int8") as pipe:
+        got = pipe.predict_normalized(sample.load_image(), sample.instruction, tiny.noise(0).numpy())
+    want = trace_tensors["actions"][0]  # the PyTorch model on the same image, prompt and noise
+    assert float(got.ravel() @ want.ravel() / np.linalg.norm(got) / np.linalg.norm(want)) > 0.99

@@ -33,7 +33,8 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
 
     policy = resolve(model, preset)
     chosen = precisions(precision)
-    export = ExportConfig(chosen, exporter, quant=quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir))
+    quant = quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir)
+    export = ExportConfig(chosen, exporter, quant=quant)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
                      flags["select_layer"], latency_runs, force, backend, engines,

@@ -23,7 +23,8 @@ def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, expo
 
     policy = resolve(model, preset)
     chosen = precisions(precision)
-    cfg = ExportConfig(chosen, exporter, quant=quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir))
+    quant = quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir)
+    cfg = ExportConfig(chosen, exporter, quant=quant)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     sample = compiled.heldout[0]

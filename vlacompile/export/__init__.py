@@ -62,7 +62,8 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
 
         check_config(cfg.quant, quantized, cfg.exporter, data, compressed)
     # int8 / fp8 graphs are quantized from the fp32 ones, traced here even when fp32 is not asked for
-    traced = [p for p in cfg.precisions if p not in QUANTIZED] + (["fp32"] if quantized and "fp32" not in cfg.precisions else [])
+    traced = [p for p in cfg.precisions if p not in QUANTIZED]
+    traced += ["fp32"] if quantized and "fp32" not in traced else []
     jobs = [(p, s) for p in traced for s in specs]
     seconds, graphs = {}, {p: {} for p in cfg.precisions}
     with staged_folder(Path(out_dir)) as tmp, tqdm(jobs, desc="export", unit="graph", disable=not progress) as bar:
@@ -79,8 +80,9 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
                 graphs[precision][spec.name] = {"file": name, **spec.io_json()}
         quantization = _quantize(policy, compressed, tmp, specs, quantized, cfg, data, seconds, graphs, progress)
         if "fp32" not in cfg.precisions:
-            for spec in specs:
-                (tmp / graph_file(spec.name, "fp32")).unlink()
+            for spec in specs:  # the graph and its external data, if any
+                for f in (graph_file(spec.name, "fp32"), f"{graph_file(spec.name, 'fp32')}.data"):
+                    (tmp / f).unlink(missing_ok=True)
         shutil.copyfile(policy.tokenizer.path, tmp / "tokenizer.json")
         write_json(tmp / "dataset_statistics.json", policy.statistics)
         decl = family.declarations(policy)

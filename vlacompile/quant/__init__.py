@@ -72,7 +72,7 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
     check_config(cfg, precisions, "torchscript", (calib_samples, heldout, calib_dir), compressed)
     keep = cfg.recipe.keep_float if cfg.recipe else ()
     plans = {g: plan(g, onnx.load(str(path), load_external_data=False), compressed, family.group_of, family.ISLANDS,
-                     keep) for g, path in sources.items()}
+                     keep, path.parent) for g, path in sources.items()}
     calib = pipeline_inputs(policy, calib_samples)
     held = pipeline_inputs(policy, heldout, seed=10_000)  # other noise than calibration's
     fp32 = {g: "fp32" for g in sources}

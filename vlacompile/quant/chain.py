@@ -27,7 +27,8 @@ def quantize_chain(sources: dict[str, Path], out: dict[str, Path], nodes: dict[s
     for graph, src in sources.items():
         sess = session(src, "fp32")
         state = "+".join(upstream) or "fp32"
-        cache = Path(scratch) / f"{graph}.{precision}.{method}.{hashlib.sha1(state.encode()).hexdigest()[:12]}.ranges.json"
+        key = hashlib.sha1(state.encode()).hexdigest()[:12]
+        cache = Path(scratch) / f"{graph}.{precision}.{method}.{key}.ranges.json"
         ort.quantize(src, out[graph], nodes[graph], graph_feeds(sess, tensors), precision, method, cache)
         if nodes[graph]:
             upstream.append(f"{graph}:{','.join(sorted(nodes[graph]))}")

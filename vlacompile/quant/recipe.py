@@ -59,5 +59,6 @@ def check_modules(recipe: Recipe, model, where: str = "--quant-recipe") -> None:
     missing = [k for k in recipe.keep_float if k not in names]
     if missing:
         near = sorted(n for n in names if n.rsplit(".", 1)[0] == missing[0].rsplit(".", 1)[0])[:4]
-        hint = f" (modules beside it: {', '.join(near)})" if near else " (names as in model.named_modules(), e.g. llm_backbone.llm.model.layers.0.mlp)"
+        hint = (f" (modules beside it: {', '.join(near)})" if near else
+                " (names as in model.named_modules(), e.g. llm_backbone.llm.model.layers.0.mlp)")
         raise UserError(f"{where}: keep_float names {missing[0]!r}, which is no module of the rewritten model{hint}")

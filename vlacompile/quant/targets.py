@@ -69,9 +69,10 @@ def island_of(node, islands: dict) -> str | None:
     return None
 
 
-def plan(graph_name: str, model_proto, model, group_of, islands: dict, keep_float=()) -> Plan:
+def plan(graph_name: str, model_proto, model, group_of, islands: dict, keep_float=(), folder=None) -> Plan:
     """`group_of`: module path -> group or None (the family's); `keep_float`: module paths or
-    prefixes of them that a recipe keeps float inside quantized groups."""
+    prefixes of them that a recipe keeps float inside quantized groups. `folder`: where the graph's
+    external data lives (it is loaded without, and each weight read from it only to be hashed)."""
     from onnx import numpy_helper
 
     constants = {t.name: t for t in model_proto.graph.initializer}
@@ -81,7 +82,8 @@ def plan(graph_name: str, model_proto, model, group_of, islands: dict, keep_floa
         if node.op_type not in GEMMS or len(node.input) < 2 or node.input[1] not in constants:
             continue  # activation x activation products (attention scores) stay float
         island = island_of(node, islands)
-        paths = index.get(_digest(numpy_helper.to_array(constants[node.input[1]])), [])
+        weight = numpy_helper.to_array(constants[node.input[1]], base_dir=str(folder or ""))
+        paths = index.get(_digest(weight), [])
         if island is not None:
             out.floats[node.name] = f"island {island}"
         elif not paths:
