@@ -86,10 +86,12 @@ def validated(tiny, compiled, graphs):
 
 @pytest.fixture(scope="session")
 def int8_graphs(tiny, compiled, trace_tensors, tmp_path_factory) -> Path:
-    """fp32 and int8 graphs of `compiled` with the default (measured) recipe, exported once."""
+    """fp32 and int8 graphs of `compiled` with the default (measured) recipe, exported once. max
+    calibration, whose scales a test can work out by hand (the default, percentile, runs in bench's test)."""
     from vlacompile.export import ExportConfig, export
+    from vlacompile.quant import QuantConfig
 
     out = tmp_path_factory.mktemp("export-int8") / "graphs"
-    export(tiny, compiled.model, out, ExportConfig(("fp32", "int8")), trace_tensors, compiled.provenance(),
-           progress=False, data=compiled.quant_data())
+    export(tiny, compiled.model, out, ExportConfig(("fp32", "int8"), quant=QuantConfig("max")), trace_tensors,
+           compiled.provenance(), progress=False, data=compiled.quant_data())
     return out

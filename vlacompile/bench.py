@@ -225,7 +225,8 @@ def precision_table(result: dict) -> tuple[list[str], list[list[str]]]:
 def markdown(result: dict) -> str:
     headers, rows = table1(result)
     lines = [f"# vlacompile bench: {result['model']}", "",
-             f"- compiled: {result['backend']} {result['precision']} on {result['device']}; reference: {result['reference']}",
+             f"- compiled: {result['backend']} {', '.join(result.get('precisions', [result['precision']]))} on "
+             f"{result['device']}; reference: {result['reference']}",
              f"- compile config: `{result['compile']}`",
              f"- {result['runs']} timed runs after {result['warmup']} warm-up runs, both sides in one process",
              f"- machine: {result['machine']}", f"- memory: {result['memory']}", "",

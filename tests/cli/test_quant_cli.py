@@ -37,7 +37,7 @@ def test_a_calibration_set_too_small_for_the_method_is_refused_before_any_work(t
     result = run("export", "--precision", "fp32,int8", "--quant-method", "entropy", "--calib", small,
                  "--cache-dir", cache, "--out", out)
     _one_line_exit_2(result, f"--calib {small}: 8 calibration samples (the 80% not held out), but entropy "
-                             "calibration needs at least 16")
+                             "calibration needs at least 16; add samples")
     assert not out.exists() and not cache.exists()
 
 

@@ -18,8 +18,11 @@ from ..errors import UserError
 from .recipe import ALL, AUTO, Recipe, check_modules, parse
 
 QUANTIZED = ("int8", "fp8")
-# Chosen by measurement on the embedded default (docs/BENCHMARKS.md, "Calibration method").
-DEFAULT_METHOD = "max"
+# Chosen by measurement on the embedded default (docs/BENCHMARKS.md, "Calibration method"): with the
+# 32 calibration samples, percentile (99.999th of a 2048-bin histogram) leaves 37% less error than
+# max on the lowest held-out actions cosine (0.99796 against 0.99684), as much as entropy (0.99812),
+# and calibrates the three graphs in 20 s where entropy takes 364 s and max 8 s.
+DEFAULT_METHOD = "percentile"
 QTYPE = {"int8": "int8", "fp8": "float8 e4m3fn"}
 
 
