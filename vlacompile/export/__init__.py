@@ -60,6 +60,8 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
     if quantized:  # before any tracing: a bad flag costs nothing
         from ..quant import check_config
 
+        if data is None:
+            raise ValueError("int8 / fp8 export needs calibration data: pass data=(calibration, held-out, folder)")
         check_config(cfg.quant, quantized, cfg.exporter, data, compressed)
     # int8 / fp8 graphs are quantized from the fp32 ones, traced here even when fp32 is not asked for
     traced = [p for p in cfg.precisions if p not in QUANTIZED]
@@ -111,8 +113,6 @@ def _quantize(policy, compressed, folder: Path, specs, precisions, cfg: ExportCo
 
     if not precisions:
         return {}
-    if data is None:
-        raise ValueError("int8 / fp8 export needs calibration data: pass data=(calibration, held-out, folder)")
     calib, heldout, calib_dir = data
     start = time.perf_counter()
     sources = {s.name: folder / graph_file(s.name, "fp32") for s in specs}
