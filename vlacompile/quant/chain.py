@@ -25,11 +25,10 @@ def quantize_chain(sources: dict[str, Path], out: dict[str, Path], nodes: dict[s
     (every one-group variant, whose upstream graphs stay fp32) calibrate once."""
     tensors, upstream = calib, []
     for graph, src in sources.items():
-        sess = session(src, "fp32")
         state = "+".join(upstream) or "fp32"
         key = hashlib.sha1(state.encode()).hexdigest()[:12]
         cache = Path(scratch) / f"{graph}.{precision}.{method}.{key}.ranges.json"
-        ort.quantize(src, out[graph], nodes[graph], graph_feeds(sess, tensors), precision, method, cache)
+        ort.quantize(src, out[graph], nodes[graph], graph_feeds(src, tensors), precision, method, cache)
         if nodes[graph]:
             upstream.append(f"{graph}:{','.join(sorted(nodes[graph]))}")
         if graph != list(sources)[-1]:

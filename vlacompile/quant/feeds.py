@@ -66,6 +66,9 @@ def run_graph(sess, tensors: list[dict]) -> list[dict]:
     return [{**t, **dict(zip(outputs, sess.run(outputs, {n: t[n] for n in names})))} for t in tensors]
 
 
-def graph_feeds(sess, tensors: list[dict]) -> list[dict]:
-    names = [i.name for i in sess.get_inputs()]
+def graph_feeds(graph: Path, tensors: list[dict]) -> list[dict]:
+    """Each sample's inputs of `graph` (read from the graph without its weights)."""
+    import onnx
+
+    names = [i.name for i in onnx.load(str(graph), load_external_data=False).graph.input]
     return [{n: t[n] for n in names} for t in tensors]

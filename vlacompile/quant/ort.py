@@ -76,7 +76,8 @@ def _copy(src: Path, dst: Path) -> None:
     import onnx
 
     model = onnx.load(str(src))
-    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True, location=f"{Path(dst).name}.data")
+    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=f"{Path(dst).name}.data")
 
 
 def calibrate(src: Path, feeds: list[dict], method: str, cache: Path) -> None:
