@@ -92,7 +92,7 @@ def reference_vs_compiled(costs: dict, latency: dict):
 def quant_sensitivity(quantization: dict):
     """Per quantized precision, each group quantized alone: its damage 1 - (lowest held-out actions
     cosine), on a log axis, against the recipe's error budget; the groups the recipe keeps float red."""
-    fig = _figure(9, 3.2)
+    fig = _figure(max(9, 6 * len(quantization)), 3.2)
     axes = np.atleast_1d(fig.subplots(1, len(quantization)))
     for ax, (precision, q) in zip(axes, quantization.items()):
         groups = {g: r for g, r in q["evidence"].get("groups", {}).items() if r.get("nodes")}
@@ -107,6 +107,9 @@ def quant_sensitivity(quantization: dict):
             ax.axhline(max(1 - recipe["min_cosine"], 1e-7), color=KEPT, ls=":", lw=1.2, label="recipe, measured")
         ax.set_yscale("log")
         ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=7)
-        ax.set(ylabel="1 - lowest actions cosine", title=f"{precision}: one group at a time (red: kept float)")
+        spent = (f"; budget {q['evidence']['budget']:.2g}, spent {q['evidence']['spent']:.2g}"
+                 if "spent" in q["evidence"] else "")
+        ax.set(ylabel="1 - lowest actions cosine")
+        ax.set_title(f"{precision}: each group alone{spent} (red: kept float)", fontsize=9)
         ax.legend(fontsize=7)
     return fig
