@@ -72,6 +72,9 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     configs = [compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, n, t, mlp_sparsity, c, token_method,
                                select_layer) for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:
+        if more:
+            raise UserError(f"--precision {precision}: a sweep times one precision; compare precisions on one "
+                            "configuration")
         files = run_sweep(policy, configs, cfg, calib_dir, cache_dir, stored, select_layer, out, log=click.echo)
         click.echo(f"wrote {', '.join(str(f) for f in files)}")
         return
