@@ -30,15 +30,18 @@ def _register():
     from .build import build
     from .calibrate import calibrate
     from .engines import engines
+    from .eval import eval_cmd
     from .export import export_cmd
     from .fidelity import fidelity
     from .info import info
     from .package import package
     from .predict import predict
     from .run import run_cmd
+    from .train import train
     from .validate import validate
 
-    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity, bench, engines, package, run_cmd):
+    for command in (build, predict, info, calibrate, export_cmd, validate, fidelity, eval_cmd, bench, engines, package,
+                    run_cmd, train):
         main.add_command(command)
 
 

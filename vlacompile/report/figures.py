@@ -87,3 +87,23 @@ def reference_vs_compiled(costs: dict, latency: dict):
                  color=[DROPPED if n.startswith("reference") else KEPT for n in names])
     time_ax.set(xlabel="ms (p50, image + instruction -> actions)", title="Latency, same run")
     return fig
+
+
+def filmstrip(episodes: list, columns: int = 8):
+    """One row per episode: camera frames at evenly spaced re-plans up to the last frame, titled with
+    the instruction and whether the policy succeeded. episodes: [(EpisodeResult, [(step, image)])]."""
+    fig = _figure(9, 1.35 * len(episodes) + 0.2)
+    axes = fig.subplots(len(episodes), columns, squeeze=False)
+    for row, (result, frames) in enumerate(episodes):
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int))
+        for col, ax in enumerate(axes[row]):
+            ax.set_axis_off()
+            if col < len(picks):
+                step, image = frames[picks[col]]
+                ax.imshow(image)
+                ax.text(4, 20, f"{step}", color="white", fontsize=7, bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})
+        verdict = "success" if result.success else "failed"
+        title = axes[row][0].set_title(f"{result.instruction}: {verdict} after {result.steps} steps", loc="left",
+                                       fontsize=8, color=KEPT if result.success else DROPPED)
+        title.set_in_layout(False)  # it spans the row; laid out, it would widen the first column
+    return fig

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import manifest as manifest_io
-from .postprocess import statistics_key, unnormalize
+from .postprocess import check_statistics, statistics_key, unnormalize
 from .preprocess import preprocess
 from .prompt import Prompt
 
@@ -46,6 +46,7 @@ class GraphPipeline:
         if verify:
             manifest_io.verify(folder, m)
         statistics = json.loads((folder / m["statistics"]["file"]).read_text())
+        check_statistics(statistics, m["actions"]["dims"], folder / m["statistics"]["file"])
         files = model_files(folder, m, precision, backend, Path(engines) if engines else None)
         self._setup(folder, m, precision, backend, {name: runner(backend, path) for name, path in files.items()},
                     statistics)

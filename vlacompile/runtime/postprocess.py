@@ -18,6 +18,20 @@ def statistics_key(statistics: dict, key: str | None = None) -> str:
     return key
 
 
+def check_statistics(statistics: dict, dims: int, source) -> None:
+    """Every dataset's action statistics has one q01, q99 (and mask) entry per action dimension."""
+    for key, entry in statistics.items():
+        action = entry.get("action", {}) if isinstance(entry, dict) else {}
+        for field in ("q01", "q99", "mask"):
+            value = action.get(field)
+            if field == "mask" and value is None:
+                continue
+            if not isinstance(value, list) or len(value) != dims:
+                got = len(value) if isinstance(value, list) else "no"
+                raise UserError(f"{source}: statistics {key!r} has {got} action {field} values for a policy of "
+                                f"{dims} action dimensions; use the dataset_statistics.json of this model")
+
+
 def unnormalize(normalized: np.ndarray, stats: dict) -> np.ndarray:
     """Clip to [-1, 1], binarize the gripper at 0.5, map masked dims from [-1, 1] to [q01, q99].
 

@@ -84,7 +84,8 @@ def load_folder(folder: str | Path, preset: str | None = None) -> CogACTPolicy:
     if tokenizer.vocab_size > cfg.llm.vocab:
         raise UserError(f"{folder / 'tokenizer.json'} has {tokenizer.vocab_size} tokens, more than the model's "
                         f"{cfg.llm.vocab}: it belongs to another model")
-    return CogACTPolicy(model, tokenizer, read_statistics(folder / "dataset_statistics.json"), str(folder))
+    statistics = read_statistics(folder / "dataset_statistics.json", cfg.dit.action_dim)
+    return CogACTPolicy(model, tokenizer, statistics, str(folder))
 
 
 def save_folder(policy: CogACTPolicy, folder: str | Path, fmt: str = "pt") -> Path:
