@@ -13,16 +13,16 @@ from PIL import Image
 from ...errors import UserError
 from .config import CogACTConfig
 from .model import CogACT
-from ...runtime.postprocess import statistics_key, unnormalize
+from ...runtime.postprocess import check_statistics, statistics_key, unnormalize
 from .preprocess import preprocess
 from .prompt import PromptTokenizer
 
 ASSETS = Path(__file__).parent / "assets"
 TINY_TOKENIZER = ASSETS / "tiny-tokenizer.json"
-TINY_STATISTICS = ASSETS / "tiny-dataset-statistics.json"
+EMBEDDED = ASSETS / "cogact-tiny"  # the trained default: `vlacompile train` wrote this folder
 
 
-def read_statistics(path: Path) -> dict:
+def read_statistics(path: Path, action_dim: int | None = None) -> dict:
     try:
         stats = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -31,6 +31,8 @@ def read_statistics(path: Path) -> dict:
         isinstance(v, dict) and {"q01", "q99"} <= set(v.get("action", {})) for v in stats.values()
     ):
         raise UserError(f'{path}: expected {{dataset: {{"action": {{"q01", "q99", "mask"}}}}}}')
+    if action_dim is not None:
+        check_statistics(stats, action_dim, path)
     return stats
 
 
