@@ -28,6 +28,7 @@ class BenchConfig:
     device: str = "cpu"  # torch backend and reference: cpu or cuda
     compile: bool = True  # torch backend: torch.compile (CUDA graphs on cuda)
     engines: Path = Path("engines")
+    eval_episodes: int = 10  # sweeps: held-out benchmark episodes per configuration for its success rate
 
 
 def reference_calls(policy, image, instruction, noise, device, dtype):

@@ -39,12 +39,15 @@ def _ints(name: str):
 @click.option("--engines", type=click.Path(path_type=Path, file_okay=False), default="engines", show_default=True)
 @click.option("--random-weights", is_flag=True,
               help="A released preset (e.g. cogact-base) at full size with seeded random weights: speed only.")
+@click.option("--eval-episodes", type=click.IntRange(0), default=10, show_default=True,
+              help="Sweeps: held-out benchmark episodes for each configuration's closed-loop success (0: skip).")
 @click.option("--runs", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=3, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json and bench.md (a sweep: sweep.json, sweep.md, sweep.png).")
 def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, select_layer, calib_dir,
-          stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, runs, warmup, out):
+          stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes, runs, warmup,
+          out):
     """Latency per module and end to end, reference against compiled, with params, FLOPs and memory.
 
     Several values in --layers / --tokens / --cache-interval run a sweep: every combination, with
@@ -59,7 +62,7 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     from .compile_options import compress_config
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    cfg = BenchConfig(backend, precision, runs, warmup, device, not no_compile, engines)
+    cfg = BenchConfig(backend, precision, runs, warmup, device, not no_compile, engines, eval_episodes)
     policy = resolve(model, preset, random_weights)
     configs = [compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, n, t, mlp_sparsity, c, token_method,
                                select_layer) for n in layers for t in tokens for c in cache_interval]

@@ -19,9 +19,12 @@ from .validate import report
 @engine_options
 @click.option("--latency-runs", type=click.IntRange(1), default=10, show_default=True,
               help="Timed runs (after 2 warm-up runs) of the reference and of each compiled pipeline.")
+@click.option("--eval-episodes", type=click.IntRange(0), default=10, show_default=True,
+              help="Held-out benchmark episodes for the closed-loop check of the reference and of every compiled "
+                   "precision (0: skip it; `vlacompile eval` runs the full count).")
 @click.option("--force", is_flag=True, help="Recalibrate even if stored results exist.")
 def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, samples, backend, engines,
-          workspace_mb, opt_level, timing_cache, latency_runs, force, **flags):
+          workspace_mb, opt_level, timing_cache, latency_runs, eval_episodes, force, **flags):
     """Calibrate, rewrite, export, validate, then summarize: the whole compile in one command.
 
     Exits 1 when validation fails; the graphs stay on disk for inspection.
@@ -36,7 +39,8 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
                      flags["select_layer"], latency_runs, force, backend, engines,
-                     EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache))
+                     EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache),
+                     eval_episodes)
     click.echo(f"build {policy.source}: --layers {flags['layers']} --tokens {flags['tokens']} "
                f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
     result = run(policy, config, bc, log=click.echo)
@@ -67,4 +71,11 @@ def summary_table(s: dict) -> str:
         ["fidelity (held out)", "", f"cognition cosine {fid['cognition_cosine']:.4f}, "
                                     f"actions cosine {fid['actions']['overall']['cosine']:.4f}"],
     ]
+    loop = s.get("closed_loop")
+    if loop:
+        rates = {name: p["summary"]["overall"] for name, p in loop["policies"].items()}
+        ref_name = next(iter(rates))
+        rows.append([f"closed-loop success ({rates[ref_name]['episodes']} episodes)",
+                     f"{rates.pop(ref_name)['success_rate']:.0%} (PyTorch)",
+                     ", ".join(f"{name.removeprefix('compiled ')} {r['success_rate']:.0%}" for name, r in rates.items())])
     return table(["", "reference", "compiled"], rows)

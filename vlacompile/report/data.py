@@ -27,8 +27,10 @@ def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, li
     return {why: sorted(int(i) for i in idx[0]) for why, idx in captured.items()}
 
 
-def report_data(summary: dict, calib_meta: dict, policy, compressed, sample) -> dict:
-    """summary: build.json's content; sample: the calibration sample whose kept tokens are drawn."""
+def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, filmstrips: dict | None = None) -> dict:
+    """summary: build.json's content; sample: the calibration sample whose kept tokens are drawn;
+    filmstrips: policy name -> recorded episodes of the closed-loop check (the first compiled one is drawn)."""
+    compiled_films = [f for name, f in (filmstrips or {}).items() if f and not name.startswith("reference")]
     passes = {p["name"]: p for p in summary["passes"]}
     image = sample.load_image().convert("RGB").resize((policy.cfg.dino.image,) * 2)
     return {
@@ -45,5 +47,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample) -> 
                 "interval": (summary["compile"].get("cache") or {"interval": 1})["interval"]},
         "parity": summary["parity"], "fidelity": summary["fidelity"],
         "latency": summary["latency"], "costs": summary["costs"],
+        "closed_loop": summary.get("closed_loop"),
         "_image": np.asarray(image),  # drawn, not embedded as data
+        "_filmstrip": compiled_films[0] if compiled_films else None,
     }

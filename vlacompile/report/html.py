@@ -32,7 +32,24 @@ def plots(data: dict) -> dict:
            "costs": figures.reference_vs_compiled(data["costs"], data["latency"])}
     if data["tokens"]["kept"]:
         out["tokens"] = figures.kept_tokens(data["_image"], data["tokens"]["grid"], data["tokens"]["kept"])
+    if data.get("_filmstrip"):
+        out["filmstrip"] = figures.filmstrip(data["_filmstrip"])
     return out
+
+
+def _closed_loop(data: dict, section) -> str:
+    """Success per policy and family on the same held-out episodes, and what the robot did."""
+    from ..closed_loop import protocol, table
+
+    result = data.get("closed_loop")
+    if not result:
+        return ""
+    headers, rows = table(result)
+    return "\n".join([
+        "<h2>Closed-loop success on held-out episodes</h2>",
+        f"<p>{html.escape(protocol(result['config']))}. <code>vlacompile eval</code> runs the full count.</p>",
+        _table(headers, rows),
+        section("What the compiled policy did (camera frames at re-plans, step number in the corner)", "filmstrip")])
 
 
 def _parity_rows(parity: dict) -> list[list]:
@@ -66,6 +83,7 @@ def render(data: dict) -> str:
         section("DiT cross-step similarity and the cache", "dit"),
         "<h2>Parity with the PyTorch rewritten model</h2>",
         _table(["graph", "precision", "output", "max abs", "mean abs", "cosine", "parity"], _parity_rows(data["parity"])),
+        _closed_loop(data, section),
         "<h2>Fidelity against the uncompressed reference (held-out episodes)</h2>",
         _table(["what", "cosine", "L1", "Linf"], _fidelity_rows(data["fidelity"])),
         section("Reference against compiled", "costs"),
