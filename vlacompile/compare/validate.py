@@ -161,13 +161,16 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
     files = {p: model_files(folder, manifest, p, backend, engines) for p in checked}
     tensors = reference_samples(policy, compressed, samples)
     written = _save_parity_files(folder, manifest, tensors)
+    names = [Path(s.image_path).name for s in samples]
     jobs = [(p, g) for p in checked for g in manifest["pipeline"]] + [(p, None) for p in checked]
     for precision, graph in tqdm(jobs, desc="validate", unit="check", disable=not progress):
         if graph is None:
             result.pipelines.append(check_pipeline(folder, precision, policy, compressed, samples, backend=backend,
                                                    engines=engines))
+            result.pipelines[-1].sample_names = names
             continue
         parity = check_graph(folder, manifest, graph, precision, tensors, backend, files[precision][graph])
+        parity.sample_names = names
         if not parity and backend == "onnxruntime":
             localize_fault(folder, manifest, parity, policy, compressed, tensors[0])
         elif not parity:  # Polygraphy pairs TensorRT's and ONNX Runtime's tensors itself
