@@ -32,6 +32,7 @@ class BuildConfig:
     backend: str = "onnxruntime"  # what validation and latency run on
     engines: Path = Path("engines")
     engine: EngineConfig = field(default_factory=EngineConfig)  # its precision is set per exported precision
+    force: bool = False  # replace `out` even if it holds files vlacompile did not write
 
 
 @dataclass
@@ -80,6 +81,16 @@ def _latency(policy, bc: BuildConfig, sample, runs: int) -> dict:
 
 
 def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> BuildResult:
+    """The whole build, holding the lock on `bc.out` throughout: a second build into the same folder
+    is refused with one line instead of replacing this one's graphs under its validation."""
+    from .output import check_replaceable, lock
+
+    with lock(bc.out):
+        check_replaceable(bc.out, "graphs", bc.force)  # before the calibration, not after it
+        return _build(policy, config, bc, log, progress)
+
+
+def _build(policy, config, bc: BuildConfig, log, progress: bool) -> BuildResult:
     from .compare.fidelity import fidelity
     from .compare.validate import validate
     from .costs import before_after
@@ -99,7 +110,7 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     samples = spread(load_calib(bc.calib_dir), bc.samples)
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, samples[0].load_image(),
                                                          samples[0].instruction, policy.noise(0))
-    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress)
+    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress, bc.force)
     log(f"graphs: {exported.folder} ({', '.join(bc.export.precisions)}, {bc.export.exporter} exporter)")
     step("export")
     engines = _engines(bc)

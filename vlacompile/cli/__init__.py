@@ -1,6 +1,7 @@
 """The `vlacompile` command: thin click wrappers over the library.
 
-A UserError (bad input a user can fix) becomes one line on stderr and exit status 2, no traceback.
+A UserError (bad input a user can fix) and a usage error (a wrong or missing option) become one line
+on stderr and exit status 2, no traceback.
 """
 
 from __future__ import annotations
@@ -9,13 +10,26 @@ import click
 
 from ..errors import UserError
 
+# `vlacompile --help` lists the commands in the order a user runs them: look, calibrate and measure,
+# compile, check, benchmark, then deploy.
+ORDER = ("info", "predict", "calibrate", "fidelity", "build", "export", "validate", "bench", "engines", "package",
+         "run")
+
 
 class Group(click.Group):
+    def list_commands(self, ctx) -> list[str]:
+        known = [c for c in ORDER if c in self.commands]
+        return known + sorted(c for c in self.commands if c not in known)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UserError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:  # raised while parsing a command's options
+            command = f"vlacompile {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "vlacompile"
+            click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
             ctx.exit(2)
 
 

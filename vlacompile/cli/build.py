@@ -19,9 +19,9 @@ from .validate import report
 @engine_options
 @click.option("--latency-runs", type=click.IntRange(1), default=10, show_default=True,
               help="Timed runs (after 2 warm-up runs) of the reference and of each compiled pipeline.")
-@click.option("--force", is_flag=True, help="Recalibrate even if stored results exist.")
-def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, samples, backend, engines,
-          workspace_mb, opt_level, timing_cache, latency_runs, force, **flags):
+@click.option("--recalibrate", is_flag=True, help="Recompute the calibration even if a stored one exists.")
+def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, exporter, samples, backend, engines,
+          workspace_mb, opt_level, timing_cache, latency_runs, recalibrate, **flags):
     """Calibrate, rewrite, export, validate, then summarize: the whole compile in one command.
 
     Exits 1 when validation fails; the graphs stay on disk for inspection.
@@ -35,10 +35,13 @@ def build(model, preset, calib_dir, stored, cache_dir, out, precision, exporter,
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
-                     flags["select_layer"], latency_runs, force, backend, engines,
-                     EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache))
+                     flags["select_layer"], latency_runs, recalibrate, backend, engines,
+                     EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache), force)
     click.echo(f"build {policy.source}: --layers {flags['layers']} --tokens {flags['tokens']} "
                f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
+    if "bf16" in export.precisions and backend == "onnxruntime":
+        click.echo("note: bf16 graphs are exported but not checked or timed here (ONNX Runtime has no CPU bf16 "
+                   "kernels); check them on the device with `vlacompile validate --backend tensorrt`")
     result = run(policy, config, bc, log=click.echo)
     report(result.validation)
     click.echo(summary_table(result.summary))

@@ -43,7 +43,7 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
                         "pass the checkpoint it was built from with --model, or export again")
     if compiled.calib.meta["data_hash"] != manifest["calibration"]["data_hash"]:
         raise UserError(f"{folder} was compiled with other calibration data than {calib_dir}; "
-                        "pass the same --calib folder, or export again")
+                        "pass the same --calib-data folder, or export again")
     result = run(folder, policy, compiled.model, spread(load_calib(calib_dir), samples),
                  chosen, backend, engines=engines, verified=True)
     report(result)

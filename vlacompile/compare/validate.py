@@ -19,6 +19,7 @@ from .lint import LintReport, lint
 from .parity import TOLERANCES, Parity, as_run_results, compare
 
 
+PARITY_FILES = (".inputs.json", ".reference.json")
 NO_CPU_BF16 = ("ONNX Runtime's CPU provider has no bf16 kernels; check bf16 on the device with "
                "`vlacompile validate --backend tensorrt`")
 
@@ -141,12 +142,20 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
 def validate(folder: Path, policy, compressed, samples, precisions=None, backend: str = "onnxruntime",
              progress: bool = True, engines: Path | None = None, verified: bool = False) -> Validation:
     """`verified`: the caller has just checked the graphs' hashes (hashing a 7.6 B model's graphs
-    takes a while, so it is done once)."""
+    takes a while, so it is done once). Holds the lock on `folder`: validation rewrites its manifest."""
+    from ..output import lock
+
+    folder = Path(folder)
+    with lock(folder):
+        return _validate(folder, policy, compressed, samples, precisions, backend, progress, engines, verified)
+
+
+def _validate(folder: Path, policy, compressed, samples, precisions, backend: str, progress: bool,
+              engines: Path | None, verified: bool) -> Validation:
     from tqdm import tqdm
 
     from ..runtime.pipeline import model_files
 
-    folder = Path(folder)
     manifest = manifest_io.read(folder)
     if not verified:
         manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))
@@ -159,6 +168,7 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
         result.skipped = {p: NO_CPU_BF16 for p in precisions if p == "bf16"}
     checked = [p for p in precisions if p not in result.skipped]
     files = {p: model_files(folder, manifest, p, backend, engines) for p in checked}
+    _unseal_validation(folder, manifest)
     tensors = reference_samples(policy, compressed, samples)
     written = _save_parity_files(folder, manifest, tensors)
     names = [Path(s.image_path).name for s in samples]
@@ -185,5 +195,21 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
         "commands": {f"{g}.{p}": polygraphy_command(folder, g, d["file"], p)
                      for p in precisions for g, d in manifest["graphs"][p].items()},
         **result.to_json()}
+    manifest["validation"] = {"completed": True, "passed": bool(result),
+                              "average_only": any(p.average_only for p in result.graphs + result.pipelines),
+                              "precisions": checked, "skipped": result.skipped, "samples": len(samples),
+                              "backend": backend}
     manifest_io.seal(folder, manifest, written)
     return result
+
+
+def _unseal_validation(folder: Path, manifest: dict) -> None:
+    """Before anything is rewritten: the folder is unvalidated, and lists no parity files, until
+    this validation completes. An interrupted validation then leaves graphs that `package` and
+    `runtime.load` refuse as unvalidated, never a folder whose old verdict covers new files."""
+    manifest.pop("parity", None)
+    for name in [n for n in manifest.get("files", {}) if n.endswith(PARITY_FILES)]:
+        manifest["files"].pop(name)
+        manifest.get("sizes", {}).pop(name, None)
+    manifest["validation"] = dict(manifest_io.NOT_VALIDATED)
+    manifest_io.seal(folder, manifest, [])

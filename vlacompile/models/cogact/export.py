@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...export.spec import GraphSpec, TensorSpec
-from ...runtime.postprocess import GRIPPER
+from ...runtime import noise, postprocess
 from .preprocess import constants
 from .llm import use_exported_attention
 from .vision import Attention
@@ -140,9 +140,12 @@ def reference_tensors(policy, compressed, image, instruction: str, noise: torch.
 
 
 def declarations(policy) -> dict:
-    """The manifest entries a deployment needs besides the graphs (files are copied by the exporter)."""
+    """The manifest entries a deployment needs besides the graphs (files are copied by the exporter):
+    every step a client reproduces, as data the runtime reads (docs/CONTRACT.md)."""
+    chunk = (1, policy.cfg.dit.chunk, policy.cfg.dit.action_dim)
     return {"pipeline": [g.name for g in graphs(policy.cfg)],
             "prompt": policy.tokenizer.declaration(1 + policy.cfg.text_len),
             "preprocess": constants(policy.cfg.dino.image),
-            "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim, "gripper_dim": GRIPPER,
-                        "noise": "standard normal [1, chunk, dims], float32"}}
+            "noise": noise.declaration(chunk),
+            "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim},
+            "postprocess": policy.postprocess}
