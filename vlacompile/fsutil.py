@@ -52,6 +52,21 @@ def write_error(final: Path, exc: OSError) -> UserError | None:
     return None
 
 
+def check_name(final: Path) -> None:
+    if Path(final).name in ("", ".", ".."):
+        raise UserError(f"--out {final}: name a folder to write (e.g. --out graphs or --out bundle), not the current "
+                        "or a parent folder")
+
+
+def check_can_create(path: Path) -> None:
+    """Refuse, before any work, an output path under an existing file (e.g. --out README.md/x.json)."""
+    for parent in Path(path).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"cannot write {path}: {parent} is a file, not a folder; choose another --out")
+            return
+
+
 @contextmanager
 def writing(final: Path):
     """Turn a failure to write `final` (read-only, full, not a folder, ...) into one UserError."""
@@ -90,8 +105,7 @@ def staged_folder(final: Path, replace: bool = True):
     callers check first that it is theirs to replace (output.claim).
     """
     final = Path(final)
-    if final.name in ("", ".", ".."):
-        raise UserError(f"{final}: name a folder to write (e.g. graphs or bundle), not the current or a parent folder")
+    check_name(final)
     with writing(final):
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UserError
-from .fsutil import remove_partials, writing
+from .fsutil import check_name, remove_partials, writing
 
 KINDS = {"graphs": "a graphs folder (`vlacompile export` / `build`)", "bundle": "a bundle (`vlacompile package`)"}
 DERIVED = ("build.json", "report.html")  # written beside the graphs before they are sealed into the manifest
@@ -81,6 +81,7 @@ def lock(final: Path):
     """An exclusive, non-blocking lock on writing `final`, released when the block ends (or the
     process dies: the kernel drops it, so there is never a stale lock). Re-entrant in one process."""
     final = Path(final)
+    check_name(final)
     key = final.resolve()
     if key in _held:
         _held[key] += 1

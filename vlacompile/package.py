@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 from .errors import UserError
-from .fsutil import staged_file, staged_folder
+from .fsutil import check_name, staged_file, staged_folder
 from .output import claim, lock
 from .runtime import manifest as manifest_io
 from .runtime import provenance
@@ -50,6 +50,7 @@ def package(graphs: Path, out: Path, engines: Path | None = None, onnx: bool = T
     """-> (bundle folder, bundle archive `<out>.tar.gz`). Graphs whose validation did not complete or
     failed are refused unless `allow_unvalidated` (the bundle then says so)."""
     graphs, out = Path(graphs), Path(out)
+    check_name(out)
     _check_places(graphs, out)
     if not onnx and engines is None:
         raise UserError("--no-onnx leaves nothing to run: pass --engines too")

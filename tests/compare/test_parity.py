@@ -88,3 +88,39 @@ def test_elementwise_gate_use_is_the_smaller_of_abs_and_rel():
     assert out.passed and abs(out.used - 0.05) < 1e-3 and abs(out.worst_used - 0.05) < 1e-3
     over = _parity([np.full(100, 1.002)], [np.full(100, 1.0)], "fp32")  # 2e-3 abs and rel: twice the gate
     assert not over.passed and abs(over.used - 2.0) < 1e-2 and over.margin < 0 and over.verdict() == "FAIL"
+
+
+def test_an_interrupted_validation_leaves_a_folder_that_says_so(tiny, compiled, graphs, validated, tmp_path,
+                                                                 monkeypatch):
+    """A build killed during validation: package and load refuse the graphs unless told."""
+    import pytest
+
+    from vlacompile.compare import validate as v
+    from vlacompile.data.calib import load_calib
+    from vlacompile.errors import UserError
+    from vlacompile.package import package
+    from vlacompile.runtime import load
+
+    from ..conftest import CALIB
+
+    folder = tmp_path / "graphs"
+    shutil.copytree(graphs, folder)
+    assert manifest.read(folder)["validation"]["completed"] and manifest.read(folder)["validation"]["passed"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(v, "check_pipeline", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        v.validate(folder, tiny, compiled.model, load_calib(CALIB)[:2], progress=False)
+    m = manifest.read(folder)
+    assert m["validation"] == {"completed": False} and "parity" not in m
+    assert not [n for n in m["files"] if n.endswith((".inputs.json", ".reference.json"))]
+    manifest.verify(folder, m)  # consistent: what is listed is what is there
+    with pytest.raises(UserError, match="validation did not complete"):
+        package(folder, tmp_path / "bundle")
+    bundle, _ = package(folder, tmp_path / "bundle", allow_unvalidated=True)
+    with pytest.raises(UserError, match="validation did not complete"):
+        load(bundle)
+    with load(bundle, allow_unvalidated=True) as policy:
+        assert policy.predict(load_calib(CALIB)[0].load_image(), "pick up the red block").shape == (16, 7)

@@ -73,3 +73,53 @@ def test_a_prompt_over_the_static_budget_is_refused(graphs, sample_image):
 def test_a_missing_precision_says_which_exist(graphs):
     with pytest.raises(UserError, match="has no bf16 graphs"):
         GraphPipeline(graphs, "bf16")
+
+
+@pytest.fixture(scope="module")
+def uncompressed_graphs(tiny, tmp_path_factory):
+    """The embedded model with every pass off, exported fp32: the graphs compute `predict`'s model."""
+    from PIL import Image
+
+    from vlacompile.export import ExportConfig, export
+    from vlacompile.models import export_declaration
+    from vlacompile.passes import CompressConfig
+
+    from ..conftest import CALIB
+
+    image = Image.open(CALIB / "images" / "ep02_step01.png").convert("RGB")
+    trace = export_declaration(tiny).reference_tensors(tiny, tiny.model, image, "pick up the red block", tiny.noise(0))
+    provenance = {"compile": CompressConfig().to_json(), "passes": [], "calibration": {}}
+    return export(tiny, tiny.model, tmp_path_factory.mktemp("plain") / "graphs", ExportConfig(("fp32",)), trace,
+                  provenance, progress=False).folder
+
+
+def test_a_seed_means_the_same_noise_and_actions_in_pytorch_and_in_the_graphs(tiny, uncompressed_graphs,
+                                                                               sample_image):
+    """`predict --seed N` (PyTorch) and `run --seed N` (graphs) of the same model agree."""
+    with GraphPipeline(uncompressed_graphs) as pipe:
+        for seed in (0, 7, 2**64 - 1):
+            np.testing.assert_array_equal(pipe.noise(seed), tiny.noise(seed).numpy())
+            np.testing.assert_allclose(pipe.predict(sample_image, "pick up the red block", seed=seed),
+                                       tiny.predict(sample_image, "pick up the red block", seed=seed), atol=1e-5)
+    assert not np.allclose(tiny.noise(0).numpy(), tiny.noise(1).numpy())
+    # the generator the manifest names, evaluated as written
+    m = pipe.manifest["noise"]
+    drawn = eval(m["generator"], {"numpy": np}, {"seed": 7, "shape": tuple(m["shape"])})  # noqa: S307
+    np.testing.assert_array_equal(drawn, tiny.noise(7).numpy())
+
+
+def test_predict_and_run_agree_from_the_command_line(uncompressed_graphs, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from vlacompile.cli import main
+
+    from ..conftest import CALIB
+
+    image = str(CALIB / "images" / "ep04_step02.png")
+    args = ["--image", image, "--instruction", "put the apple into the bowl", "--seed", "12345", "--json"]
+    predicted = CliRunner().invoke(main, ["predict", *args])
+    ran = CliRunner().invoke(main, ["run", "--bundle", str(uncompressed_graphs), "--allow-unvalidated", *args])
+    assert predicted.exit_code == 0 and ran.exit_code == 0, predicted.output + ran.output
+    np.testing.assert_allclose(json.loads(predicted.output)["actions"], json.loads(ran.output)["actions"], atol=2e-5)

@@ -6,6 +6,7 @@ import click
 
 from ..errors import UserError
 from ..export import PRECISIONS
+from ..fsutil import check_can_create
 from ..passes.token_select import METHODS
 from .calib_options import calib_options
 from .options import model_option, preset_option, table
@@ -84,6 +85,7 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     check_backend(backend, precision, device, torch.cuda.is_available())
+    check_can_create(out / "bench.json")
     cfg = BenchConfig(backend, precision, runs, warmup, device, not no_compile, engines)
     policy = resolve(model, preset, random_weights)
     configs = [compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, n, t, mlp_sparsity, c, token_method,

@@ -31,7 +31,10 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
     from ..export import ExportConfig
     from ..models import resolve
 
+    from ..output import check_replaceable
+
     export = ExportConfig(precisions(precision), exporter)
+    check_replaceable(out, "graphs", force)  # before any work (the build checks again under its lock)
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,

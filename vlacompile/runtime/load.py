@@ -59,6 +59,8 @@ def load(bundle: str | Path, precision: str | None = None, backend: str | None =
     """A verified pipeline over a bundle: an unpacked folder (or any validated graphs folder), or its
     .tar.gz, unpacked safely to a temporary folder that closing the pipeline removes."""
     path = Path(bundle)
+    if not path.exists():
+        raise UserError(f"{path} does not exist; pass a bundle folder or its .tar.gz (`vlacompile package` writes both)")
     if not (path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES)):
         return _load_folder(path, precision, backend, allow_unvalidated)
     scratch = Path(tempfile.mkdtemp(prefix="vlacompile-bundle."))
