@@ -97,6 +97,7 @@ def _build(policy, config, bc: BuildConfig, log, progress: bool) -> BuildResult:
     from .data.calib import load_calib, spread
     from .export import export
     from .models import export_declaration
+    from .report.summary import about
 
     start, timings = time.perf_counter(), {}
 
@@ -124,7 +125,10 @@ def _build(policy, config, bc: BuildConfig, log, progress: bool) -> BuildResult:
     latency = _latency(policy, bc, compiled.heldout[0], bc.latency_runs)
     step("latency")
     ref, new = before_after(policy.cfg, config)
-    summary = {"model": policy.source, "compile": config.to_json(), "passes": [r.to_json() for r in compiled.records],
+    summary = {"model": policy.source, "about": about(), "compile": config.to_json(),
+               "passes": [r.to_json() for r in compiled.records],
+               "calibration": {"path": str(compiled.calib.path), "reused": compiled.reused,
+                               "dit_similarity": compiled.calib.meta["dit_similarity"]},
                "costs": {"reference": [c.to_json() for c in ref], "compressed": [c.to_json() for c in new]},
                "latency": latency, "parity": validation.to_json(), "fidelity": fid, "engines": engines,
                "export_seconds": exported.seconds, "step_seconds": timings,

@@ -48,29 +48,38 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
     result = run(policy, config, bc, log=click.echo)
     report(result.validation)
     click.echo(summary_table(result.summary))
+    for line in warning_lines(result.summary):
+        click.echo(line)
     click.echo(f"wrote {out}/ in {result.summary['wall_seconds']:.1f} s (summary: {out}/build.json)")
     if not result:
         raise SystemExit(1)
 
 
 def summary_table(s: dict) -> str:
+    from ..report.summary import REFERENCE, fidelity_verdict, parity_verdict
+
     ref, new = s["costs"]["reference"], s["costs"]["compressed"]
     total = lambda cs, k: sum(c[k] for c in cs)  # noqa: E731
     ratio = lambda k: f"{human(total(new, k), 'FLOP' if k == 'flops' else '')} ({total(new, k) / total(ref, k):.1%})"  # noqa: E731
     lat = dict(s["latency"])
-    base = lat.pop("reference (PyTorch eager)")["p50_ms"]
+    base = lat.pop(REFERENCE)["p50_ms"]
     compiled = ", ".join(f"{k.removeprefix('compiled ')} {v['p50_ms']:.1f} ms ({base / v['p50_ms']:.2f}x)"
                          for k, v in lat.items())
-    parity = s["parity"]
+    parity, fid = s["parity"], s["fidelity"]
     worst = {p["precision"]: min(o["cosine"] for o in p["outputs"]) for p in parity["pipelines"]}
-    fid = s["fidelity"]
     rows = [
         ["params", human(total(ref, "params")), ratio("params")],
         ["FLOPs per predict", human(total(ref, "flops"), "FLOP"), ratio("flops")],
         ["latency p50", f"{base:.1f} ms (PyTorch eager)", compiled],
-        ["parity vs PyTorch", "", ("passed" if parity["passed"] else "FAILED") + "; actions cosine "
+        ["parity vs PyTorch", "", parity_verdict(parity).split(" (")[0] + "; actions cosine "
          + ", ".join(f"{p} {c:.6f}" for p, c in worst.items())],
-        ["fidelity (held out)", "", f"cognition cosine {fid['cognition_cosine']:.4f}, "
-                                    f"actions cosine {fid['actions']['overall']['cosine']:.4f}"],
+        ["fidelity (held out)", "", f"{fidelity_verdict(s['fidelity']).split(':')[0]}: cognition cosine "
+                                    f"{fid['cognition_cosine']:.4f}, actions cosine {fid['actions']['overall']['cosine']:.4f}"],
     ]
     return table(["", "reference", "compiled"], rows)
+
+
+def warning_lines(s: dict) -> list[str]:
+    from ..report.summary import warnings
+
+    return [f"{level}: {text}" for level, text in warnings(s)]
