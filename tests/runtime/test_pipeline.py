@@ -123,3 +123,59 @@ def test_predict_and_run_agree_from_the_command_line(uncompressed_graphs, tmp_pa
     ran = CliRunner().invoke(main, ["run", "--bundle", str(uncompressed_graphs), "--allow-unvalidated", *args])
     assert predicted.exit_code == 0 and ran.exit_code == 0, predicted.output + ran.output
     np.testing.assert_allclose(json.loads(predicted.output)["actions"], json.loads(ran.output)["actions"], atol=2e-5)
+
+
+def _resealed(graphs, tmp_path, edit):
+    """A copy of the graphs whose manifest says something else, properly re-sealed (as a future or
+    hand-made export would be)."""
+    import shutil
+
+    from vlacompile.runtime import manifest
+
+    folder = tmp_path / "graphs"
+    shutil.copytree(graphs, folder)
+    m = manifest.read(folder)
+    edit(m)
+    manifest.seal(folder, m, [])
+    return folder
+
+
+def test_the_runtime_follows_the_manifest_not_its_own_constants(graphs, tmp_path, sample_image):
+    """A bilinear resize and another gripper column, declared in the manifest, are what it does."""
+    from PIL import Image
+
+    from vlacompile.runtime.preprocess import preprocess
+
+    def edit(m):
+        m["preprocess"]["resize"] = "bilinear"
+        m["postprocess"]["gripper_dim"] = 2
+
+    folder = _resealed(graphs, tmp_path, edit)
+    with GraphPipeline(folder) as pipe, GraphPipeline(graphs) as usual:
+        pixels = pipe.inputs(sample_image, "pick up the red block", pipe.noise(0))["pixels"]
+        x = np.asarray(sample_image.resize((224, 224), Image.Resampling.BILINEAR), np.float32).transpose(2, 0, 1) / 255
+        np.testing.assert_allclose(pixels[0, :3], (x - np.asarray([0.485, 0.456, 0.406], np.float32)[:, None, None])
+                                   / np.asarray([0.229, 0.224, 0.225], np.float32)[:, None, None], atol=1e-6)
+        assert not np.allclose(pixels, preprocess(sample_image, usual.manifest["preprocess"]))
+        actions = pipe.predict(sample_image, "pick up the red block", seed=1)
+    assert set(np.unique(actions[:, 2])) <= {0.0, 1.0}  # column 2 is now the binarized one
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m["preprocess"].update(resize="area"), "preprocessing asks for resize 'area'"),
+    (lambda m: m["preprocess"].update(layout="NHWC"), "layout 'NHWC'"),
+    (lambda m: m["prompt"].update(bos="always"), "prompt asks for bos 'always'"),
+    (lambda m: m["prompt"].update(padding="left"), "padding 'left'"),
+    (lambda m: m["postprocess"].update(unnormalize="mean_std"), "post-processing ('mean_std'"),
+])
+def test_a_manifest_asking_for_what_the_runtime_does_not_do_is_refused(graphs, tmp_path, edit, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        GraphPipeline(_resealed(graphs, tmp_path, edit))
+
+
+def test_a_noise_generator_the_runtime_does_not_know_is_refused_but_noise_can_be_given(graphs, tmp_path, sample_image):
+    folder = _resealed(graphs, tmp_path, lambda m: m["noise"].update(generator="torch.randn(shape)"))
+    with GraphPipeline(folder) as pipe:
+        with pytest.raises(UserError, match="noise generator 'torch.randn"):
+            pipe.predict(sample_image, "pick up the red block", seed=0)
+        assert pipe.predict(sample_image, "pick up the red block", noise=np.zeros((1, 16, 7))).shape == (16, 7)
