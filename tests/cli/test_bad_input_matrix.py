@@ -219,7 +219,8 @@ CLI_CASES = [
                        "--calib-cache", t / "cache"], "must be a path inside"),
     # a damaged calibration store
     Case("fidelity, stored calibration with a flipped byte",
-         lambda e, t: ["fidelity", "--calib-result", stored_calibration(e, t, lambda f: flip_byte(f / "calibration.json")),
+         lambda e, t: ["fidelity", "--calib-result",
+                       stored_calibration(e, t, lambda f: flip_byte(f / "calibration.json")),
                        "--calib-data", CALIB, "--out", t / "f.json"], "calibration.json does not match its digest"),
     Case("export, truncated tensors file",
          lambda e, t: ["export", "--out", t / "g", "--calib-result", stored_calibration(
@@ -256,7 +257,8 @@ CLI_CASES = [
          lambda e, t: ["run", "--bundle", e.bundle, "--image", IMAGE, "--instruction", "pick \udce9"],
          "not valid UTF-8"),
     Case("calibrate, non-UTF-8 manifest",
-         lambda e, t: ["calibrate", "--calib-data", calib_set(t, [b'{"image": "images/a.png", "instruction": "caf\xe9"}']),
+         lambda e, t: ["calibrate",
+                       "--calib-data", calib_set(t, [b'{"image": "images/a.png", "instruction": "caf\xe9"}']),
                        "--calib-cache", t / "cache"], "manifest.jsonl:1: not UTF-8 text"),
     Case("predict --seed 2**64", lambda e, t: ["predict", "--image", IMAGE, "--instruction", "x", "--seed", 2**64],
          "Invalid value for '--seed'"),
@@ -281,6 +283,7 @@ CLI_CASES = [
     Case("bench bf16 on ONNX Runtime", lambda e, t: ["bench", "--precision", "bf16"],
          "ONNX Runtime has no CPU bf16 kernels"),
     Case("a missing option", lambda e, t: ["predict", "--image", IMAGE], "Missing option '--instruction'"),
+    Case("an unknown option of vlacompile itself", lambda e, t: ["--bogus"], "No such option '--bogus'"),
 ]
 
 
@@ -333,6 +336,12 @@ def _predict(env: Env, image=None, instruction="pick up the red block", **kw):
         return policy.predict(Image.open(IMAGE) if image is None else image, instruction, **kw)
 
 
+def _load(path):
+    from vlacompile.runtime import load
+
+    return load(path)
+
+
 def _torch_predict(image=None, instruction="pick up the red block", **kw):
     from vlacompile.models import resolve
 
@@ -346,10 +355,8 @@ API_CASES = [
     ApiCase("runtime: negative seed", lambda e, t: _predict(e, seed=-3), "--seed -3: give an integer from 0"),
     ApiCase("runtime: noise of the wrong shape", lambda e, t: _predict(e, noise=np.zeros(5)), "noise has shape (5,)"),
     ApiCase("runtime: precision fp8", lambda e, t: _pipeline(e, precision="fp8"), "precision 'fp8' is not one of"),
-    ApiCase("runtime: load a missing archive", lambda e, t: __import__("vlacompile.runtime").runtime.load(t / "x.tar.gz"),
-            "x.tar.gz does not exist"),
-    ApiCase("runtime: load an unvalidated folder",
-            lambda e, t: __import__("vlacompile.runtime").runtime.load(unvalidated_graphs(e, t)),
+    ApiCase("runtime: load a missing archive", lambda e, t: _load(t / "x.tar.gz"), "x.tar.gz does not exist"),
+    ApiCase("runtime: load an unvalidated folder", lambda e, t: _load(unvalidated_graphs(e, t)),
             "validation did not complete"),
     ApiCase("runtime: extract over a user's folder", lambda e, t: _extract_over_user_folder(e, t),
             "is not a vlacompile output"),

@@ -17,6 +17,13 @@ ORDER = ("info", "predict", "calibrate", "fidelity", "build", "export", "validat
 
 
 class Group(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # `vlacompile --bogus`: the group's own options
+            click.echo(f"error: {exc.format_message()} (see `vlacompile --help`)", err=True)
+            raise SystemExit(2) from None
+
     def list_commands(self, ctx) -> list[str]:
         known = [c for c in ORDER if c in self.commands]
         return known + sorted(c for c in self.commands if c not in known)
@@ -28,7 +35,8 @@ class Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
         except click.UsageError as exc:  # raised while parsing a command's options
-            command = f"vlacompile {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "vlacompile"
+            sub = exc.ctx is not None and exc.ctx.parent is not None
+            command = f"vlacompile {exc.ctx.info_name}" if sub else "vlacompile"
             click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
             ctx.exit(2)
 

@@ -122,7 +122,9 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
     spec = next(s for s in family.graphs(policy.cfg) if s.name == parity.graph)
     feed = {t.name: sample[t.name] for t in spec.inputs}
     exporter = manifest["export"]["exporter"]
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".localize.") as scratch:
+    # named like a staging folder of `folder`, so a killed run's leftover is cleaned by the next export
+    scratch_name = {"prefix": f".{folder.name}.localize.", "suffix": ".partial"}
+    with tempfile.TemporaryDirectory(dir=folder.parent, **scratch_name) as scratch:
         trusted = Path(scratch) / f"{spec.name}.fp32.onnx"
         model = family.for_export(compressed, "fp32")
         export_graph(spec.wrapper(model), tuple(torch.from_numpy(feed[t.name]) for t in spec.inputs), spec, trusted,
