@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 from .errors import UserError
@@ -46,17 +47,21 @@ def ours(manifest: dict, kind: str) -> set[str]:
     return names
 
 
-def foreign_files(folder: Path, kind: str) -> tuple[str | None, list[str]]:
-    """(why `folder` is not replaceable as `kind`, or None; the files vlacompile did not write)."""
-    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
-    if not files:
-        return None, []
+def _files(folder: Path):
+    return (str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+def foreign_files(folder: Path, kind: str, show: int = 3) -> tuple[str | None, list[str]]:
+    """(why `folder` is not replaceable as `kind`, or None; up to `show` files vlacompile did not
+    write). Stops looking once it has them: --out may be a large folder by mistake."""
     manifest = _read_manifest(folder)
     if manifest is None:
-        return "is not a vlacompile output", files
+        found = list(islice(_files(folder), show + 1))
+        return ("is not a vlacompile output" if found else None), sorted(found)
     if kind_of(manifest) != kind:
         return f"is {KINDS[kind_of(manifest)]}, not {KINDS[kind]}", []
-    unknown = [f for f in files if f not in ours(manifest, kind)]
+    allowed = ours(manifest, kind)
+    unknown = sorted(islice((f for f in _files(folder) if f not in allowed), show + 1))
     return ("holds files vlacompile did not write" if unknown else None), unknown
 
 
@@ -68,7 +73,7 @@ def check_replaceable(final: Path, kind: str, force: bool = False) -> None:
         return
     why, files = foreign_files(final, kind)
     if why is not None:
-        example = f" ({', '.join(files[:3])}{' ...' if len(files) > 3 else ''})" if files else ""
+        example = f" ({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})" if files else ""
         raise UserError(f"--out {final} {why}{example}; choose another --out, or pass --force to replace it "
                         "(everything in it is deleted)")
 

@@ -196,6 +196,9 @@ CLI_CASES = [
     Case("run, manifest of an older vlacompile",
          lambda e, t: ["run", "--bundle", edited_graphs(e, t, lambda m: m.update(schema="vlacompile.graphs/1")),
                        "--image", IMAGE, "--instruction", "x"], "written by an older vlacompile"),
+    Case("run, manifest of a newer vlacompile",
+         lambda e, t: ["run", "--bundle", edited_graphs(e, t, lambda m: m.update(schema="vlacompile.graphs/3")),
+                       "--image", IMAGE, "--instruction", "x"], "written by a newer vlacompile; this one reads"),
     # an interrupted validation is not a validated folder
     Case("package, validation did not complete",
          lambda e, t: ["package", "--graphs", unvalidated_graphs(e, t), "--out", t / "b"],
