@@ -13,10 +13,10 @@ from pathlib import Path
 from ..fsutil import staged_folder, write_json
 from ..output import claim
 from ..runtime import manifest as manifest_io
+from ..runtime.pipeline import PRECISIONS  # one list, the runtime's (the runtime must not import export)
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_PRECISIONS = ("fp32", "fp16")
 DEFAULT_DIR = Path("graphs")
 
