@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...export.spec import GraphSpec, TensorSpec
-from ...runtime import noise, postprocess
+from ...runtime import noise
 from .preprocess import constants
 from .llm import use_exported_attention
 from .vision import Attention
