@@ -113,10 +113,10 @@ def lock(final: Path):
 def _acquire(path: Path, final: Path) -> int:
     """An fd holding the flock on `path`, which is still the file at `path` (the holder before us
     may have removed it between our open and our lock: then we try again on the new one)."""
-    with writing(path):
+    with writing(final):
         path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
-        with writing(path):
+        with writing(final):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
