@@ -33,6 +33,7 @@ class BuildConfig:
     backend: str = "onnxruntime"  # what validation and latency run on
     engines: Path = Path("engines")
     engine: EngineConfig = field(default_factory=EngineConfig)  # its precision is set per exported precision
+    force: bool = False  # replace `out` even if it holds files vlacompile did not write
     eval_episodes: int = 10  # held-out benchmark episodes per policy (0: no closed-loop check)
     filmstrips: int = 5  # of them, drawn in the report
 
@@ -102,12 +103,23 @@ def _closed_loop(policy, bc: BuildConfig, progress: bool, log) -> dict | None:
 
 
 def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> BuildResult:
+    """The whole build, holding the lock on `bc.out` throughout: a second build into the same folder
+    is refused with one line instead of replacing this one's graphs under its validation."""
+    from .output import check_replaceable, lock
+
+    with lock(bc.out):
+        check_replaceable(bc.out, "graphs", bc.force)  # before the calibration, not after it
+        return _build(policy, config, bc, log, progress)
+
+
+def _build(policy, config, bc: BuildConfig, log, progress: bool) -> BuildResult:
     from .compare.fidelity import fidelity
     from .compare.validate import validate
     from .costs import before_after
     from .data.calib import load_calib, spread
     from .export import export
     from .models import export_declaration
+    from .report.summary import about
 
     start, timings = time.perf_counter(), {}
 
@@ -121,7 +133,7 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     samples = spread(load_calib(bc.calib_dir), bc.samples)
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, samples[0].load_image(),
                                                          samples[0].instruction, policy.noise(0))
-    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress)
+    exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress, bc.force)
     log(f"graphs: {exported.folder} ({', '.join(bc.export.precisions)}, {bc.export.exporter} exporter)")
     step("export")
     engines = _engines(bc)
@@ -137,7 +149,10 @@ def build(policy, config, bc: BuildConfig, log=print, progress: bool = True) -> 
     success = _closed_loop(policy, bc, progress, log)
     step("closed loop")
     ref, new = before_after(policy.cfg, config)
-    summary = {"model": policy.source, "compile": config.to_json(), "passes": [r.to_json() for r in compiled.records],
+    summary = {"model": policy.source, "about": about(), "compile": config.to_json(),
+               "passes": [r.to_json() for r in compiled.records],
+               "calibration": {"path": str(compiled.calib.path), "reused": compiled.reused,
+                               "dit_similarity": compiled.calib.meta["dit_similarity"]},
                "costs": {"reference": [c.to_json() for c in ref], "compressed": [c.to_json() for c in new]},
                "latency": latency, "parity": validation.to_json(), "fidelity": fid, "engines": engines,
                "closed_loop": None if success is None else {k: v for k, v in success.items() if k != "filmstrips"},

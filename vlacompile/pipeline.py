@@ -16,7 +16,7 @@ def calibrate(policy, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR
               progress=True, force=False):
     """-> (Calibration, reused, held-out samples). `stored` is an explicit calibration folder."""
     check_select_layer(select_layer, policy.cfg.llm.layers)
-    calib_set, heldout = split_heldout(load_calib(calib_dir))
+    calib_set, heldout = split_heldout(load_calib(calib_dir), where=calib_dir)
     if stored is not None:
         return calibration.load(stored, policy), True, heldout
     calib, reused = calibration.load_or_run(policy, calib_set, cache_dir, select_layer, progress, force)

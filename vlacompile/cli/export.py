@@ -14,20 +14,22 @@ from .options import model_option, preset_option, table
 @compile_options
 @calib_options
 @export_options
-def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, **flags):
+def export_cmd(model, preset, calib_dir, stored, cache_dir, out, force, precision, exporter, **flags):
     """Rewrite the model and export it as vision / llm / dit ONNX graphs with manifest.json."""
     from .. import pipeline
     from ..export import ExportConfig, export
     from ..models import export_declaration, resolve
+    from ..output import check_replaceable
 
     cfg = ExportConfig(precisions(precision), exporter)
+    check_replaceable(out, "graphs", force)  # before any work; export checks again under its lock
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     sample = compiled.heldout[0]
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
                                                          sample.instruction, policy.noise(0))
-    exported = export(policy, compiled.model, out, cfg, trace, compiled.provenance())
+    exported = export(policy, compiled.model, out, cfg, trace, compiled.provenance(), force=force)
     rows = [[f"{name}.{p}.onnx", ", ".join(f"{t['name']}{t['shape']}" for t in g["inputs"]),
              ", ".join(f"{t['name']}{t['shape']}" for t in g["outputs"]), f"{exported.seconds[f'{name}.{p}']:.1f} s"]
             for p, graphs in exported.manifest["graphs"].items() for name, g in graphs.items()]

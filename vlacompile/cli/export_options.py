@@ -28,10 +28,14 @@ def export_options(fn):
 
     return _stack([
         click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="graphs", show_default=True,
-                     help="Folder for the graphs, the manifest and the parity files (replaced as a whole)."),
+                     help="Folder for the graphs, the manifest and the parity files. An existing one is replaced as a "
+                          "whole, and only if it is a previous graphs folder holding nothing else (see --force)."),
+        click.option("--force", is_flag=True,
+                     help="Replace --out even if it holds files vlacompile did not write (they are deleted)."),
         click.option("--precision", "precision", default="fp32,fp16", show_default=True,
                      help="Graph precisions, comma-separated (fp32, fp16, bf16). fp16 and bf16 keep norms, "
-                          "softmax and DDIM in fp32."),
+                          "softmax and DDIM in fp32. bf16 runs on TensorRT only: ONNX Runtime has no CPU bf16 "
+                          "kernels, so here it is exported but neither checked nor timed."),
         click.option("--exporter", type=click.Choice(EXPORTERS), default="torchscript", show_default=True,
                      help="torch.onnx exporter; TorchScript is 10x faster here, dynamo is PyTorch's default."),
     ], fn)

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import staged_folder, write_json
+from ..output import claim
 from ..runtime import manifest as manifest_io
+from ..runtime.pipeline import PRECISIONS  # one list, the runtime's (the runtime must not import export)
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_PRECISIONS = ("fp32", "fp16")
 DEFAULT_DIR = Path("graphs")
 
@@ -39,9 +40,17 @@ def graph_file(name: str, precision: str) -> str:
 
 
 def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
-           progress: bool = True) -> Exported:
+           progress: bool = True, force: bool = False) -> Exported:
     """`sample`: every graph tensor of one calibration sample (the family's `reference_tensors`), used
-    as the tracing inputs. `provenance`: the compile config and calibration entries of the manifest."""
+    as the tracing inputs. `provenance`: the compile config and calibration entries of the manifest.
+    An existing `out_dir` is replaced only if it is a previous graphs folder holding nothing else,
+    or with `force` (see output.claim)."""
+    with claim(Path(out_dir), "graphs", force):
+        return _export(policy, compressed, Path(out_dir), cfg, sample, provenance, progress)
+
+
+def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
+            progress: bool) -> Exported:
     import shutil
     import time
 
@@ -76,9 +85,11 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
                                "constant_folding": "polygraphy fold_constants"},
                     "pipeline": decl["pipeline"], "graphs": graphs,
                     "prompt": {**decl["prompt"], "tokenizer": "tokenizer.json"},
-                    "preprocess": decl["preprocess"],
+                    "preprocess": decl["preprocess"], "noise": decl["noise"],
                     "statistics": {"file": "dataset_statistics.json", "keys": sorted(policy.statistics)},
-                    "actions": decl["actions"]}
+                    "actions": decl["actions"],
+                    "postprocess": {**decl["postprocess"], "statistics": "dataset_statistics.json"},
+                    "validation": manifest_io.NOT_VALIDATED}
         manifest_io.seal(tmp, manifest)
     return Exported(Path(out_dir), manifest, seconds)
 

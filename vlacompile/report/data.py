@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .summary import facts, warnings
+
 
 def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, list[int]]:
     """Visual tokens the static selection keeps for one image, by why they were kept."""
@@ -35,6 +37,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
     image = sample.load_image().convert("RGB").resize((policy.cfg.dino.image,) * 2)
     return {
         "model": summary["model"], "compile": summary["compile"],
+        "facts": facts(summary), "warnings": warnings(summary),
         "layers": {"importance": calib_meta["layer_importance"],
                    "dropped": passes.get("layer_drop", {}).get("changes", {}).get("dropped_layers", [])},
         "tokens": {"image": str(sample.image_path), "instruction": sample.instruction,
