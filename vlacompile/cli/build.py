@@ -60,7 +60,7 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
 
 
 def summary_table(s: dict) -> str:
-    from ..report.summary import REFERENCE, fidelity_verdict, parity_verdict
+    from ..report.summary import REFERENCE, fidelity_verdict, parity_verdict, success_rates
 
     ref, new = s["costs"]["reference"], s["costs"]["compressed"]
     total = lambda cs, k: sum(c[k] for c in cs)  # noqa: E731
@@ -82,10 +82,10 @@ def summary_table(s: dict) -> str:
     ]
     loop = s.get("closed_loop")
     if loop:
-        rates = {name: p["summary"]["overall"] for name, p in loop["policies"].items()}
+        rates = success_rates(loop)
         ref_name = next(iter(rates))
-        rows.append([f"closed-loop success ({rates[ref_name]['episodes']} episodes)",
-                     f"{rates.pop(ref_name)['success_rate']:.0%} (PyTorch)",
+        reference = rates.pop(ref_name)
+        rows.append([f"closed-loop success ({reference['episodes']} episodes)", f"{reference['success_rate']:.0%} (PyTorch)",
                      ", ".join(f"{name.removeprefix('compiled ')} {r['success_rate']:.0%}" for name, r in rates.items())])
     return table(["", "reference", "compiled"], rows)
 

@@ -23,6 +23,10 @@ POOR_COGNITION_COSINE = 0.95
 # A DiT block output reused at a step whose calibrated cosine with the step before is below this
 # changed between those steps; reusing it there approximates a moving target.
 CACHE_MIN_SIMILARITY = 0.9
+# Closed-loop success: a compiled policy this many points below the reference on the same episodes,
+# or a reference that fails this often, is worth a full `vlacompile eval` before any robot sees it.
+SUCCESS_DROP = 0.10
+WEAK_REFERENCE = 0.5
 
 REFERENCE = "reference (PyTorch eager)"
 
@@ -119,7 +123,20 @@ def facts(summary: dict) -> list[tuple[str, str]]:
             ("code revision", about_.get("revision", "not recorded")), ("date", about_.get("date", "not recorded")),
             ("machine", machine_text), ("latency", headline_latency(summary)),
             ("parity with PyTorch", parity_verdict(summary["parity"])),
-            ("fidelity", fidelity_verdict(summary["fidelity"]))]
+            ("fidelity", fidelity_verdict(summary["fidelity"])),
+            *([("closed-loop success", success_verdict(summary["closed_loop"]))] if summary.get("closed_loop") else [])]
+
+
+def success_rates(loop: dict) -> dict[str, dict]:
+    """policy name -> its overall summary, the reference first."""
+    return {name: p["summary"]["overall"] for name, p in loop["policies"].items()}
+
+
+def success_verdict(loop: dict) -> str:
+    rates = success_rates(loop)
+    n = next(iter(rates.values()))["episodes"]
+    text = ", ".join(f"{name} {r['success_rate']:.0%}" for name, r in rates.items())
+    return f"{text} on the same {n} held-out episodes (95% intervals below; `vlacompile eval` for 100+)"
 
 
 def _parity_warnings(parity: dict) -> list[tuple[str, str]]:
@@ -177,7 +194,27 @@ def _cache_warnings(summary: dict) -> list[tuple[str, str]]:
                         f"cosine below {CACHE_MIN_SIMILARITY}, lowest {names}; try a shorter --cache-interval")]
 
 
+def _success_warnings(loop: dict | None) -> list[tuple[str, str]]:
+    if not loop:
+        return []
+    rates = success_rates(loop)
+    ref_name = next(iter(rates))
+    ref, out = rates.pop(ref_name), []
+    n = ref["episodes"]
+    if ref["success_rate"] < WEAK_REFERENCE:
+        out.append(("warning", f"the uncompressed policy itself succeeds on only {ref['success_rate']:.0%} of {n} "
+                               "held-out episodes: what compression keeps is a weak policy"))
+    for name, r in rates.items():
+        drop = ref["success_rate"] - r["success_rate"]
+        if drop > SUCCESS_DROP:
+            out.append(("warning", f"{name} succeeds on {r['success_rate']:.0%} of {n} held-out episodes against "
+                                   f"{ref['success_rate']:.0%} for the reference: measure it with `vlacompile eval "
+                                   "--graphs ... --episodes 100` and compress less if the gap stays"))
+    return out
+
+
 def warnings(summary: dict) -> list[tuple[str, str]]:
     """(level, text) for everything in the build's numbers that a user should look at: "error"
     (something failed) or "warning" (it passed, but not comfortably)."""
-    return _parity_warnings(summary["parity"]) + _fidelity_warnings(summary["fidelity"]) + _cache_warnings(summary)
+    return (_parity_warnings(summary["parity"]) + _fidelity_warnings(summary["fidelity"]) + _cache_warnings(summary)
+            + _success_warnings(summary.get("closed_loop")))
