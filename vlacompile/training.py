@@ -91,7 +91,7 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
     from .sim import demos
     from .sim.tasks import SPLITS, episode_seeds
 
-    start = time.perf_counter()
+    start, revision = time.perf_counter(), code_revision()  # the code the run started from
     torch.manual_seed(cfg.seed)
     stats_seeds = episode_seeds("train", cfg.stats_episodes)
     stats = demos.statistics(stats_seeds, cfg.seed)
@@ -127,7 +127,7 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
                        "dart_noise": list(demos.DART_NOISE), "chunk": demos.CHUNK},
               "final_loss": sum(curve[-100:]) / len(curve[-100:]), "wall_seconds": time.perf_counter() - start,
-              "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": code_revision()}
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": revision}
     with staged_folder(Path(out)) as tmp:
         from safetensors.torch import save_file
 
