@@ -23,7 +23,7 @@ import numpy as np
 from .fsutil import write_text
 
 IMAGE = "calib_data/images/ep00_step00.png"
-INSTRUCTION = "Pick up the red block"
+INSTRUCTION = "Pick up the blue block"
 SEED = 0
 DOC = Path("docs/CONTRACT.md")
 BEGIN, END = "<!-- worked-example:begin (python -m vlacompile.contract_example) -->", "<!-- worked-example:end -->"

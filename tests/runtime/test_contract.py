@@ -28,10 +28,10 @@ def bundle(graphs, validated, tmp_path_factory):
 def requests(tmp_path_factory) -> list[dict]:
     """Images a camera might give: other sizes and aspect ratios, RGBA, grayscale, palette."""
     folder = tmp_path_factory.mktemp("frames")
-    base = Image.open(CALIB / "images" / "ep03_step02.png").convert("RGB")
+    base = Image.open(CALIB / "images" / "ep03_step20.png").convert("RGB")
     frames = {"wide.png": base.resize((320, 240)), "tall.jpg": base.resize((200, 300)),
-              "rgba.png": Image.open(CALIB / "images" / "ep05_step01.png").convert("RGBA"),
-              "gray.png": Image.open(CALIB / "images" / "ep07_step03.png").convert("L"),
+              "rgba.png": Image.open(CALIB / "images" / "ep05_step06.png").convert("RGBA"),
+              "gray.png": Image.open(CALIB / "images" / "ep07_step24.png").convert("L"),
               "palette.png": Image.open(CALIB / "images" / "ep01_step00.png").convert("P")}
     for name, image in frames.items():
         image.save(folder / name)

@@ -86,7 +86,7 @@ def uncompressed_graphs(tiny, tmp_path_factory):
 
     from ..conftest import CALIB
 
-    image = Image.open(CALIB / "images" / "ep02_step01.png").convert("RGB")
+    image = Image.open(CALIB / "images" / "ep02_step07.png").convert("RGB")
     trace = export_declaration(tiny).reference_tensors(tiny, tiny.model, image, "pick up the red block", tiny.noise(0))
     provenance = {"compile": CompressConfig().to_json(), "passes": [], "calibration": {}}
     return export(tiny, tiny.model, tmp_path_factory.mktemp("plain") / "graphs", ExportConfig(("fp32",)), trace,
@@ -117,7 +117,7 @@ def test_predict_and_run_agree_from_the_command_line(uncompressed_graphs, tmp_pa
 
     from ..conftest import CALIB
 
-    image = str(CALIB / "images" / "ep04_step02.png")
+    image = str(CALIB / "images" / "ep04_step15.png")
     args = ["--image", image, "--instruction", "put the apple into the bowl", "--seed", "12345", "--json"]
     predicted = CliRunner().invoke(main, ["predict", *args])
     ran = CliRunner().invoke(main, ["run", "--bundle", str(uncompressed_graphs), "--allow-unvalidated", *args])
