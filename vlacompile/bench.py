@@ -30,6 +30,7 @@ class BenchConfig:
     compile: bool = True  # torch backend: torch.compile (CUDA graphs on cuda)
     engines: Path = Path("engines")
     compare: tuple[str, ...] = ()  # more precisions timed in the same run against `precision` (ONNX backends)
+    eval_episodes: int = 10  # sweeps: held-out benchmark episodes per configuration for its success rate
 
 
 def reference_calls(policy, image, instruction, noise, device, dtype):

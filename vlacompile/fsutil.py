@@ -6,6 +6,7 @@ Torch-free: the edge runtime uses it too.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -13,6 +14,13 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import UserError
+
+# Errors that mean "this destination cannot be written", whatever the file: read-only file system,
+# full disk or quota. Permission errors count when they concern the destination.
+ALWAYS_WRITE_ERRORS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+DESTINATION_ERRORS = (errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
 
 
 def _umask() -> int:
@@ -26,16 +34,81 @@ def _default_mode(path: Path, folder: bool) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
+def _under(path, folder) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def write_error(final: Path, exc: OSError) -> UserError | None:
+    """One line for an OSError that says `final` cannot be written there; None for other errors."""
+    concerns = exc.filename is None or _under(exc.filename, Path(final).parent) or _under(final, exc.filename)
+    if exc.errno in ALWAYS_WRITE_ERRORS or (exc.errno in DESTINATION_ERRORS and concerns):
+        where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(final) else ""
+        return UserError(f"cannot write {final} ({exc.strerror}{where}); choose another --out, or free space or "
+                         "permissions there")
+    return None
+
+
+def check_name(final: Path) -> None:
+    if Path(final).name in ("", ".", ".."):
+        raise UserError(f"--out {final}: name a folder to write (e.g. --out graphs or --out bundle), not the current "
+                        "or a parent folder")
+
+
+def check_can_create(path: Path) -> None:
+    """Refuse, before any work, an output path under an existing file (e.g. --out README.md/x.json)."""
+    for parent in Path(path).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"cannot write {path}: {parent} is a file, not a folder; choose another --out")
+            return
+
+
+@contextmanager
+def writing(final: Path):
+    """Turn a failure to write `final` (read-only, full, not a folder, ...) into one UserError."""
+    try:
+        yield
+    except OSError as exc:
+        error = write_error(final, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def partials(final: Path) -> list[Path]:
+    """What an interrupted staged write of `final` leaves beside it (Ctrl-C cleans up itself; a kill
+    cannot)."""
+    final = Path(final)
+    return [p for suffix in (".partial", ".old") for p in final.parent.glob(f".{final.name}.*{suffix}")]
+
+
+def remove_partials(final: Path) -> None:
+    """Remove leftovers of an interrupted write of `final`. Only call it while holding the lock on
+    `final` (see output.claim), so no live writer's staging folder is taken."""
+    for p in partials(final):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
 @contextmanager
 def staged_folder(final: Path, replace: bool = True):
     """Yield an empty temporary sibling of `final`; when the block ends normally it becomes `final`.
 
     An interrupted block (exception, Ctrl-C) removes the temporary folder and leaves any previous
-    `final` as it was. With `replace`, an existing `final` is swapped out and deleted afterwards.
+    `final` as it was. With `replace`, an existing `final` is swapped out and deleted afterwards:
+    callers check first that it is theirs to replace (output.claim).
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    check_name(final)
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield tmp
         _default_mode(tmp, folder=True)
@@ -48,6 +121,12 @@ def staged_folder(final: Path, replace: bool = True):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        error = write_error(final, exc)
+        if error is None:
+            raise
+        raise error from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -57,13 +136,20 @@ def staged_folder(final: Path, replace: bool = True):
 def staged_file(final: Path):
     """Yield a temporary path beside `final`; when the block ends normally it becomes `final`."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
-    os.close(fd)
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+        os.close(fd)
     try:
         yield Path(tmp)
         _default_mode(Path(tmp), folder=False)
         os.replace(tmp, final)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        error = write_error(final, exc)
+        if error is None:
+            raise
+        raise error from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

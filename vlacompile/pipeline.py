@@ -16,7 +16,7 @@ def calibrate(policy, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR
               progress=True, force=False):
     """-> (Calibration, reused, held-out samples). `stored` is an explicit calibration folder."""
     check_select_layer(select_layer, policy.cfg.llm.layers)
-    calib_set, heldout = split_heldout(load_calib(calib_dir))
+    calib_set, heldout = split_heldout(load_calib(calib_dir), where=calib_dir)
     if stored is not None:
         return calibration.load(stored, policy), True, heldout
     calib, reused = calibration.load_or_run(policy, calib_set, cache_dir, select_layer, progress, force)
@@ -58,5 +58,5 @@ def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAU
         select_layer = config.tokens.layer if config.tokens is not None else 2
     calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress, force)
     model, records = compress(policy.model, config, calib)
-    calib_set = split_heldout(load_calib(calib_dir))[0]
+    calib_set = split_heldout(load_calib(calib_dir), where=calib_dir)[0]
     return Compiled(policy, model, config, records, calib, reused, heldout, calib_set, Path(calib_dir))

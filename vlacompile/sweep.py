@@ -1,8 +1,10 @@
-"""`vlacompile bench` over several configurations: the speed / fidelity trade-off.
+"""`vlacompile bench` over several configurations: the speed / fidelity / success trade-off.
 
 One process: each configuration is rewritten (calibration reused), its compiled pipeline built and
-timed end to end, its fidelity measured on held-out episodes; then the reference is timed once,
-last (on a GPU timing moves it there in bf16, and fidelity needs it as loaded).
+timed end to end, its fidelity measured on held-out calibration samples and its closed-loop success
+on held-out benchmark episodes; then the reference's success is measured on the same episodes and
+the reference is timed once, last (on a GPU timing moves it there in bf16, and fidelity and
+success need it as loaded).
 """
 
 from __future__ import annotations
@@ -15,27 +17,45 @@ from .latency import time_calls
 
 
 def label(config, model_cfg) -> str:
-    """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval."""
+    """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval; a baseline method
+    in brackets ("L22[random]", "T56[fastv]")."""
     layers = config.layers.keep if config.layers else model_cfg.llm.layers
     tokens = config.tokens.tokens if config.tokens else model_cfg.visual_tokens
     mlp = config.mlp.sparsity if config.mlp else 0
     cache = config.cache.interval if config.cache else 1
-    return f"L{layers} T{tokens} M{mlp:g} C{cache}"
+    lm = f"[{config.layers.method}]" if config.layers and config.layers.method != "importance" else ""
+    tm = f"[{config.tokens.method}]" if config.tokens and config.tokens.method != "efficientvla" else ""
+    return f"L{layers}{lm} T{tokens}{tm} M{mlp:g} C{cache}"
+
+
+def _success(policy, cfg: BenchConfig) -> float | None:
+    from .sim.evaluate import EvalConfig, evaluate
+
+    if not cfg.eval_episodes:
+        return None
+    return evaluate(policy, EvalConfig(cfg.eval_episodes), progress=False)["summary"]["overall"]["success_rate"]
 
 
 def _row(policy, compiled, cfg: BenchConfig, sample) -> dict:
     from .compare.fidelity import fidelity
     from .costs import before_after
+    from .sim.policies import GraphPolicy
 
     image, noise = sample.load_image(), policy.noise(0)
     with tempfile.TemporaryDirectory(prefix="vlacompile-sweep.") as scratch, \
             compiled_pipeline(policy, compiled, cfg, Path(scratch)) as pipe:
         t = time_calls(lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), cfg.warmup, cfg.runs)
+        success = _success(GraphPolicy(pipe), cfg)
     fid = fidelity(policy, compiled.model, compiled.heldout)
     ref, new = before_after(policy.cfg, compiled.config)
     return {"config": label(compiled.config, policy.cfg), "compile": compiled.config.to_json(), "latency": t,
             "flops_share": sum(c.flops for c in new) / sum(c.flops for c in ref),
-            "action_cosine": fid["actions"]["overall"]["cosine"], "cognition_cosine": fid["cognition_cosine"]}
+            "action_cosine": fid["actions"]["overall"]["cosine"], "cognition_cosine": fid["cognition_cosine"],
+            "success": success}
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
 
 
 def plot(rows: list[dict], path: Path) -> Path:
@@ -48,11 +68,13 @@ def plot(rows: list[dict], path: Path) -> Path:
 
     fig = Figure(figsize=(7.5, 4.5), dpi=110, layout="constrained")
     ax = fig.add_subplot()
-    ax.scatter([r["speedup"] for r in rows], [r["action_cosine"] for r in rows], color="#2b6cb0")
+    metric = "success" if all(r.get("success") is not None for r in rows) else "action_cosine"
+    ax.scatter([r["speedup"] for r in rows], [r[metric] for r in rows], color="#2b6cb0")
     for k, r in enumerate(sorted(rows, key=lambda r: r["speedup"])):  # alternate above / below: neighbours overlap
-        ax.annotate(r["config"], (r["speedup"], r["action_cosine"]), fontsize=7, xytext=(4, 6 if k % 2 else -11),
+        ax.annotate(r["config"], (r["speedup"], r[metric]), fontsize=7, xytext=(4, 6 if k % 2 else -11),
                     textcoords="offset points")
-    ax.set(xlabel="end-to-end speedup over the eager reference (p50)", ylabel="action cosine vs reference (held out)")
+    ylabel = "closed-loop success (held-out episodes)" if metric == "success" else "action cosine vs reference (held out)"
+    ax.set(xlabel="end-to-end speedup over the eager reference (p50)", ylabel=ylabel)
     ax.set_title("Speed / fidelity (L: LLM layers, T: visual tokens, M: MLP sparsity, C: cache interval)", fontsize=9)
     with staged_file(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -71,7 +93,10 @@ def run_sweep(policy, configs, cfg: BenchConfig, calib_dir, cache_dir, stored, s
         compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, select_layer, progress=False)
         rows.append(_row(policy, compiled, cfg, compiled.heldout[0]))
         log(f"{rows[-1]['config']}: {rows[-1]['latency']['p50_ms']:.1f} ms, "
-            f"action cosine {rows[-1]['action_cosine']:.4f}")
+            f"action cosine {rows[-1]['action_cosine']:.4f}, success {_pct(rows[-1]['success'])}")
+    from .sim.policies import TorchPolicy
+
+    ref_success = _success(TorchPolicy(policy), cfg)
     sample = compiled.heldout[0]
     dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
     reference = reference_calls(policy, sample.load_image(), sample.instruction, policy.noise(0), cfg.device, dtype)
@@ -79,13 +104,14 @@ def run_sweep(policy, configs, cfg: BenchConfig, calib_dir, cache_dir, stored, s
     log(f"reference (PyTorch eager, uncompressed, timed last): p50 {ref['p50_ms']:.1f} ms")
     for row in rows:
         row["speedup"] = ref["p50_ms"] / row["latency"]["p50_ms"]
-    headers = ["config", "FLOPs", "p50 ms", "speedup", "action cosine", "cognition cosine"]
+    episodes = f"success ({cfg.eval_episodes} episodes; reference {_pct(ref_success)})"
+    headers = ["config", "FLOPs", "p50 ms", "speedup", episodes, "action cosine", "cognition cosine"]
     cells = [[r["config"], f"{r['flops_share']:.1%}", f"{r['latency']['p50_ms']:.1f}", f"{r['speedup']:.2f}x",
-              f"{r['action_cosine']:.4f}", f"{r['cognition_cosine']:.4f}"] for r in rows]
+              _pct(r["success"]), f"{r['action_cosine']:.4f}", f"{r['cognition_cosine']:.4f}"] for r in rows]
     log(table(headers, cells))
     out = Path(out)
     result = {"model": policy.source, "backend": cfg.backend, "precision": cfg.precision, "device": cfg.device,
-              "reference": ref, "rows": rows}
+              "reference": ref, "reference_success": ref_success, "eval_episodes": cfg.eval_episodes, "rows": rows}
     md = [f"# vlacompile sweep: {policy.source}, {cfg.backend} {cfg.precision} on {cfg.device}", "",
           f"Reference (PyTorch eager, uncompressed): p50 {ref['p50_ms']:.1f} ms.", "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *["| " + " | ".join(c) + " |" for c in cells]]

@@ -76,3 +76,23 @@ def test_calibrated_layer_drop_beats_random_drop(tiny, calibrated):
         chance.append(_cognition_change(tiny.model, random_model, inputs))
     assert ours < sum(chance) / len(chance)
     assert ours < min(chance)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda f: (f / "calibration.json").write_text(""),  # a write cut short
+    lambda f: (f / "calibration.json").write_text((f / "calibration.json").read_text().replace("0.", "1.", 1)),
+    lambda f: (f / "tensors.safetensors").write_bytes((f / "tensors.safetensors").read_bytes()[:64]),
+])
+def test_a_damaged_stored_calibration_is_recomputed_with_one_note(tiny, tmp_path, damage):
+    from vlacompile.data.calib import load_calib
+
+    samples = load_calib(CALIB)[:2]
+    first, reused = calibration.load_or_run(tiny, samples, tmp_path, progress=False)
+    assert not reused
+    damage(first.path)
+    notes = []
+    again, reused = calibration.load_or_run(tiny, samples, tmp_path, progress=False, log=notes.append)
+    assert not reused and len(notes) == 1 and str(first.path) in notes[0] and "recomputing" in notes[0]
+    assert again.layer_importance == pytest.approx(first.layer_importance)
+    assert calibration.load_or_run(tiny, samples, tmp_path, progress=False, log=notes.append)[1]  # sound again
+    assert len(notes) == 1

@@ -24,11 +24,12 @@ def test_build_runs_every_step_and_summarizes(tmp_path, calibrated):
     out = tmp_path / "graphs"
     cache = calibrated[0].path.parent  # the session's calibration: a re-run reuses it
     result = run("build", "--layers", 22, "--tokens", 56, "--out", out, "--cache-dir", cache, "--calib", CALIB,
-                 "--samples", 2, "--latency-runs", 2)
+                 "--samples", 2, "--latency-runs", 2, "--eval-episodes", 2)
     assert result.exit_code == 0, result.output
     assert "calibration: reused" in result.output
     assert "engines: skipped: TensorRT is not installed" in result.output
-    for row in ("params", "FLOPs per predict", "latency p50", "parity vs PyTorch", "fidelity (held out)"):
+    for row in ("params", "FLOPs per predict", "latency p50", "parity vs PyTorch", "fidelity (held out)",
+                "closed-loop success (2 episodes)"):
         assert row in result.output
     summary = json.loads((out / "build.json").read_text())
     assert summary["parity"]["passed"] and len(summary["parity"]["graphs"]) == 6
@@ -37,7 +38,9 @@ def test_build_runs_every_step_and_summarizes(tmp_path, calibrated):
     assert summary["costs"]["compressed"][1]["params"] < summary["costs"]["reference"][1]["params"]
     manifest.verify(out, manifest.read(out))  # build.json, report.html and the parity files are sealed too
     assert {"build.json", "report.html"} <= set(manifest.read(out)["files"])
-    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert set(summary["closed_loop"]["policies"]) == {"reference (PyTorch)", "compiled fp32 (onnxruntime)",
+                                                       "compiled fp16 (onnxruntime)"}
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 5  # with the filmstrip
 
 
 def test_polygraphy_run_rechecks_each_graph_with_the_saved_files(graphs, validated):

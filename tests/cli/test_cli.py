@@ -78,3 +78,34 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 def test_console_script_runs_as_a_process():
     out = subprocess.run([sys.executable, "-m", "vlacompile", "info", "--json"], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["model"] == "cogact-tiny"
+
+
+def _commands():
+    return [(name, cmd) for name, cmd in main.commands.items()]
+
+
+def test_help_lists_commands_in_the_order_a_user_runs_them():
+    listed = [line.split()[0] for line in run("--help").output.split("Commands:")[1].strip().splitlines()]
+    assert listed[:4] == ["info", "predict", "calibrate", "fidelity"]
+    assert listed.index("build") < listed.index("validate") < listed.index("package") < listed.index("run")
+
+
+@pytest.mark.parametrize("name,command", _commands(), ids=[n for n, _ in _commands()])
+def test_every_option_says_what_it_does(name, command):
+    undocumented = [p.opts[0] for p in command.params if not p.hidden and not (p.help or "").strip()]
+    assert not undocumented, f"{name}: {undocumented}"
+
+
+@pytest.mark.parametrize("command", ["predict", "run"])
+def test_the_prompt_budget_is_in_the_help(command):
+    text = " ".join(run(command, "--help").output.split())
+    assert "33 tokens" in text and "0 to 2**64-1" in text
+
+
+def test_old_option_spellings_still_work_but_are_not_listed(calibrated, tmp_path):
+    result = run("fidelity", "--calibration", str(calibrated[0].path), "--calib", str(CALIB), "--out",
+                 str(tmp_path / "f.json"))
+    assert result.exit_code == 0, result.output
+    text = run("fidelity", "--help").output
+    assert "--calib-data" in text and "--calib-result" in text and "--calib-cache" in text
+    assert "--calibration" not in text and "--cache-dir" not in text and "--calib " not in text

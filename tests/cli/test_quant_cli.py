@@ -34,9 +34,9 @@ def test_a_calibration_set_too_small_for_the_method_is_refused_before_any_work(t
         shutil.copyfile(CALIB / image, small / image)
     (small / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     out, cache = tmp_path / "graphs", tmp_path / "cache"
-    result = run("export", "--precision", "fp32,int8", "--quant-method", "entropy", "--calib", small,
-                 "--cache-dir", cache, "--out", out)
-    _one_line_exit_2(result, f"--calib {small}: 8 calibration samples (the 80% not held out), but entropy "
+    result = run("export", "--precision", "fp32,int8", "--quant-method", "entropy", "--calib-data",
+                 small, "--calib-cache", cache, "--out", out)
+    _one_line_exit_2(result, f"--calib-data {small}: 8 calibration samples (the 80% not held out), but entropy "
                              "calibration needs at least 16; add samples")
     assert not out.exists() and not cache.exists()
 
@@ -50,7 +50,7 @@ def test_a_recipe_naming_a_missing_module_or_group_is_refused(tmp_path, calibrat
     recipe, out = tmp_path / "recipe.json", tmp_path / "graphs"
     recipe.write_text(json.dumps({"quantize": ["llm_mlp"], "keep_float": ["llm_backbone.llm.model.layers.40.mlp"]}))
     result = run("export", "--precision", "int8", "--quant-recipe", recipe, "--out", out,
-                 "--cache-dir", calibrated[0].path.parent)
+                 "--calib-cache", calibrated[0].path.parent)
     _one_line_exit_2(result, "keep_float names 'llm_backbone.llm.model.layers.40.mlp', which is no module of the "
                              "rewritten model")
     recipe.write_text(json.dumps({"quantize": ["llm_ffn"]}))
@@ -63,7 +63,7 @@ def test_validate_and_polygraphy_recheck_the_int8_graphs(int8_graphs, calibrated
     """The saved Polygraphy inputs and outputs re-run for the int8 graphs, with the int8 gates."""
     folder = tmp_path / "graphs"
     shutil.copytree(int8_graphs, folder)
-    result = run("validate", "--graphs", folder, "--cache-dir", calibrated[0].path.parent, "--samples", 2,
+    result = run("validate", "--graphs", folder, "--calib-cache", calibrated[0].path.parent, "--samples", 2,
                  "--precision", "int8")
     assert result.exit_code == 0, result.output
     assert "lint llm.int8.onnx" in result.output and "parity: passed" in result.output
@@ -80,7 +80,7 @@ def test_validate_and_polygraphy_recheck_the_int8_graphs(int8_graphs, calibrated
 def test_bench_times_int8_against_fp32_in_one_run_with_graph_sizes(tmp_path, calibrated):
     out = tmp_path / "bench"
     result = run("bench", "--precision", "fp32,int8", "--runs", 2, "--warmup", 0, "--out", out,
-                 "--cache-dir", calibrated[0].path.parent)
+                 "--calib-cache", calibrated[0].path.parent)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "bench.json").read_text())
     assert data["precisions"] == ["fp32", "int8"]
@@ -90,3 +90,22 @@ def test_bench_times_int8_against_fp32_in_one_run_with_graph_sizes(tmp_path, cal
     assert all(sizes["int8"][g] < sizes["fp32"][g] for g in ("vision", "llm", "dit"))
     assert "int8 p50 (speedup)" in result.output
     assert "| module | fp32 p50 | int8 p50 (speedup)" in (out / "bench.md").read_text()
+
+
+def test_eval_skips_bf16_and_fp8_on_onnx_runtime_with_one_line_each(capsys):
+    from vlacompile.cli.eval import _runnable
+
+    graphs = {"graphs": {"fp32": {}, "bf16": {}, "int8": {}, "fp8": {}}}
+    assert _runnable(graphs, "onnxruntime") == ("fp32", "int8")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ["bf16 graphs skipped: ONNX Runtime's CPU provider has no bf16 kernels (use --backend tensorrt)",
+                     "fp8 graphs skipped: ONNX Runtime's CPU provider has no fp8 compute (use --backend tensorrt)"]
+    assert _runnable(graphs, "tensorrt") == ("fp32", "bf16", "int8", "fp8")
+
+
+def test_eval_runs_the_int8_graphs_closed_loop(int8_graphs, tmp_path):
+    out = tmp_path / "eval"
+    result = run("eval", "--graphs", int8_graphs, "--precision", "int8", "--no-reference", "--episodes", 1,
+                 "--filmstrips", 0, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert list(json.loads((out / "eval.json").read_text())["policies"]) == ["compiled int8 (onnxruntime)"]

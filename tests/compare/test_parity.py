@@ -57,3 +57,70 @@ def test_intact_graph_passes_against_its_own_reference(tiny, compiled, graphs, v
     parity = check_graph(graphs, manifest.read(graphs), "dit", "fp32", tensors)
     assert parity and parity.outputs[0].max_abs < 1e-4
     assert np.isfinite(parity.outputs[0].mean_abs)
+
+
+def _parity(got: list, want: list, precision: str):
+    from vlacompile.compare.parity import TOLERANCES, as_run_results, compare
+
+    wrap = lambda arrays: [{"y": np.asarray(a, np.float32)} for a in arrays]  # noqa: E731
+    (out,) = compare(as_run_results("graph", wrap(got)), as_run_results("pytorch", wrap(want)), TOLERANCES[precision])
+    return out
+
+
+def test_a_pass_that_holds_only_on_the_average_is_labelled_with_its_worst_sample():
+    """fp16 gate: mean abs error averaged over samples <= 0.01. Errors 0.015 and 0.001 average to
+    0.008 (80% of the gate, a pass), but the first sample alone uses 150%. (Values in [0.1, 1] keep
+    the relative errors above their own 0.01 gate, so the absolute error decides.)"""
+    want = [np.linspace(0.1, 1, 1000), np.linspace(0.1, 1, 1000)]
+    out = _parity([want[0] + 0.015, want[1] + 0.001], want, "fp16")
+    assert out.passed and out.average_only
+    assert abs(out.used - 0.8) < 1e-3 and abs(out.worst_used - 1.5) < 1e-3 and out.worst_sample == 0
+    assert abs(out.margin - 0.2) < 1e-3
+    assert out.verdict(["a.png", "b.png"]) == "pass on average only (a.png alone fails)"
+    clean = _parity([want[0] + 0.005, want[1] + 0.001], want, "fp16")
+    assert clean.passed and not clean.average_only and clean.verdict() == "pass"
+
+
+def test_elementwise_gate_use_is_the_smaller_of_abs_and_rel():
+    """fp32: an element passes within 1e-3 abs OR 1e-3 rel. An error of 5e-4 on values of 10 uses
+    50% of the abs tolerance but 5% of the rel one, so 5% of the gate."""
+    out = _parity([np.full(100, 10.0005)], [np.full(100, 10.0)], "fp32")
+    assert out.passed and abs(out.used - 0.05) < 1e-3 and abs(out.worst_used - 0.05) < 1e-3
+    over = _parity([np.full(100, 1.002)], [np.full(100, 1.0)], "fp32")  # 2e-3 abs and rel: twice the gate
+    assert not over.passed and abs(over.used - 2.0) < 1e-2 and over.margin < 0 and over.verdict() == "FAIL"
+
+
+def test_an_interrupted_validation_leaves_a_folder_that_says_so(tiny, compiled, graphs, validated, tmp_path,
+                                                                 monkeypatch):
+    """A build killed during validation: package and load refuse the graphs unless told."""
+    import pytest
+
+    from vlacompile.compare import validate as v
+    from vlacompile.data.calib import load_calib
+    from vlacompile.errors import UserError
+    from vlacompile.package import package
+    from vlacompile.runtime import load
+
+    from ..conftest import CALIB
+
+    folder = tmp_path / "graphs"
+    shutil.copytree(graphs, folder)
+    assert manifest.read(folder)["validation"]["completed"] and manifest.read(folder)["validation"]["passed"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(v, "check_pipeline", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        v.validate(folder, tiny, compiled.model, load_calib(CALIB)[:2], progress=False)
+    m = manifest.read(folder)
+    assert m["validation"] == {"completed": False} and "parity" not in m
+    assert not [n for n in m["files"] if n.endswith((".inputs.json", ".reference.json"))]
+    manifest.verify(folder, m)  # consistent: what is listed is what is there
+    with pytest.raises(UserError, match="validation did not complete"):
+        package(folder, tmp_path / "bundle")
+    bundle, _ = package(folder, tmp_path / "bundle", allow_unvalidated=True)
+    with pytest.raises(UserError, match="validation did not complete"):
+        load(bundle)
+    with load(bundle, allow_unvalidated=True) as policy:
+        assert policy.predict(load_calib(CALIB)[0].load_image(), "pick up the red block").shape == (16, 7)

@@ -147,3 +147,23 @@ def test_bf16_graphs_export_lint_clean_and_are_left_to_the_device(tiny, compiled
         actions = dit(torch.from_numpy(trace_tensors["cognition"]), torch.from_numpy(trace_tensors["noise"]))
     ref = torch.from_numpy(trace_tensors["actions"])
     assert torch.nn.functional.cosine_similarity(actions.flatten(), ref.flatten(), dim=0) > 0.99
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_rotary_tables_are_the_float32_ones_rounded_once(compiled, precision):
+    """Rounding the inverse frequencies (not only the tables) made cos/sin 0.019 off at position
+    290 and swapped near-tied visual tokens in the fp16 selection; the tables must be the float32
+    ones rounded once: within half a unit in the last place of the half type."""
+    from vlacompile.models.cogact.export import HALF, for_export
+
+    def tables(model, dtype):
+        h = torch.zeros(1, 300, model.cfg.llm.hidden, dtype=dtype)
+        return model.llm_backbone.rotary(h, torch.arange(300)[None])
+
+    half = HALF[precision]
+    got = tables(for_export(compiled.model, precision), half)
+    want = tables(compiled.model, torch.float32)
+    ulp = torch.finfo(half).eps  # |cos|, |sin| <= 1: one ulp at most eps
+    for g, w in zip(got, want):
+        assert g.dtype == half
+        assert (g.float() - w).abs().max().item() <= ulp / 2

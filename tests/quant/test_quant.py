@@ -96,7 +96,10 @@ def test_calibration_runs_through_the_quantized_pipeline(tiny, compiled, int8_gr
 
 def test_the_manifest_records_method_recipe_and_evidence(int8_graphs):
     q = manifest.read(int8_graphs)["quantization"]["int8"]
-    assert q["method"] == "max" and q["calibration"]["samples"] == 32
+    from vlacompile.data.calib import load_calib, split_heldout
+
+    calibration = split_heldout(load_calib(CALIB))[0]  # the shipped set less its held-out episodes (48 of 60)
+    assert q["method"] == "max" and q["calibration"]["samples"] == len(calibration)
     groups = q["evidence"]["groups"]
     assert set(groups) == {"vision_attention", "vision_mlp", "projector", "llm_attention", "llm_mlp", "dit_blocks"}
     assert {g: r["graph"] for g, r in groups.items()} == {
@@ -178,3 +181,20 @@ def test_graphs_over_2_gb_quantize_with_their_weights_beside_them(tiny, compiled
         got = pipe.predict_normalized(sample.load_image(), sample.instruction, tiny.noise(0).numpy())
     want = trace_tensors["actions"][0]  # the PyTorch model on the same image, prompt and noise
     assert float(got.ravel() @ want.ravel() / np.linalg.norm(got) / np.linalg.norm(want)) > 0.99
+
+
+def test_the_quantization_record_is_part_of_the_manifest_schema(tmp_path):
+    """Schema 2: int8 / fp8 graphs come with `quantization.<precision>`, which the digest covers."""
+    from vlacompile.errors import UserError
+    from vlacompile.runtime.pipeline import check_precision
+
+    graphs = {"int8": {"vision": {"file": "vision.int8.onnx"}}}
+    with pytest.raises(UserError, match="lists int8 graphs without their quantization record"):
+        check_precision(tmp_path, {"graphs": graphs}, "int8")
+    m = {"schema": manifest.SCHEMA, "graphs": graphs, "quantization": {"int8": {"method": "max"}}}
+    check_precision(tmp_path, m, "int8")
+    m["digest"] = manifest.digest(m)
+    assert manifest.parse(json.dumps(m), tmp_path / "manifest.json") == m
+    m["quantization"]["int8"]["method"] = "entropy"  # an edited record no longer matches the digest
+    with pytest.raises(UserError, match="does not match its own digest"):
+        manifest.parse(json.dumps(m), tmp_path / "manifest.json")

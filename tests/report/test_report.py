@@ -47,6 +47,9 @@ def test_layer_figure_marks_exactly_the_dropped_layers():
     assert [round(b.get_height(), 3) for b in bars] == importance
     red = [i for i, b in enumerate(bars) if b.get_facecolor()[0] > 0.8 and b.get_facecolor()[2] < 0.3]
     assert red == [1, 3]
+    # log scale, so the dropped layers' small bars stay visible; every layer labelled
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] <= 0.001
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3", "4"]
 
 
 def test_token_figure_outlines_each_kept_patch_where_it_is():
@@ -61,7 +64,7 @@ def test_token_figure_outlines_each_kept_patch_where_it_is():
 def report_html(tiny, compiled, calibrated, validated):
     summary = {"model": tiny.source, "compile": compiled.config.to_json(),
                "passes": [r.to_json() for r in compiled.records], "parity": validated.to_json(),
-               "fidelity": {"cognition_cosine": 0.9, "actions": {"overall": {"cosine": 0.5, "l1": 0.1, "linf": 0.2},
+               "fidelity": {"samples": 8, "cognition_cosine": 0.9, "actions": {"overall": {"cosine": 0.5, "l1": 0.1, "linf": 0.2},
                                                                   "per_dim": {}}},
                "latency": {"reference (PyTorch eager)": {"p50_ms": 90.0}, "compiled fp32 (ONNX Runtime)": {"p50_ms": 50.0}},
                "costs": {"reference": [{"module": "llm", "flops": 2e9}], "compressed": [{"module": "llm", "flops": 5e8}]}}
@@ -79,3 +82,51 @@ def test_report_is_self_contained_with_every_plot_and_its_data(report_html, comp
     assert sum(len(v) for v in embedded["tokens"]["kept"].values()) == 56
     assert embedded["dit"]["computing_steps"] == [0, 5] and embedded["dit"]["interval"] == 5
     assert "<td>vision</td><td>fp32</td>" in html and "FAIL" not in html
+    assert html.index("<h2>Summary</h2>") < html.index("<h2>Layer importance") and "compile config: <code>" not in html
+    assert html.count("What to look for:") == 5  # four figures and the parity table
+    for label in ("model", "code revision", "date", "machine", "latency", "parity with PyTorch", "fidelity"):
+        assert f"<th>{label}</th>" in html
+    assert "poor fidelity on held-out episodes" in html  # the fixture's actions cosine is 0.5
+
+
+def _summary(actions=0.95, cognition=0.99, similarity=None, computing=(0, 5), interval=5, average_only=False):
+    output = {"name": "cognition", "passed": True, "average_only": average_only, "used": 0.5, "worst_used": 3.6,
+              "worst_sample_name": "ep08_step03.png", "tolerance": "mean (avg) 0.01, cos 0.999", "cosine": 0.9991}
+    return {"model": "m", "compile": {"cache": {"interval": interval}},
+            "passes": [{"name": "cache", "changes": {"computing_steps": list(computing)}}],
+            "calibration": {"dit_similarity": similarity or {"attn": [[0.99] * 9], "mlp": [[0.99] * 9]}},
+            "fidelity": {"samples": 8, "cognition_cosine": cognition, "actions": {"overall": {"cosine": actions}}},
+            "parity": {"passed": True, "graphs": [{"graph": "llm", "precision": "fp16", "samples": 8,
+                                                   "average_only": average_only, "outputs": [output]}],
+                       "pipelines": []},
+            "latency": {"reference (PyTorch eager)": {"p50_ms": 90.0}}}
+
+
+def test_a_build_with_margin_everywhere_has_no_warnings():
+    from vlacompile.report.summary import warnings
+
+    assert warnings(_summary()) == []
+
+
+@pytest.mark.parametrize("summary,expected", [
+    (_summary(actions=0.85), "poor fidelity on held-out episodes: actions cosine 0.850"),
+    (_summary(cognition=0.9), "cognition cosine 0.900"),
+    (_summary(average_only=True), "llm fp16 cognition passes parity only on average over 8 samples: "
+                                  "ep08_step03.png alone uses 360% of the gate"),
+    # steps 1..3 of a 4-step loop; interval 3 computes 0 and 3 and reuses at 1 and 2, where the
+    # attention output changed (cosine 0.5 with the step before): the cache approximates a moving target
+    (_summary(similarity={"attn": [[0.95, 0.5, 0.2]], "mlp": [[0.99, 0.99, 0.99]]}, computing=(0, 3), interval=3),
+     "1 of 4 reused block outputs have a calibrated cross-step cosine below 0.9, lowest block 0 attention at step 2"),
+])
+def test_warnings_are_raised_by_the_numbers_that_call_for_them(summary, expected):
+    from vlacompile.report.summary import warnings
+
+    found = warnings(summary)
+    assert len(found) == 1 and found[0][0] == "warning" and expected in found[0][1], found
+
+
+def test_the_cache_is_not_blamed_for_steps_it_recomputes():
+    from vlacompile.report.summary import warnings
+
+    low_at_computing_step = {"attn": [[0.95, 0.5, 0.97]], "mlp": [[0.99, 0.99, 0.99]]}
+    assert warnings(_summary(similarity=low_at_computing_step, computing=(0, 2), interval=2)) == []

@@ -183,3 +183,70 @@ def test_tensorrt_engines_validate_like_onnx(graphs, tmp_path):
         a = trt_policy.predict_normalized(image, "pick up the red block", seed=0)
         b = ort_policy.predict_normalized(image, "pick up the red block", seed=0)
     np.testing.assert_allclose(a, b, atol=3e-2)
+
+
+def test_a_sparse_20_gib_member_is_refused_before_anything_is_written(bundle, tmp_path):
+    """GNU tar stores a sparse file in a few bytes; unpacked it would fill 20 GiB."""
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        pytest.skip("GNU tar is needed to make a sparse archive")
+    src = tmp_path / "src" / "bundle"
+    shutil.copytree(bundle[0], src)
+    with open(src / "big.bin", "wb") as f:
+        f.truncate(20 * 2**30)
+    archive = tmp_path / "sparse.tar.gz"
+    subprocess.run(["tar", "-czSf", str(archive), "-C", str(src.parent), "bundle"], check=True)
+    assert archive.stat().st_size < 50 * 2**20
+    dest = tmp_path / "dest"
+    with pytest.raises(UserError, match="member 'bundle/big.bin' is not listed in its manifest"):
+        extract(archive, dest)
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_an_archive_that_does_not_fit_is_refused_with_the_sizes(bundle, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))  # a full disk
+    with pytest.raises(UserError, match=r"needs [0-9.]+ MB to unpack and .* has 0.0 MB free; free some space"):
+        extract(bundle[1], tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["prompt"].update(bos_id=m["prompt"]["bos_id"] + 1),
+    lambda m: m["prompt"].update(template=m["prompt"]["template"].replace("robot", "robat")),
+    lambda m: m["prompt"].update(suffix_ids=m["prompt"]["suffix_ids"][:1]),
+    lambda m: m["preprocess"]["normalizations"][0]["mean"].__setitem__(0, 0.4),
+    lambda m: m["preprocess"]["normalizations"][1]["std"].__setitem__(2, 0.6),
+    lambda m: m["postprocess"].update(gripper_dim=5),
+    lambda m: m["noise"].update(generator="torch.randn"),
+    lambda m: m.update(files={**m["files"], "extra.txt": "0" * 64}),
+])
+def test_every_edit_of_the_manifest_is_refused(bundle, tmp_path, edit):
+    """A single edit of the manifest's content (it changed the actions before it had a digest)."""
+    import shutil
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(bundle[0], folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    edit(m)
+    (folder / "manifest.json").write_text(json.dumps(m, indent=1))
+    with pytest.raises(UserError, match="manifest.json does not match its own digest"):
+        load(folder)
+
+
+def test_load_takes_the_archive_and_cleans_up_after_itself(bundle, sample_image):
+    import tempfile
+    from pathlib import Path
+
+    before = set(Path(tempfile.gettempdir()).glob("vlacompile-bundle.*"))
+    with load(bundle[1]) as from_archive, load(bundle[0]) as from_folder:
+        scratch = set(Path(tempfile.gettempdir()).glob("vlacompile-bundle.*")) - before
+        assert len(scratch) == 1
+        np.testing.assert_array_equal(from_archive.predict(sample_image, "pick up the red block", seed=4),
+                                      from_folder.predict(sample_image, "pick up the red block", seed=4))
+    assert not any(p.exists() for p in scratch)

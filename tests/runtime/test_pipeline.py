@@ -73,3 +73,109 @@ def test_a_prompt_over_the_static_budget_is_refused(graphs, sample_image):
 def test_a_missing_precision_says_which_exist(graphs):
     with pytest.raises(UserError, match="has no bf16 graphs"):
         GraphPipeline(graphs, "bf16")
+
+
+@pytest.fixture(scope="module")
+def uncompressed_graphs(tiny, tmp_path_factory):
+    """The embedded model with every pass off, exported fp32: the graphs compute `predict`'s model."""
+    from PIL import Image
+
+    from vlacompile.export import ExportConfig, export
+    from vlacompile.models import export_declaration
+    from vlacompile.passes import CompressConfig
+
+    from ..conftest import CALIB
+
+    image = Image.open(CALIB / "images" / "ep02_step07.png").convert("RGB")
+    trace = export_declaration(tiny).reference_tensors(tiny, tiny.model, image, "pick up the red block", tiny.noise(0))
+    provenance = {"compile": CompressConfig().to_json(), "passes": [], "calibration": {}}
+    return export(tiny, tiny.model, tmp_path_factory.mktemp("plain") / "graphs", ExportConfig(("fp32",)), trace,
+                  provenance, progress=False).folder
+
+
+def test_a_seed_means_the_same_noise_and_actions_in_pytorch_and_in_the_graphs(tiny, uncompressed_graphs,
+                                                                               sample_image):
+    """`predict --seed N` (PyTorch) and `run --seed N` (graphs) of the same model agree."""
+    with GraphPipeline(uncompressed_graphs) as pipe:
+        for seed in (0, 7, 2**64 - 1):
+            np.testing.assert_array_equal(pipe.noise(seed), tiny.noise(seed).numpy())
+            np.testing.assert_allclose(pipe.predict(sample_image, "pick up the red block", seed=seed),
+                                       tiny.predict(sample_image, "pick up the red block", seed=seed), atol=1e-5)
+    assert not np.allclose(tiny.noise(0).numpy(), tiny.noise(1).numpy())
+    # the generator the manifest names, evaluated as written
+    m = pipe.manifest["noise"]
+    drawn = eval(m["generator"], {"numpy": np}, {"seed": 7, "shape": tuple(m["shape"])})  # noqa: S307
+    np.testing.assert_array_equal(drawn, tiny.noise(7).numpy())
+
+
+def test_predict_and_run_agree_from_the_command_line(uncompressed_graphs, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from vlacompile.cli import main
+
+    from ..conftest import CALIB
+
+    image = str(CALIB / "images" / "ep04_step15.png")
+    args = ["--image", image, "--instruction", "put the apple into the bowl", "--seed", "12345", "--json"]
+    predicted = CliRunner().invoke(main, ["predict", *args])
+    ran = CliRunner().invoke(main, ["run", "--bundle", str(uncompressed_graphs), "--allow-unvalidated", *args])
+    assert predicted.exit_code == 0 and ran.exit_code == 0, predicted.output + ran.output
+    np.testing.assert_allclose(json.loads(predicted.output)["actions"], json.loads(ran.output)["actions"], atol=2e-5)
+
+
+def _resealed(graphs, tmp_path, edit):
+    """A copy of the graphs whose manifest says something else, properly re-sealed (as a future or
+    hand-made export would be)."""
+    import shutil
+
+    from vlacompile.runtime import manifest
+
+    folder = tmp_path / "graphs"
+    shutil.copytree(graphs, folder)
+    m = manifest.read(folder)
+    edit(m)
+    manifest.seal(folder, m, [])
+    return folder
+
+
+def test_the_runtime_follows_the_manifest_not_its_own_constants(graphs, tmp_path, sample_image):
+    """A bilinear resize and another gripper column, declared in the manifest, are what it does."""
+    from PIL import Image
+
+    from vlacompile.runtime.preprocess import preprocess
+
+    def edit(m):
+        m["preprocess"]["resize"] = "bilinear"
+        m["postprocess"]["gripper_dim"] = 2
+
+    folder = _resealed(graphs, tmp_path, edit)
+    with GraphPipeline(folder) as pipe, GraphPipeline(graphs) as usual:
+        pixels = pipe.inputs(sample_image, "pick up the red block", pipe.noise(0))["pixels"]
+        x = np.asarray(sample_image.resize((224, 224), Image.Resampling.BILINEAR), np.float32).transpose(2, 0, 1) / 255
+        np.testing.assert_allclose(pixels[0, :3], (x - np.asarray([0.485, 0.456, 0.406], np.float32)[:, None, None])
+                                   / np.asarray([0.229, 0.224, 0.225], np.float32)[:, None, None], atol=1e-6)
+        assert not np.allclose(pixels, preprocess(sample_image, usual.manifest["preprocess"]))
+        actions = pipe.predict(sample_image, "pick up the red block", seed=1)
+    assert set(np.unique(actions[:, 2])) <= {0.0, 1.0}  # column 2 is now the binarized one
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m["preprocess"].update(resize="area"), "preprocessing asks for resize 'area'"),
+    (lambda m: m["preprocess"].update(layout="NHWC"), "layout 'NHWC'"),
+    (lambda m: m["prompt"].update(bos="always"), "prompt asks for bos 'always'"),
+    (lambda m: m["prompt"].update(padding="left"), "padding 'left'"),
+    (lambda m: m["postprocess"].update(unnormalize="mean_std"), "post-processing ('mean_std'"),
+])
+def test_a_manifest_asking_for_what_the_runtime_does_not_do_is_refused(graphs, tmp_path, edit, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        GraphPipeline(_resealed(graphs, tmp_path, edit))
+
+
+def test_a_noise_generator_the_runtime_does_not_know_is_refused_but_noise_can_be_given(graphs, tmp_path, sample_image):
+    folder = _resealed(graphs, tmp_path, lambda m: m["noise"].update(generator="torch.randn(shape)"))
+    with GraphPipeline(folder) as pipe:
+        with pytest.raises(UserError, match="noise generator 'torch.randn"):
+            pipe.predict(sample_image, "pick up the red block", seed=0)
+        assert pipe.predict(sample_image, "pick up the red block", noise=np.zeros((1, 16, 7))).shape == (16, 7)

@@ -2,7 +2,9 @@
 
 Results are stored as JSON plus safetensors under a key that hashes the model weights, the
 calibration data and the settings, so any later build of the same model and data reuses them,
-whatever its --layers / --tokens.
+whatever its --layers / --tokens. calibration.json records the sha256 of the tensors file and a
+digest of its own content, so a damaged entry is never reused: a cached one is recomputed (with a
+one-line note), an explicit `--calib-result` one is refused.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from ..fsutil import staged_folder
 from .collect import Collector
 from .hashing import data_hash, model_hash
 
-SCHEMA = 1
+SCHEMA = 2  # 2: noise from runtime.noise (numpy), the store hashed
 MLP_CRITERION = "mean |silu(gate_j) * up_j| over calibration tokens x ||W_down[:, j]||_2"
 DEFAULT_DIR = Path(".vlacompile-cache")
+META, TENSORS = "calibration.json", "tensors.safetensors"
 
 
 @dataclass
@@ -68,42 +71,95 @@ def key(policy, samples, select_layer: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _digest(meta: dict) -> str:
+    import hashlib
+
+    body = {k: v for k, v in meta.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def save(calib: Calibration, folder: Path) -> Path:
     from safetensors.torch import save_file
 
+    from ..fsutil import sha256
+
     with staged_folder(folder) as tmp:
-        (tmp / "calibration.json").write_text(json.dumps(calib.meta, indent=1))
         save_file({"mlp_scores": calib.mlp_scores.contiguous(), "token_relevance": calib.token_relevance.contiguous()},
-                  str(tmp / "tensors.safetensors"))
-    calib.path = folder
+                  str(tmp / TENSORS))
+        meta = {**calib.meta, "tensors_sha256": sha256(tmp / TENSORS)}
+        meta["digest"] = _digest(meta)
+        (tmp / META).write_text(json.dumps(meta, indent=1))
+    calib.meta, calib.path = meta, folder
     return folder
 
 
-def load(folder: Path, policy=None) -> Calibration:
-    """Read stored results; with `policy`, refuse results computed for other weights."""
+class DamagedCalibration(UserError):
+    """A stored calibration that cannot be trusted: unreadable, truncated or modified."""
+
+
+def _read(folder: Path) -> Calibration:
     from safetensors.torch import load_file
 
+    from ..fsutil import sha256
+
+    damaged = lambda why: DamagedCalibration(f"{folder}: {why}")  # noqa: E731
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise damaged(f"no {META}; not a calibration folder (`vlacompile calibrate` writes them)") from None
+    except (OSError, ValueError) as exc:
+        raise damaged(f"{META} is not readable JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+        raise damaged(f"calibration schema {meta.get('schema') if isinstance(meta, dict) else None} is not {SCHEMA} "
+                      "(written by another vlacompile)")
+    if meta.get("digest") != _digest(meta):
+        raise damaged(f"{META} does not match its digest (modified or damaged)")
+    path = folder / TENSORS
+    if not path.is_file() or sha256(path) != meta.get("tensors_sha256"):
+        raise damaged(f"{TENSORS} is missing or does not match its sha256 (truncated or modified)")
+    try:
+        tensors = load_file(str(path))
+        return Calibration(meta, tensors["mlp_scores"], tensors["token_relevance"], folder)
+    except Exception as exc:  # safetensors raises its own error type on a malformed file
+        raise damaged(f"{TENSORS} is not readable ({str(exc).splitlines()[0]})") from None
+
+
+def load(folder: Path, policy=None) -> Calibration:
+    """Read stored results, every hash checked; with `policy`, refuse results for other weights."""
     folder = Path(folder)
     try:
-        meta = json.loads((folder / "calibration.json").read_text())
-        tensors = load_file(str(folder / "tensors.safetensors"))
-        calib = Calibration(meta, tensors["mlp_scores"], tensors["token_relevance"], folder)
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{folder}: not a readable calibration ({exc}); run `vlacompile calibrate` again") from None
-    if meta.get("schema") != SCHEMA:
-        raise UserError(f"{folder}: calibration schema {meta.get('schema')} != {SCHEMA}; run `vlacompile calibrate` again")
+        calib = _read(folder)
+    except DamagedCalibration as exc:
+        raise DamagedCalibration(f"{exc}; recompute it with `vlacompile calibrate --recalibrate`, or pass another "
+                                 "--calib-result") from None
+    return _for(calib, policy)
+
+
+def _for(calib: Calibration, policy) -> Calibration:
+    meta = calib.meta
     if policy is not None and meta.get("model_hash") != model_hash(policy.model):
-        raise UserError(f"{folder}: calibration of other weights ({meta.get('model')}, {meta.get('model_hash', '?')[:12]}) "
-                        f"than {policy.source}; calibrate this model or pass its own calibration")
+        raise UserError(f"{calib.path}: calibration of other weights ({meta.get('model')}, "
+                        f"{meta.get('model_hash', '?')[:12]}) than {policy.source}; calibrate this model or pass its "
+                        "own calibration")
     return calib
 
 
+def _note(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
+
+
 def load_or_run(policy, samples, out_dir: Path = DEFAULT_DIR, select_layer: int = 2, progress: bool = True,
-                force: bool = False) -> tuple[Calibration, bool]:
-    """(results, reused): stored results for this model, data and settings, else a fresh run."""
+                force: bool = False, log=_note) -> tuple[Calibration, bool]:
+    """(results, reused): stored results for this model, data and settings, else a fresh run. A
+    damaged stored entry is recomputed, with one line through `log`."""
     folder = Path(out_dir) / f"calib-{key(policy, samples, select_layer)}"
     if folder.exists() and not force:
-        return load(folder, policy), True
+        try:
+            return _for(_read(folder), policy), True
+        except DamagedCalibration as exc:
+            log(f"note: stored calibration {exc}; recomputing it")
     calib = run(policy, samples, select_layer, progress)
     save(calib, folder)
     return calib, False

@@ -1,28 +1,26 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from .options import model_option, preset_option, table
+from .calib_options import calib_cache_option, calib_data_option
+from .options import OldNames, model_option, preset_option, table
 
 
 @click.command()
 @model_option
 @preset_option
-@click.option("--calib", "calib_dir", type=click.Path(path_type=Path), default="calib_data", show_default=True,
-              help="Calibration folder (manifest.jsonl + images).")
-@click.option("--out", type=click.Path(path_type=Path), default=".vlacompile-cache", show_default=True,
-              help="Where results are stored, keyed by a hash of the weights and the data.")
+@calib_data_option
+@calib_cache_option("--out")
 @click.option("--select-layer", type=int, default=2, show_default=True, help="Layer whose input tokens are scored.")
-@click.option("--force", is_flag=True, help="Recompute even if stored results exist.")
-def calibrate(model, preset, calib_dir, out, select_layer, force):
+@click.option("--recalibrate", "--force", "force", cls=OldNames, is_flag=True,
+              help="Recompute even if a stored calibration exists.")
+def calibrate(model, preset, calib_dir, cache_dir, select_layer, force):
     """Measure layer importance, MLP channel importance, token relevance and DiT cross-step similarity."""
     from .. import pipeline
     from ..models import resolve
 
     policy = resolve(model, preset)
-    calib, reused, _ = pipeline.calibrate(policy, calib_dir, out, select_layer=select_layer, force=force)
+    calib, reused, _ = pipeline.calibrate(policy, calib_dir, cache_dir, select_layer=select_layer, force=force)
     meta = calib.meta
     click.echo(f"{'reused' if reused else 'wrote'} {calib.path} ({meta['samples']} samples, model {meta['model']})")
     imp = meta["layer_importance"]

@@ -14,15 +14,17 @@ from .options import model_option, preset_option, table
 @compile_options
 @calib_options
 @export_options
-def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, exporter, quant_method, quant_recipe,
-               **flags):
+def export_cmd(model, preset, calib_dir, stored, cache_dir, out, force, precision, exporter, quant_method,
+               quant_recipe, **flags):
     """Rewrite the model and export it as vision / llm / dit ONNX graphs with manifest.json."""
     from .. import pipeline
     from ..export import ExportConfig, export
     from ..models import export_declaration, resolve
+    from ..output import check_replaceable
 
-    policy = resolve(model, preset)
     chosen = precisions(precision)
+    check_replaceable(out, "graphs", force)  # before any work; export checks again under its lock
+    policy = resolve(model, preset)
     quant = quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir)
     cfg = ExportConfig(chosen, exporter, quant=quant)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
@@ -30,7 +32,8 @@ def export_cmd(model, preset, calib_dir, stored, cache_dir, out, precision, expo
     sample = compiled.heldout[0]
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
                                                          sample.instruction, policy.noise(0))
-    exported = export(policy, compiled.model, out, cfg, trace, compiled.provenance(), data=compiled.quant_data())
+    exported = export(policy, compiled.model, out, cfg, trace, compiled.provenance(), data=compiled.quant_data(),
+                      force=force)
     took = lambda key: f"{exported.seconds[key]:.1f} s" if key in exported.seconds else "quantized"  # noqa: E731
     rows = [[f"{name}.{p}.onnx", ", ".join(f"{t['name']}{t['shape']}" for t in g["inputs"]),
              ", ".join(f"{t['name']}{t['shape']}" for t in g["outputs"]), took(f"{name}.{p}")]

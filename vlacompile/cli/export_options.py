@@ -29,11 +29,16 @@ def export_options(fn):
 
     return _stack([
         click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="graphs", show_default=True,
-                     help="Folder for the graphs, the manifest and the parity files (replaced as a whole)."),
+                     help="Folder for the graphs, the manifest and the parity files. An existing one is replaced as a "
+                          "whole, and only if it is a previous graphs folder holding nothing else (see --force)."),
+        click.option("--force", is_flag=True,
+                     help="Replace --out even if it holds files vlacompile did not write (they are deleted)."),
         click.option("--precision", "precision", default="fp32,fp16", show_default=True,
                      help="Graph precisions, comma-separated (fp32, fp16, bf16, int8, fp8). fp16 and bf16 keep "
                           "norms, softmax and DDIM in fp32; int8 and fp8 are quantized (QDQ) from fp32, calibrated "
-                          "on --calib."),
+                          "on --calib-data. bf16 and fp8 run on TensorRT only: ONNX Runtime has no CPU bf16 kernels "
+                          "and no fp8 compute, so here they are exported (fp8 also linted) but neither checked nor "
+                          "timed."),
         click.option("--exporter", type=click.Choice(EXPORTERS), default="torchscript", show_default=True,
                      help="torch.onnx exporter; TorchScript is 10x faster here, dynamo is PyTorch's default."),
         click.option("--quant-method", default=DEFAULT_METHOD, show_default=True,
@@ -54,7 +59,7 @@ def quant_config(quant_method: str, quant_recipe: str, policy, chosen, exporter:
     cfg = QuantConfig(quant_method, parse(quant_recipe, tuple(export_declaration(policy).GROUPS)))
     quantized = [p for p in chosen if p in QUANTIZED]
     if quantized:
-        calib, heldout = split_heldout(load_calib(calib_dir))
+        calib, heldout = split_heldout(load_calib(calib_dir), where=calib_dir)
         check_config(cfg, quantized, exporter, (calib, heldout, calib_dir))
     return cfg
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ..fsutil import write_json
+from ..fsutil import check_can_create, write_json
 from .calib_options import calib_options
 from .compile_options import compile_options, compress_config
 from .options import model_option, preset_option, table
@@ -23,6 +23,7 @@ def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
     from ..compare.fidelity import DIMS, fidelity as measure
     from ..models import resolve
 
+    check_can_create(out)  # before the rewrite, not after it
     policy = resolve(model, preset)
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])

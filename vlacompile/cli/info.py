@@ -35,7 +35,7 @@ def info(model, preset, as_json, **flags):
                                "compressed": {"modules": {c.module: c.to_json() for c in new}, "total": total(new)}}))
         return
     click.echo(f"{cfg.name}: {cfg.dit_variant} action head, {cfg.llm.layers} LLM layers, "
-               f"{cfg.visual_tokens} visual tokens, prompt budget {cfg.text_len} tokens")
+               f"{cfg.visual_tokens} visual tokens, prompt budget {1 + cfg.text_len} tokens (BOS and template included)")
     click.echo(f"compressed: --layers {flags['layers']} --tokens {flags['tokens']} ({flags['token_method']}) "
                f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
     rows = [[r.module, human(r.params), _reduction(r.params, n.params), f"{r.tokens_in} -> {r.tokens_out}",

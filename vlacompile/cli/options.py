@@ -6,6 +6,18 @@ import click
 
 from ..models import preset_names
 
+
+class OldNames(click.Option):
+    """An option listed under its first name; the others are older spellings that still work."""
+
+    def get_help_spec(self, ctx) -> str:
+        names = self.opts
+        self.opts = names[:1]
+        try:
+            return super().get_help_spec(ctx)
+        finally:
+            self.opts = names
+
 model_option = click.option(
     "--model", "model", default=None, metavar="NAME|PATH",
     help=f"A preset ({', '.join(preset_names())}; default cogact-tiny, the embedded model) "

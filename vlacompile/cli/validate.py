@@ -6,6 +6,7 @@ import click
 
 from .calib_options import calib_options
 from .export_options import precisions, validate_options
+from ..compare.parity import PARITY_HEADERS, parity_rows
 from .options import model_option, preset_option, table
 
 
@@ -42,7 +43,7 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
                         "pass the checkpoint it was built from with --model, or export again")
     if compiled.calib.meta["data_hash"] != manifest["calibration"]["data_hash"]:
         raise UserError(f"{folder} was compiled with other calibration data than {calib_dir}; "
-                        "pass the same --calib folder, or export again")
+                        "pass the same --calib-data folder, or export again")
     result = run(folder, policy, compiled.model, spread(load_calib(calib_dir), samples),
                  chosen, backend, engines=engines, verified=True)
     report(result)
@@ -57,9 +58,7 @@ def report(result) -> None:
         click.echo(f"lint {lint.graph}: {lint.nodes} nodes, {state}")
         for finding in lint.findings[:10]:
             click.echo(f"  {finding}")
-    rows = [[p.graph, p.precision, o.name, f"{o.max_abs:.2e}", f"{o.mean_abs:.2e}", f"{o.cosine:.6f}",
-             "pass" if o.passed else "FAIL"] for p in result.graphs + result.pipelines for o in p.outputs]
-    click.echo(table(["graph", "precision", "output", "max abs", "mean abs", "cosine", "parity"], rows))
+    click.echo(table(PARITY_HEADERS, parity_rows(result.to_json())))
     for precision, why in result.skipped.items():
         click.echo(f"{precision} parity not checked here: {why}")
     for p in result.graphs:

@@ -5,9 +5,8 @@ The reference is always the float32 PyTorch model; tolerances depend on the grap
   cosine >= 0.9999 on every sample;
 - fp16: the mean absolute error, averaged over the samples, <= 0.01 (Polygraphy's "mean" with
   --check-average), and cosine >= 0.999 on every sample: the GR00T deployment gates for a
-  reduced-precision backbone (field-notes §3). Averaging matters: at half precision a near-tie in
-  the static top-k can swap a visual token or two on some sample (seen on 1 of 8 calibration samples
-  of the embedded default: L1 0.036, cosine 0.99909), which is a property of fp16, not a broken graph.
+  reduced-precision backbone (field-notes §3). A pass that holds only on the average (one sample
+  alone over the gate) is reported as such: `OutputParity.average_only`.
 - bf16: the same gates as fp16 (GR00T's BF16 backbone gates); ONNX Runtime has no CPU bf16 kernels,
   so bf16 parity runs on a device (`--backend tensorrt`).
 - int8: cosine >= 0.99 on every sample for every graph and end to end, and the mean absolute error,
@@ -43,8 +42,28 @@ class Tolerance:
     tensor_rtol: float
     actions_cosine: float | None = None  # a lower gate for the actions output (GR00T's FP8 gates)
 
-    def cosine_for(self, output: str) -> float:
+    def cosine_for(self, output: str | None) -> float:
         return self.actions_cosine if output == "actions" and self.actions_cosine is not None else self.min_cosine
+
+    def describe(self) -> str:
+        """The gate in words, for tables."""
+        stat = ("every element" if self.stat == "elemwise" else
+                f"{self.stat} error{', averaged over samples' if self.average else ' of each sample'}")
+        actions = f" ({self.actions_cosine:g} for the actions)" if self.actions_cosine is not None else ""
+        return f"{stat} <= {self.atol:g} abs or {self.rtol:g} rel; cosine >= {self.min_cosine:g}{actions}"
+
+    def short(self, output: str | None = None) -> str:
+        """The gate of one output (`output` None: the backbone's)."""
+        stat = "each element" if self.stat == "elemwise" else f"{self.stat}{' (avg)' if self.average else ''}"
+        return f"{stat} {self.atol:g}, cos {self.cosine_for(output):g}"
+
+    def used(self, abs_err: float, rel_err: float) -> float:
+        """Fraction of the error gate an (abs, rel) pair uses: Polygraphy passes when either is
+        within its tolerance, so the smaller fraction decides. 1.0 is the edge of the gate."""
+        return min(abs_err / self.atol, rel_err / self.rtol)
+
+    def cosine_used(self, cosine: float, output: str | None = None) -> float:
+        return (1.0 - cosine) / (1.0 - self.cosine_for(output))
 
     def polygraphy_args(self) -> str:
         average = " --check-average" if self.average else ""
@@ -60,11 +79,37 @@ TOLERANCES = {"fp32": Tolerance(1e-3, 1e-3, "elemwise", False, 0.9999, 1e-3),
 
 @dataclass
 class OutputParity:
+    """One output's errors over the samples. `used` is the fraction of the error gate that decides
+    the verdict (the average for an averaged gate, else the worst sample); `worst_used` the worst
+    single sample's fraction, measured by the same statistic; `margin` what is left of the tighter
+    of the error and cosine gates (negative: over the gate)."""
+
     name: str
     max_abs: float
     mean_abs: float
     cosine: float  # the lowest over samples
     passed: bool
+    tolerance: str = ""
+    used: float = 0.0
+    worst_used: float = 0.0
+    worst_sample: int = 0
+    margin: float = 1.0
+
+    @property
+    def average_only(self) -> bool:
+        """Passes, but only because the gate averages: the worst sample alone is over it."""
+        return self.passed and self.worst_used > 1.0
+
+    def verdict(self, names: list[str] | None = None) -> str:
+        if not self.passed:
+            return "FAIL"
+        if self.average_only:
+            return f"pass on average only ({sample_name(self.worst_sample, names)} alone fails)"
+        return "pass"
+
+
+def sample_name(index: int, names: list[str] | None = None) -> str:
+    return names[index] if names and index < len(names) else f"sample {index}"
 
 
 @dataclass
@@ -78,13 +123,21 @@ class Parity:
     fault: Fault | None = None
     note: str = ""
     extra: dict = field(default_factory=dict)
+    sample_names: list[str] = field(default_factory=list)  # what each sample was (image file names)
 
     def __bool__(self) -> bool:
         return all(o.passed for o in self.outputs)
 
+    @property
+    def average_only(self) -> bool:
+        return bool(self) and any(o.average_only for o in self.outputs)
+
     def to_json(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("fault", "extra")}
-        return {**out, "passed": bool(self), "fault": None if self.fault is None else asdict(self.fault), **self.extra}
+        out = {k: v for k, v in asdict(self).items() if k not in ("fault", "extra", "outputs")}
+        outputs = [{**asdict(o), "average_only": o.average_only, "verdict": o.verdict(self.sample_names),
+                    "worst_sample_name": sample_name(o.worst_sample, self.sample_names)} for o in self.outputs]
+        return {**out, "outputs": outputs, "passed": bool(self), "average_only": self.average_only,
+                "fault": None if self.fault is None else asdict(self.fault), **self.extra}
 
 
 def as_run_results(name: str, outputs: list[dict]):
@@ -108,9 +161,43 @@ def compare(got, want, tol: Tolerance) -> list[OutputParity]:
     out = []
     for name in per_iteration[0]:
         stats = [it[name] for it in per_iteration]
-        cosine = min(tensor_error(g[name], w[name])[1] for g, w in zip(got[0][1], want[0][1]))
+        pairs = [(g[name], w[name]) for g, w in zip(got[0][1], want[0][1])]
+        cosine = min(tensor_error(g, w)[1] for g, w in pairs)
+        per_sample = [_sample_used(g, w, s, tol) for (g, w), s in zip(pairs, stats)]
+        if tol.average:  # what Polygraphy's --check-average thresholds: each statistic averaged
+            used = tol.used(*(float(np.mean([getattr(s, f"{tol.stat}_{k}diff") for s in stats])) for k in ("abs", "rel")))
+        else:
+            used = max(per_sample)
+        worst = int(np.argmax(per_sample))
         # Polygraphy's verdict covers every output of the graph at once (ours have one each).
         out.append(OutputParity(name, float(max(s.max_absdiff for s in stats)),
                                 float(np.mean([s.mean_absdiff for s in stats])), cosine,
-                                bool(accuracy) and cosine >= tol.cosine_for(name)))
+                                bool(accuracy) and cosine >= tol.cosine_for(name), tol.short(name), used,
+                                per_sample[worst], worst, 1.0 - max(used, tol.cosine_used(cosine, name))))
     return out
+
+
+def _sample_used(got: np.ndarray, want: np.ndarray, stats, tol: Tolerance) -> float:
+    """One sample's fraction of the error gate, by the gate's own statistic."""
+    if tol.stat != "elemwise":
+        return tol.used(getattr(stats, f"{tol.stat}_absdiff"), getattr(stats, f"{tol.stat}_reldiff"))
+    want64 = np.asarray(want, np.float64)
+    absdiff = np.abs(np.asarray(got, np.float64) - want64)
+    reldiff = absdiff / np.where(want64 == 0, 2.220446049250313e-16, np.abs(want64))  # Polygraphy's epsilon
+    return float(np.max(np.minimum(absdiff / tol.atol, reldiff / tol.rtol))) if absdiff.size else 0.0
+
+
+PARITY_HEADERS = ["graph", "precision", "output", "tolerance", "max abs", "mean abs", "cosine", "used",
+                  "worst sample", "margin", "parity"]
+
+
+def parity_rows(parity: dict) -> list[list[str]]:
+    """One row per graph output, from Validation.to_json(): errors, the gate, how much of it the
+    deciding statistic uses, the worst single sample's use of it, and the margin left."""
+    rows = []
+    for p in parity["graphs"] + parity["pipelines"]:
+        for o in p["outputs"]:
+            rows.append([p["graph"], p["precision"], o["name"], o["tolerance"], f"{o['max_abs']:.2e}",
+                         f"{o['mean_abs']:.2e}", f"{o['cosine']:.6f}", f"{o['used']:.0%}",
+                         f"{o['worst_used']:.0%} {o['worst_sample_name']}", f"{o['margin']:.0%}", o["verdict"]])
+    return rows

@@ -19,6 +19,7 @@ from .lint import LintReport, lint
 from .parity import TOLERANCES, Parity, as_run_results, compare
 
 
+PARITY_FILES = (".inputs.json", ".reference.json")
 NO_CPU_BF16 = ("ONNX Runtime's CPU provider has no bf16 kernels; check bf16 on the device with "
                "`vlacompile validate --backend tensorrt`")
 NO_CPU_FP8 = ("ONNX Runtime's CPU provider has no fp8 compute (TensorRT runs fp8 on Ada, Hopper and Thor); the lint "
@@ -129,7 +130,9 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
     spec = next(s for s in family.graphs(policy.cfg) if s.name == parity.graph)
     feed = {t.name: sample[t.name] for t in spec.inputs}
     exporter = manifest["export"]["exporter"]
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".localize.") as scratch:
+    # named like a staging folder of `folder`, so a killed run's leftover is cleaned by the next export
+    scratch_name = {"prefix": f".{folder.name}.localize.", "suffix": ".partial"}
+    with tempfile.TemporaryDirectory(dir=folder.parent, **scratch_name) as scratch:
         trusted = Path(scratch) / f"{spec.name}.fp32.onnx"
         model = family.for_export(compressed, "fp32")
         export_graph(spec.wrapper(model), tuple(torch.from_numpy(feed[t.name]) for t in spec.inputs), spec, trusted,
@@ -149,12 +152,20 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
 def validate(folder: Path, policy, compressed, samples, precisions=None, backend: str = "onnxruntime",
              progress: bool = True, engines: Path | None = None, verified: bool = False) -> Validation:
     """`verified`: the caller has just checked the graphs' hashes (hashing a 7.6 B model's graphs
-    takes a while, so it is done once)."""
+    takes a while, so it is done once). Holds the lock on `folder`: validation rewrites its manifest."""
+    from ..output import lock
+
+    folder = Path(folder)
+    with lock(folder):
+        return _validate(folder, policy, compressed, samples, precisions, backend, progress, engines, verified)
+
+
+def _validate(folder: Path, policy, compressed, samples, precisions, backend: str, progress: bool,
+              engines: Path | None, verified: bool) -> Validation:
     from tqdm import tqdm
 
     from ..runtime.pipeline import model_files
 
-    folder = Path(folder)
     manifest = manifest_io.read(folder)
     if not verified:
         manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))
@@ -168,15 +179,19 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
         result.skipped = {p: NOT_ON_CPU[p] for p in precisions if p in NOT_ON_CPU}
     checked = [p for p in precisions if p not in result.skipped]
     files = {p: model_files(folder, manifest, p, backend, engines) for p in checked}
+    _unseal_validation(folder, manifest)
     tensors = reference_samples(policy, compressed, samples)
     written = _save_parity_files(folder, manifest, tensors)
+    names = [Path(s.image_path).name for s in samples]
     jobs = [(p, g) for p in checked for g in manifest["pipeline"]] + [(p, None) for p in checked]
     for precision, graph in tqdm(jobs, desc="validate", unit="check", disable=not progress):
         if graph is None:
             result.pipelines.append(check_pipeline(folder, precision, policy, compressed, samples, backend=backend,
                                                    engines=engines))
+            result.pipelines[-1].sample_names = names
             continue
         parity = check_graph(folder, manifest, graph, precision, tensors, backend, files[precision][graph])
+        parity.sample_names = names
         if not parity and backend == "onnxruntime":
             localize_fault(folder, manifest, parity, policy, compressed, tensors[0])
         elif not parity:  # Polygraphy pairs TensorRT's and ONNX Runtime's tensors itself
@@ -191,5 +206,21 @@ def validate(folder: Path, policy, compressed, samples, precisions=None, backend
         "commands": {f"{g}.{p}": polygraphy_command(folder, g, d["file"], p)
                      for p in precisions for g, d in manifest["graphs"][p].items()},
         **result.to_json()}
+    manifest["validation"] = {"completed": True, "passed": bool(result),
+                              "average_only": any(p.average_only for p in result.graphs + result.pipelines),
+                              "precisions": checked, "skipped": result.skipped, "samples": len(samples),
+                              "backend": backend}
     manifest_io.seal(folder, manifest, written)
     return result
+
+
+def _unseal_validation(folder: Path, manifest: dict) -> None:
+    """Before anything is rewritten: the folder is unvalidated, and lists no parity files, until
+    this validation completes. An interrupted validation then leaves graphs that `package` and
+    `runtime.load` refuse as unvalidated, never a folder whose old verdict covers new files."""
+    manifest.pop("parity", None)
+    for name in [n for n in manifest.get("files", {}) if n.endswith(PARITY_FILES)]:
+        manifest["files"].pop(name)
+        manifest.get("sizes", {}).pop(name, None)
+    manifest["validation"] = dict(manifest_io.NOT_VALIDATED)
+    manifest_io.seal(folder, manifest, [])

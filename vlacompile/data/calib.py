@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
@@ -43,7 +43,7 @@ def _check_image(path: Path, where: str) -> None:
         with Image.open(path) as im:
             im.load()
             mode, size = im.mode, im.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"{where}: image {path} is unreadable ({exc})") from None
     if mode != "RGB":
         raise UserError(f"{where}: image {path} is {mode}, expected RGB; convert it (PIL: im.convert('RGB'))")
@@ -61,6 +61,9 @@ def _parse_line(root: Path, text: str, where: str) -> CalibSample:
     image, instruction = rec.get("image"), rec.get("instruction")
     if not isinstance(image, str) or not image:
         raise UserError(f"{where}: 'image' must be a path relative to {root}")
+    if PurePosixPath(image).is_absolute() or Path(image).is_absolute() or ".." in PurePosixPath(image).parts:
+        raise UserError(f"{where}: 'image' {image!r} must be a path inside {root} (relative, no '..'); copy the "
+                        "image into the calibration folder")
     if not isinstance(instruction, str) or not instruction.strip():
         raise UserError(f"{where}: 'instruction' is missing or empty")
     for key in ("episode", "step"):
@@ -76,8 +79,14 @@ def load_calib(root: str | Path) -> list[CalibSample]:
     manifest = root / MANIFEST
     if not manifest.is_file():
         raise UserError(f"{manifest} does not exist; a calibration folder holds {MANIFEST} and its images")
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = manifest.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UserError(f"{manifest}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); save the manifest "
+                        "as UTF-8") from None
     samples = []
-    for n, text in enumerate(manifest.read_text().splitlines(), start=1):
+    for n, text in enumerate(lines, start=1):
         if text.strip():
             samples.append(_parse_line(root, text, f"{manifest}:{n}"))
     if not samples:
@@ -85,9 +94,14 @@ def load_calib(root: str | Path) -> list[CalibSample]:
     return samples
 
 
-def split_heldout(samples: list[CalibSample], fraction: float = 0.2) -> tuple[list[CalibSample], list[CalibSample]]:
+def split_heldout(samples: list[CalibSample], fraction: float = 0.2,
+                  where: str | Path = "the calibration data") -> tuple[list[CalibSample], list[CalibSample]]:
     """(calibration, held out): the last `fraction` of episodes (at least one) are held out whole,
-    so fidelity is measured on scenes calibration never saw. Without episodes, the last samples."""
+    so fidelity is measured on scenes calibration never saw. Without episodes, the last samples.
+    Both parts must hold a sample."""
+    if len(samples) < 2:
+        raise UserError(f"{where}: {len(samples)} sample(s); calibration needs at least 2, one to calibrate on and one "
+                        "held out (the last episode) to measure fidelity")
     episodes = sorted({s.episode for s in samples if s.episode is not None})
     if len(episodes) >= 2:
         held = set(episodes[len(episodes) - max(1, int(len(episodes) * fraction)):])

@@ -1,102 +1,95 @@
-"""Procedural table-top manipulation scenes: the calibration set the project ships in calib_data/.
+"""Procedural table-top drawing: the scene renderer behind the simulator (vlacompile.sim) and so
+behind calib_data/.
 
-Calibrating a quantized policy needs inputs that look like what it sees at run time, but no weights
-or datasets can be downloaded here, so the project renders its own: a robot-camera view of a table
-with 2-4 everyday objects and a parallel-jaw gripper that, over the steps of an episode, moves to
-the object its instruction names. PIL + numpy only, seeded per episode, so files are byte-stable.
-
-    python -m vlacompile.data.render [OUT_DIR]      # default: calib_data
+A robot-camera view of a table with everyday objects and a parallel-jaw gripper, drawn with PIL and
+numpy only. Everything here draws onto a `Canvas` in pixel coordinates; `vlacompile.sim.camera`
+decides what goes where. A canvas can be a window onto a larger one (`Canvas.window`), so a frame
+that only moves the gripper redraws a small region instead of the whole image.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..fsutil import write_text
-
-STEPS = 4
-ZOOM = 1.6  # how big objects look next to the table: a camera close to the work area
-SUPERSAMPLE = 2  # draw at 2x and downsample: cheap anti-aliasing for PIL's hard-edged shapes
 LIGHT = (-0.45, -0.55, 0.70)  # key light from the upper left (x right, y down, z to the camera)
 COLOURS = {
     "red": (0.80, 0.10, 0.08), "blue": (0.10, 0.28, 0.80), "green": (0.12, 0.55, 0.20),
     "yellow": (0.98, 0.80, 0.10), "white": (0.93, 0.93, 0.91), "cream": (0.93, 0.88, 0.78),
     "coke": (0.74, 0.04, 0.06), "orange": (1.00, 0.52, 0.04), "teal": (0.20, 0.55, 0.60),
 }
-# Screen width and front height of each kind, in table units (scaled by depth when drawn).
+# Screen width and front height of each kind, in half table units: an object of kind k is drawn
+# DIMS[k] * Canvas.size(v) pixels, and Canvas.size is twice the table's own pixels per unit.
 DIMS = {"block": (0.085, 0.065), "cube": (0.075, 0.075), "can": (0.076, 0.13), "cup": (0.084, 0.09),
         "bowl": (0.17, 0.06), "plate": (0.22, 0.01), "apple": (0.085, 0.085), "orange": (0.085, 0.085),
         "sponge": (0.11, 0.05), "carrot": (0.06, 0.04)}
+ZOOM = 2.0  # Canvas.size(v) / Canvas.unit(v): DIMS are in half table units
 
 
-def _ep(instruction, target, seed, *objects):
-    return {"instruction": instruction, "target": target, "seed": seed,
-            "objects": [{"kind": k, "colour": c, "pos": (u, v)} for k, c, u, v in objects]}
+class Canvas:
+    """Float RGB canvas with pixel-coordinate grids and the table's perspective.
 
+    The table top is u in [-1, 1] (left to right) by v in [0, 1] (back to front); `unit(v)` is how
+    many pixels one table unit spans at depth v (nearer is bigger), horizontally and vertically.
+    """
 
-# Positions are (u, v) on the table top: u in [-1, 1] left to right, v in [0, 1] back to front.
-EPISODES = [
-    _ep("pick up the red block", 0, 101, ("block", "red", -0.35, 0.55), ("block", "blue", 0.30, 0.38),
-        ("bowl", "cream", 0.15, 0.80)),
-    _ep("put the apple into the bowl", 0, 111, ("apple", "red", 0.38, 0.62), ("bowl", "blue", -0.35, 0.50),
-        ("block", "green", 0.05, 0.28)),
-    _ep("push the coke can to the left", 0, 103, ("can", "coke", 0.12, 0.48), ("plate", "white", -0.45, 0.72),
-        ("cube", "yellow", 0.50, 0.35)),
-    _ep("place the sponge on the plate", 0, 104, ("sponge", "yellow", -0.30, 0.45), ("plate", "white", 0.35, 0.68),
-        ("orange", "orange", 0.35, 0.25)),
-    _ep("stack the blue block on the green block", 0, 105, ("block", "blue", 0.40, 0.52),
-        ("block", "green", -0.20, 0.62), ("block", "red", -0.50, 0.30), ("cup", "white", 0.10, 0.25)),
-    _ep("move the orange near the cup", 0, 106, ("orange", "orange", -0.40, 0.58), ("cup", "teal", 0.40, 0.45),
-        ("carrot", "orange", 0.00, 0.82)),
-    _ep("knock over the coke can", 0, 133, ("can", "coke", -0.15, 0.45), ("apple", "red", 0.45, 0.62),
-        ("sponge", "yellow", -0.45, 0.80)),
-    _ep("lift the yellow cube", 0, 108, ("cube", "yellow", 0.25, 0.55), ("block", "red", -0.42, 0.45),
-        ("plate", "white", -0.05, 0.85), ("cup", "white", -0.10, 0.22)),
-    _ep("put the carrot on the plate", 0, 132, ("carrot", "orange", -0.30, 0.55), ("plate", "cream", 0.40, 0.58),
-        ("bowl", "teal", 0.00, 0.25)),
-    _ep("grasp the green block", 0, 110, ("block", "green", 0.05, 0.55), ("can", "coke", -0.45, 0.40),
-        ("orange", "orange", 0.45, 0.32), ("bowl", "cream", 0.38, 0.82)),
-]
-
-
-class _Canvas:
-    """Float RGB canvas with pixel-coordinate grids and the table's perspective."""
-
-    def __init__(self, S: int):
+    def __init__(self, S: int, rgb: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None):
         self.S = S
-        self.Y, self.X = np.mgrid[0:S, 0:S].astype(np.float32) + 0.5
-        self.rgb = np.zeros((S, S, 3), np.float32)
+        self.x0, self.y0, x1, y1 = box or (0, 0, S, S)
+        self.Y, self.X = np.mgrid[self.y0:y1, self.x0:x1].astype(np.float32) + 0.5
+        self.rgb = np.zeros((y1 - self.y0, x1 - self.x0, 3), np.float32) if rgb is None else rgb
         self.far, self.near = 0.30 * S, 0.90 * S  # rows of the table's back and front edges
 
-    def scale(self, v):  # pixels per table unit at depth v: nearer is bigger
-        return self.S * (0.55 + 0.45 * v)
+    def window(self, x0: float, y0: float, x1: float, y1: float) -> "Canvas":
+        """A canvas over part of this one (clipped to it); painting it paints this one."""
+        box = (max(int(x0), 0), max(int(y0), 0), min(int(np.ceil(x1)), self.S), min(int(np.ceil(y1)), self.S))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            box = (0, 0, 1, 1)
+        view = self.rgb[box[1] - self.y0:box[3] - self.y0, box[0] - self.x0:box[2] - self.x0]
+        return Canvas(self.S, view, box)
 
-    def size(self, v):  # object scale: objects are drawn larger than the table's own unit
-        return ZOOM * self.scale(v)
+    def unit(self, v):  # pixels per table unit at depth v
+        return 0.8 * self.S * (0.55 + 0.45 * v)
 
-    def project(self, u, v):
-        return self.S / 2 + 0.8 * u * self.scale(v), self.far + (self.near - self.far) * v
+    def size(self, v):  # the scale objects are drawn at (DIMS are half units)
+        return ZOOM * self.unit(v)
+
+    def project(self, u, v, z=0.0):
+        """Table point (u, v) at height z (table units) -> pixel (x, y)."""
+        return self.S / 2 + u * self.unit(v), self.far + (self.near - self.far) * v - z * self.unit(v)
 
     def _mask(self, draw) -> np.ndarray:
-        img = Image.new("L", (self.S, self.S))
-        draw(ImageDraw.Draw(img))
+        img = Image.new("L", (self.rgb.shape[1], self.rgb.shape[0]))
+        draw(ImageDraw.Draw(img), self.x0, self.y0)
         return np.asarray(img, np.float32) / 255.0
 
     def poly(self, pts):
-        return self._mask(lambda d: d.polygon([tuple(p) for p in pts], fill=255))
+        return self._mask(lambda d, ox, oy: d.polygon([(p[0] - ox, p[1] - oy) for p in pts], fill=255))
 
     def ellipse(self, x, y, rx, ry, width=0):
-        box = [x - rx, y - ry, x + rx, y + ry]
-        return self._mask(lambda d: d.ellipse(box, fill=None if width else 255, outline=255 if width else None,
-                                              width=int(width)))
+        def draw(d, ox, oy):
+            box = [x - rx - ox, y - ry - oy, x + rx - ox, y + ry - oy]
+            d.ellipse(box, fill=None if width else 255, outline=255 if width else None, width=int(width))
+        return self._mask(draw)
+
+    def noise(self, rng, cells: int) -> np.ndarray:
+        """Smooth value noise in [0, 1] over the whole image, cut to this window."""
+        return _noise(rng, self.S, cells)[self.y0:self.y0 + self.rgb.shape[0], self.x0:self.x0 + self.rgb.shape[1]]
 
     def paint(self, m, colour):
-        self.rgb += m[..., None] * (np.asarray(colour, np.float32) - self.rgb)
+        """Blend `colour` (one RGB, or one per pixel) in where mask m says, over m's bounding box only:
+        most shapes are small, and a frame paints hundreds of them."""
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        if not rows.size:
+            return
+        box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        colour = np.asarray(colour, np.float32)
+        sub = self.rgb[box]
+        sub += m[box][..., None] * ((colour[box] if colour.ndim == 3 else colour) - sub)
+
+    def image(self, size: int | None = None) -> Image.Image:
+        img = Image.fromarray((np.clip(self.rgb, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
+        return img if size in (None, self.S) else img.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def _noise(rng, S: int, cells: int) -> np.ndarray:
@@ -105,16 +98,16 @@ def _noise(rng, S: int, cells: int) -> np.ndarray:
     return np.asarray(img.resize((S, S), Image.Resampling.BICUBIC), np.float32).clip(0, 1)
 
 
-def _room(c: _Canvas, rng) -> None:
+def room(c: Canvas, rng) -> None:
     """Back wall, floor, and a wood or laminate table top whose grain converges with perspective."""
     S, X, Y = c.S, c.X, c.Y
     wall = np.array([(0.80, 0.79, 0.76), (0.72, 0.75, 0.78), (0.82, 0.78, 0.70)][rng.integers(3)], np.float32)
     lamp = 1.08 - 0.30 * Y / S - 0.15 * np.abs(X / S - 0.3)
-    c.rgb[:] = wall * (lamp * (0.96 + 0.06 * _noise(rng, S, 5)))[..., None]
+    c.rgb[:] = wall * (lamp * (0.96 + 0.06 * c.noise(rng, 5)))[..., None]
     v = (Y - c.far) / (c.near - c.far)
-    u = (X - S / 2) / (0.8 * c.scale(v))
+    u = (X - S / 2) / c.unit(v)
     c.paint(((Y > c.far) & (np.abs(u) > 1)).astype(np.float32), (0.46, 0.44, 0.42))  # floor beside it
-    n = _noise(rng, S, 9)
+    n = c.noise(rng, 9)
     if rng.random() < 0.6:
         grain = 0.5 + 0.5 * np.sin(u * 70 + 2.5 * n + 0.8 * np.sin(v * 5))
         light, dark = np.array((0.74, 0.55, 0.36)), np.array((0.62, 0.43, 0.26))
@@ -125,7 +118,7 @@ def _room(c: _Canvas, rng) -> None:
         top = top * (0.93 + 0.10 * n)[..., None]
     shade = (1.05 - 0.12 * np.abs(u + 0.3) - 0.08 * v)[..., None]
     c.paint(((v >= 0) & (v <= 1) & (np.abs(u) <= 1)).astype(np.float32), top * shade)
-    edge = (Y > c.near) & (Y < c.near + 0.05 * S) & (np.abs(X - S / 2) < 0.8 * c.scale(1.0))
+    edge = (Y > c.near) & (Y < c.near + 0.05 * S) & (np.abs(X - S / 2) < c.unit(1.0))
     c.paint(edge.astype(np.float32), top * 0.55 * (1 - 0.3 * (Y - c.near) / (0.05 * S))[..., None])
 
 
@@ -201,7 +194,7 @@ def _fruit(c, x, y, s, colour, rng):
     cy = y - r
     col = np.array(COLOURS["orange" if colour == "orange" else "red"])
     if colour == "orange":  # dimpled peel
-        col = col * (0.92 + 0.10 * _noise(rng, c.S, 90))[..., None]
+        col = col * (0.92 + 0.10 * c.noise(rng, 90))[..., None]
     _shade(c, (c.X - x) / r, (c.Y - cy) / r, c.ellipse(x, cy, r, r), col, 0.45, 0.42)
     if colour == "orange":
         c.paint(c.ellipse(x + 0.1 * r, cy - 0.78 * r, 0.12 * r, 0.08 * r), (0.30, 0.40, 0.10))
@@ -243,81 +236,42 @@ def _rod(c, p0, p1, r0, r1, col, ridges=False):
     _shade(c, -t * ay / n, t * ax / n, m, col, 0.15)
 
 
-def _shadows(c, blobs, blur, strength):
-    m = c._mask(lambda d: [d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255) for x, y, rx, ry in blobs])
+def shadows(c, blobs, blur, strength):
+    """Soft dark ellipses (x, y, rx, ry) under objects: light from the upper left."""
+    m = c._mask(lambda d, ox, oy: [d.ellipse([x - rx - ox, y - ry - oy, x + rx - ox, y + ry - oy], fill=255)
+                                   for x, y, rx, ry in blobs])
     m = np.asarray(Image.fromarray((m * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)))
     c.rgb *= (1 - strength * m.astype(np.float32) / 255.0)[..., None]
 
 
-DRAW = {"block": _block, "cube": lambda *a: _block(*a, cube=True), "can": _can, "cup": _cup, "bowl": _bowl,
+DRAW = {  # kind -> draw(canvas, x, y, s, colour, rng) with (x, y) the bottom-front centre
+   "block": _block, "cube": lambda *a: _block(*a, cube=True), "can": _can, "cup": _cup, "bowl": _bowl,
         "plate": _plate, "apple": _fruit, "orange": _fruit, "sponge": _sponge, "carrot": _carrot}
 
 
-def _gripper(c, anchor, x, y, s, gap):
-    """Parallel-jaw gripper with finger tips at (x, y), hanging from an arm that enters at the top."""
+def gripper_box(anchor, x, y, s, gap) -> tuple[float, float, float, float]:
+    """Pixel box (x0, y0, x1, y1) that `gripper` paints in: the arm from its anchor down to the tips."""
+    half = gap / 2 + 0.07 * s
+    return min(anchor[0], x) - half, 0.0, max(anchor[0], x) + half, y + 0.02 * s
+
+
+def gripper(c, anchor, x, y, s, gap, yaw=0.0):
+    """Parallel-jaw gripper with finger tips at (x, y), hanging from an arm that enters at the top.
+
+    `yaw` turns the jaws about the vertical: the camera sees their spread foreshortened by |cos yaw|,
+    and a light mark on the wrist flange moves to the side of the turn, so its sign shows too.
+    """
+    turn = max(abs(np.cos(yaw)), 0.15)
     fw, fl = 0.022 * s, 0.10 * s
-    pw = gap + 2 * fw + 0.01 * s
+    pw = (gap + 2 * fw) * turn + 0.01 * s
     _rod(c, anchor, (x, y - fl - 0.09 * s), 0.07 * s, 0.045 * s, (0.30, 0.31, 0.33))
     _rod(c, (x - 0.05 * s, y - fl - 0.08 * s), (x + 0.05 * s, y - fl - 0.08 * s), 0.02 * s, 0.02 * s,
          (0.12, 0.12, 0.13))  # wrist flange
+    c.paint(c.ellipse(x + 0.045 * s * np.sin(yaw), y - fl - 0.08 * s, 0.012 * s, 0.012 * s), (0.85, 0.75, 0.20))
     _box(c, x, y - fl, pw, 0.03 * s, 0.04 * s, (0.62, 0.63, 0.65), 0.0)
     for side in (-1, 1):
-        fx = x + side * (gap / 2 + fw / 2)
+        fx = x + side * (gap / 2 + fw / 2) * turn
         _box(c, fx, y, fw, 0.02 * s, fl, (0.16, 0.16, 0.18), -side * 0.4)
         px = fx - side * fw * 0.35  # rubber pad on the inner face
         c.paint(c.poly([(px - fw * 0.15, y - 0.45 * fl), (px + fw * 0.15, y - 0.45 * fl),
                         (px + fw * 0.15, y - 2), (px - fw * 0.15, y - 2)]), (0.45, 0.45, 0.47))
-
-
-def _gripper_pose(c, spec, rng, t):
-    """Finger-tip point, scale, gap and table shadow at progress t in [0, 1] toward the target."""
-    obj = spec["objects"][spec["target"]]
-    u0, v0 = rng.uniform(-0.45, 0.45), rng.uniform(0.08, 0.2)
-    (ut, vt), (w, h) = obj["pos"], DIMS[obj["kind"]]
-    xs, ys = c.project(u0, v0)
-    xe, ye = c.project(ut, vt)
-    ye -= 0.35 * h * c.size(vt)  # at the end the fingers straddle the top of the object
-    x, y, s = xs + (xe - xs) * t, 0.24 * c.S + (ye - 0.24 * c.S) * t, 1.1 * c.size(v0 + (vt - v0) * t)
-    gap = w * c.size(vt) * (1.05 + 0.45 * (1 - t ** 4))  # open on the way, closing at the object
-    return (x, y, s, gap), c.project(u0 + (ut - u0) * t, v0 + (vt - v0) * t)
-
-
-def render_scene(episode: int, step: int, size: int = 256, steps: int = STEPS) -> Image.Image:
-    """One camera frame: episode fixes the layout and textures, step how far the gripper has got."""
-    spec = EPISODES[episode]
-    rng = np.random.default_rng(spec["seed"])  # drawn in a fixed order, so every step shares the scene
-    c = _Canvas(size * SUPERSAMPLE)
-    _room(c, rng)
-    objs = sorted(spec["objects"], key=lambda o: o["pos"][1])  # back to front: nearer ones occlude
-    placed = [(o, *c.project(*o["pos"]), c.size(o["pos"][1])) for o in objs]
-    # Light from the upper left: taller objects cast longer shadows to the right.
-    dims = [(x, y, s * DIMS[o["kind"]][0], s * DIMS[o["kind"]][1]) for o, x, y, s in placed]
-    _shadows(c, [(x + 0.1 * w + 0.5 * h, y - 0.01 * w, 0.55 * w + 0.3 * h, 0.2 * w) for x, y, w, h in dims],
-             0.012 * c.S, 0.5)
-    for o, x, y, s in placed:
-        DRAW[o["kind"]](c, x, y, s, o["colour"], rng)
-    anchor = (c.S * (0.5 + rng.uniform(-0.15, 0.15)), -0.1 * c.S)
-    (gx, gy, gs, gap), (sx, sy) = _gripper_pose(c, spec, rng, min(step / max(steps - 1, 1), 1.0))
-    _shadows(c, [(sx + 0.04 * gs, sy, 0.6 * gap + 0.04 * gs, 0.03 * gs)], 0.025 * c.S, 0.35)
-    _gripper(c, anchor, gx, gy, gs, gap)
-    img = Image.fromarray((np.clip(c.rgb, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
-    return img.resize((size, size), Image.Resampling.LANCZOS)
-
-
-def write_calib_set(out_dir, steps: int = STEPS) -> int:
-    """Render every episode's steps to out_dir/images and index them in out_dir/manifest.jsonl."""
-    out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for ep, spec in enumerate(EPISODES):
-        for step in range(steps):
-            rel = f"images/ep{ep:02d}_step{step:02d}.png"
-            render_scene(ep, step, steps=steps).save(out / rel, optimize=True)
-            rows.append({"image": rel, "instruction": spec["instruction"], "episode": ep, "step": step})
-    write_text(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))  # never seen half-written
-    return len(rows)
-
-
-if __name__ == "__main__":
-    target = sys.argv[1] if len(sys.argv) > 1 else "calib_data"
-    print(f"wrote {write_calib_set(target)} samples to {target}")

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import staged_folder, write_json
+from ..output import claim
 from ..quant import QUANTIZED, QuantConfig
 from ..runtime import manifest as manifest_io
+from ..runtime.pipeline import PRECISIONS  # one list, the runtime's (the runtime must not import export)
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # int8 / fp8: quantized from fp32 (vlacompile.quant)
 DEFAULT_PRECISIONS = ("fp32", "fp16")
 DEFAULT_DIR = Path("graphs")
 
@@ -41,10 +42,18 @@ def graph_file(name: str, precision: str) -> str:
 
 
 def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
-           progress: bool = True, data=None) -> Exported:
+           progress: bool = True, data=None, force: bool = False) -> Exported:
     """`sample`: every graph tensor of one calibration sample (the family's `reference_tensors`), used
     as the tracing inputs. `provenance`: the compile config and calibration entries of the manifest.
-    `data`: (calibration samples, held-out samples, calibration folder), needed for int8 / fp8."""
+    `data`: (calibration samples, held-out samples, calibration folder), needed for int8 / fp8.
+    An existing `out_dir` is replaced only if it is a previous graphs folder holding nothing else,
+    or with `force` (see output.claim)."""
+    with claim(Path(out_dir), "graphs", force):
+        return _export(policy, compressed, Path(out_dir), cfg, sample, provenance, progress, data)
+
+
+def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
+            progress: bool, data) -> Exported:
     import shutil
     import time
 
@@ -95,10 +104,12 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
                                "constant_folding": "polygraphy fold_constants"},
                     "pipeline": decl["pipeline"], "graphs": graphs,
                     "prompt": {**decl["prompt"], "tokenizer": "tokenizer.json"},
-                    "preprocess": decl["preprocess"],
+                    "preprocess": decl["preprocess"], "noise": decl["noise"],
                     "statistics": {"file": "dataset_statistics.json", "keys": sorted(policy.statistics)},
-                    "actions": decl["actions"]}
-        if quantization:
+                    "actions": decl["actions"],
+                    "postprocess": {**decl["postprocess"], "statistics": "dataset_statistics.json"},
+                    "validation": manifest_io.NOT_VALIDATED}
+        if quantization:  # part of schema 2 (docs/CONTRACT.md), covered by the digest like every other key
             manifest["quantization"] = quantization
         manifest_io.seal(tmp, manifest)
     return Exported(Path(out_dir), manifest, seconds)

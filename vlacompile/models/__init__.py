@@ -19,25 +19,25 @@ def is_preset(spec: str | None) -> bool:
     return spec is None or spec in PRESETS
 
 
-def _synthetic_policy(name: str, random_weights: bool = False) -> CogACTPolicy:
-    from .cogact.build import synthetic
-    from .cogact.policy import TINY_STATISTICS, TINY_TOKENIZER, read_statistics
-    from .cogact.prompt import PromptTokenizer
+def _builtin_policy(name: str, random_weights: bool = False) -> CogACTPolicy:
+    from .cogact.embedded import embedded_policy, synthetic_policy
 
-    if name != DEFAULT_PRESET and not random_weights:
+    if random_weights:
+        return synthetic_policy(name)
+    if name != DEFAULT_PRESET:
         raise UserError(f"{name} has released dimensions and no embedded weights; pass its checkpoint folder "
                         f"with --model PATH (and --preset {name} if it cannot be inferred)")
-    return CogACTPolicy(synthetic(PRESETS[name]), PromptTokenizer(TINY_TOKENIZER), read_statistics(TINY_STATISTICS), name)
+    return embedded_policy()
 
 
 def resolve(spec: str | None = None, preset: str | None = None, random_weights: bool = False) -> CogACTPolicy:
-    """A preset name with embedded weights (only cogact-tiny), or a folder in the released layout.
-    `random_weights`: any preset at full size with seeded synthetic weights (for benchmarks only:
-    7.6 B parameters take about 30 GB of memory in float32)."""
+    """A preset name with embedded weights (only cogact-tiny, trained here), or a folder in the
+    released layout. `random_weights`: any preset with seeded synthetic weights (full-size presets
+    for speed measurements only: 7.6 B parameters take about 30 GB of memory in float32)."""
     if preset is not None and preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if is_preset(spec):
-        return _synthetic_policy(spec or DEFAULT_PRESET, random_weights)
+        return _builtin_policy(spec or DEFAULT_PRESET, random_weights)
     path = Path(spec)
     if not path.is_dir():
         raise UserError(f"--model {spec}: neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder")

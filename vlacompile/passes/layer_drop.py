@@ -1,6 +1,8 @@
 """Drop the least important LLM layers (EfficientVLA Eq. 1: I_l = 1 - mean cos(h_in, h_out)).
 
 The result is a plain smaller Llama: the kept layers, renumbered, with the config saying so.
+Two baselines choose the layers otherwise, for ablations: "random" (a seeded random subset) and
+"last" (drop the last layers, the usual early-exit choice).
 """
 
 from __future__ import annotations
@@ -9,12 +11,18 @@ from dataclasses import dataclass, replace
 
 from torch import nn
 
+from ..errors import UserError
 from .record import PassRecord, check_range, count_params, fresh_copy
+
+
+METHODS = ("importance", "random", "last")
 
 
 @dataclass(frozen=True)
 class LayerDropConfig:
     keep: int  # --layers: how many LLM layers remain
+    method: str = "importance"  # --layer-method
+    seed: int = 0  # random baseline only
 
 
 def source_index(layer, position: int) -> int:
@@ -22,9 +30,15 @@ def source_index(layer, position: int) -> int:
     return getattr(layer, "vlacompile_source_index", position)
 
 
-def layers_to_keep(importance: list[float] | None, n: int, keep: int) -> list[int]:
-    """The `keep` most important layers, in model order. Without calibration, the first ones."""
-    if importance is None:
+def layers_to_keep(importance: list[float] | None, n: int, keep: int, method: str = "importance",
+                   seed: int = 0) -> list[int]:
+    """The `keep` layers that stay, in model order: the most important ones (without calibration, the
+    first ones), a seeded random subset, or the first `keep` ("last": the last n - keep go)."""
+    if method == "random":
+        import torch
+
+        return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:keep].tolist())
+    if importance is None or method == "last":
         return list(range(keep))
     ranked = sorted(range(n), key=lambda i: importance[i], reverse=True)
     return sorted(ranked[:keep])
@@ -32,10 +46,12 @@ def layers_to_keep(importance: list[float] | None, n: int, keep: int) -> list[in
 
 def apply(model, cfg: LayerDropConfig, calib=None):
     layers = model.llm_backbone.layers
+    if cfg.method not in METHODS:
+        raise UserError(f"--layer-method {cfg.method!r} is not one of {', '.join(METHODS)}")
     check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
     sources = [source_index(layer, i) for i, layer in enumerate(layers)]
     importance = None if calib is None else [calib.layer_importance[s] for s in sources]
-    kept = layers_to_keep(importance, len(layers), cfg.keep)
+    kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed)
     out = fresh_copy(model)
     new_layers = nn.ModuleList(out.llm_backbone.layers[i] for i in kept)
     for position, (i, layer) in enumerate(zip(kept, new_layers)):
@@ -45,6 +61,6 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     out.llm_backbone.llm.config.num_hidden_layers = len(new_layers)
     out.cfg = replace(out.cfg, llm=replace(out.cfg.llm, layers=len(new_layers)))
     dropped = [sources[i] for i in range(len(layers)) if i not in kept]
-    return out, PassRecord("layer_drop", {"keep": cfg.keep}, count_params(model), count_params(out),
+    return out, PassRecord("layer_drop", {"keep": cfg.keep, "method": cfg.method}, count_params(model), count_params(out),
                            {"dropped_layers": dropped, "kept_layers": [sources[i] for i in kept],
                             "calibrated": calib is not None})

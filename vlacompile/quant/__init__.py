@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..runtime.pipeline import QUANTIZED  # one list, the runtime's (it checks their manifest record)
 from .recipe import ALL, AUTO, Recipe, check_modules, parse
 
-QUANTIZED = ("int8", "fp8")
 # Chosen by measurement on the embedded default (docs/BENCHMARKS.md, "Calibration method"): with the
 # 32 calibration samples, percentile (99.999th of a 2048-bin histogram) leaves 37% less error than
 # max on the lowest held-out actions cosine (0.99796 against 0.99684), as much as entropy (0.99812),

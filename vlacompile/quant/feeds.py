@@ -25,7 +25,7 @@ MIN_SAMPLES = {"max": 4, "percentile": 8, "entropy": 16, "distribution": 16}
 def check_samples(n: int, method: str, calib_dir) -> None:
     need = MIN_SAMPLES[method]
     if n < need:
-        raise UserError(f"--calib {calib_dir}: {n} calibration samples (the 80% not held out), but {method} "
+        raise UserError(f"--calib-data {calib_dir}: {n} calibration samples (the 80% not held out), but {method} "
                         f"calibration needs at least {need}; add samples to {calib_dir} or pick "
                         f"--quant-method max (needs {MIN_SAMPLES['max']})")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .summary import facts, warnings
+
 
 def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, list[int]]:
     """Visual tokens the static selection keeps for one image, by why they were kept."""
@@ -27,12 +29,15 @@ def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, li
     return {why: sorted(int(i) for i in idx[0]) for why, idx in captured.items()}
 
 
-def report_data(summary: dict, calib_meta: dict, policy, compressed, sample) -> dict:
-    """summary: build.json's content; sample: the calibration sample whose kept tokens are drawn."""
+def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, filmstrips: dict | None = None) -> dict:
+    """summary: build.json's content; sample: the calibration sample whose kept tokens are drawn;
+    filmstrips: policy name -> recorded episodes of the closed-loop check (the first compiled one is drawn)."""
+    compiled_films = [f for name, f in (filmstrips or {}).items() if f and not name.startswith("reference")]
     passes = {p["name"]: p for p in summary["passes"]}
     image = sample.load_image().convert("RGB").resize((policy.cfg.dino.image,) * 2)
     return {
         "model": summary["model"], "compile": summary["compile"],
+        "facts": facts(summary), "warnings": warnings(summary),
         "layers": {"importance": calib_meta["layer_importance"],
                    "dropped": passes.get("layer_drop", {}).get("changes", {}).get("dropped_layers", [])},
         "tokens": {"image": str(sample.image_path), "instruction": sample.instruction,
@@ -46,5 +51,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample) -> 
         "parity": summary["parity"], "fidelity": summary["fidelity"],
         "latency": summary["latency"], "costs": summary["costs"],
         "quantization": summary.get("quantization", {}),  # per precision: recipe, evidence, islands
+        "closed_loop": summary.get("closed_loop"),
         "_image": np.asarray(image),  # drawn, not embedded as data
+        "_filmstrip": compiled_films[0] if compiled_films else None,
     }

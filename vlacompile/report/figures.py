@@ -17,16 +17,24 @@ def _figure(width: float = 8, height: float = 3.2):
 
 
 def layer_importance(importance: list[float], dropped: list[int]):
-    """Bars per LLM layer; the dropped ones red."""
+    """Bars per LLM layer on a log scale (importances span orders of magnitude, and the dropped
+    layers are the smallest: on a linear axis their bars vanish), every layer labelled, the dropped
+    ones red."""
     fig = _figure()
     ax = fig.add_subplot()
-    colors = [DROPPED if i in set(dropped) else KEPT for i in range(len(importance))]
-    ax.bar(range(len(importance)), importance, color=colors, gid="importance")
-    for i in dropped:  # the dropped layers are the least important: their bars are often invisible
-        ax.axvspan(i - 0.5, i + 0.5, color=DROPPED, alpha=0.15, lw=0, gid=f"dropped:{i}")
-    ax.set(xlabel="LLM layer", ylabel="importance  1 - cos(h_in, h_out)",
-           title=f"Layer importance: {len(dropped)} dropped (red band), {len(importance) - len(dropped)} kept (blue)")
-    ax.set_xticks(range(0, len(importance), 2))
+    gone = set(dropped)
+    colors = [DROPPED if i in gone else KEPT for i in range(len(importance))]
+    positive = [v for v in importance if v > 0]
+    floor = min(positive) / 10 if positive else 1e-6  # a log axis has no zero: an exact 0 sits on the floor
+    ax.bar(range(len(importance)), importance, color=colors, gid="importance", bottom=0)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor)
+    for i in dropped:  # a band behind each dropped layer, so it stands out even where bars are close
+        ax.axvspan(i - 0.5, i + 0.5, color=DROPPED, alpha=0.12, lw=0, gid=f"dropped:{i}")
+    ax.set(xlabel="LLM layer", ylabel="importance  1 - cos(h_in, h_out)  (log)",
+           title=f"Layer importance: {len(dropped)} dropped (red), {len(importance) - len(dropped)} kept (blue)")
+    ax.set_xticks(range(len(importance)), [str(i) for i in range(len(importance))], fontsize=7)
+    ax.set_xlim(-0.7, len(importance) - 0.3)
     return fig
 
 
@@ -112,4 +120,24 @@ def quant_sensitivity(quantization: dict):
         ax.set(ylabel="1 - lowest actions cosine")
         ax.set_title(f"{precision}: each group alone{spent} (red: kept float)", fontsize=9)
         ax.legend(fontsize=7)
+    return fig
+
+
+def filmstrip(episodes: list, columns: int = 8):
+    """One row per episode: camera frames at evenly spaced re-plans up to the last frame, titled with
+    the instruction and whether the policy succeeded. episodes: [(EpisodeResult, [(step, image)])]."""
+    fig = _figure(9, 1.35 * len(episodes) + 0.2)
+    axes = fig.subplots(len(episodes), columns, squeeze=False)
+    for row, (result, frames) in enumerate(episodes):
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int))
+        for col, ax in enumerate(axes[row]):
+            ax.set_axis_off()
+            if col < len(picks):
+                step, image = frames[picks[col]]
+                ax.imshow(image)
+                ax.text(4, 20, f"{step}", color="white", fontsize=7, bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})
+        verdict = "success" if result.success else "failed"
+        title = axes[row][0].set_title(f"{result.instruction}: {verdict} after {result.steps} steps", loc="left",
+                                       fontsize=8, color=KEPT if result.success else DROPPED)
+        title.set_in_layout(False)  # it spans the row; laid out, it would widen the first column
     return fig

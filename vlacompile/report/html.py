@@ -1,4 +1,5 @@
-"""One self-contained HTML file: plots as embedded PNGs, tables, and the JSON they came from."""
+"""One self-contained HTML file: a summary with the warnings first, then each plot with what to look
+for in it, the tables, and the JSON they came from (embedded, not shown)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,36 @@ import io
 import json
 from pathlib import Path
 
+from ..compare.parity import PARITY_HEADERS, parity_rows
 from ..fsutil import write_text
 from . import figures
+
+# One sentence per figure: what a reader should check in it.
+LOOK_FOR = {
+    "layers": "The red bars, the dropped layers, should be the shortest: a dropped layer as tall as the kept "
+              "ones was changing its input, and dropping it costs fidelity.",
+    "tokens": "The outlined patches should cover what the instruction is about; boxes mostly on empty table or "
+              "wall mean the relevance scoring missed the task's objects.",
+    "dit": "Steps between two dotted lines reuse the last computed output, so their curves should stay near 1; a "
+           "dip there means the cache interval is too long for that block.",
+    "costs": "FLOPs should fall where the passes act (the LLM and the action head); the latency bars show how "
+             "much of that saving reached the wall clock on this machine.",
+    "quantization": "Each bar is one group quantized alone: the groups under the dashed error budget are quantized "
+                    "(blue), those over it stay float (red); the dotted line, the recipe measured as a whole, should "
+                    "stay under the budget too.",
+    "filmstrip": "Each row is one held-out episode, left to right in time: the gripper should go to the object the "
+                 "instruction names, not to its look-alike; a failed row shows where the policy went wrong.",
+}
+
+STYLE = ("body{font-family:sans-serif;max-width:1040px;margin:2em auto;color:#1a202c}"
+         "table{border-collapse:collapse;margin:.5em 0;font-size:13px}"
+         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}"
+         "table.facts{font-size:15px}table.facts td,table.facts th{text-align:left;white-space:normal}"
+         "table.facts th{background:#f7fafc;width:11em}"
+         "img{max-width:100%}p.look{color:#4a5568;margin:.2em 0 1.5em}"
+         ".warning,.error{padding:.4em .8em;margin:.3em 0;border-left:4px solid}"
+         ".warning{background:#fffaf0;border-color:#dd6b20}.error{background:#fff5f5;border-color:#e53e3e}"
+         ".ok{background:#f0fff4;border-left:4px solid #38a169;padding:.4em .8em}")
 
 
 def _png(fig) -> str:
@@ -32,6 +61,8 @@ def plots(data: dict) -> dict:
            "costs": figures.reference_vs_compiled(data["costs"], data["latency"])}
     if data["tokens"]["kept"]:
         out["tokens"] = figures.kept_tokens(data["_image"], data["tokens"]["grid"], data["tokens"]["kept"])
+    if data.get("_filmstrip"):
+        out["filmstrip"] = figures.filmstrip(data["_filmstrip"])
     if data.get("quantization"):
         out["quantization"] = figures.quant_sensitivity(data["quantization"])
     return out
@@ -51,10 +82,19 @@ def _quant_rows(quantization: dict) -> list[list]:
     return rows
 
 
-def _parity_rows(parity: dict) -> list[list]:
-    return [[p["graph"], p["precision"], o["name"], f"{o['max_abs']:.2e}", f"{o['mean_abs']:.2e}",
-             f"{o['cosine']:.6f}", "pass" if o["passed"] else "FAIL"]
-            for p in parity["graphs"] + parity["pipelines"] for o in p["outputs"]]
+def _closed_loop(data: dict, section) -> str:
+    """Success per policy and family on the same held-out episodes, and what the robot did."""
+    from ..closed_loop import protocol, table
+
+    result = data.get("closed_loop")
+    if not result:
+        return ""
+    headers, rows = table(result)
+    return "\n".join([
+        "<h2>Closed-loop success on held-out episodes</h2>",
+        f"<p>{html.escape(protocol(result['config']))}. <code>vlacompile eval</code> runs the full count.</p>",
+        _table(headers, rows),
+        section("What the compiled policy did (camera frames at re-plans, step number in the corner)", "filmstrip")])
 
 
 def _fidelity_rows(fid: dict) -> list[list]:
@@ -65,23 +105,38 @@ def _fidelity_rows(fid: dict) -> list[list]:
     return rows
 
 
+def _summary(data: dict) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in data["facts"])
+    facts = f"<table class='facts'>{rows}</table>"
+    notes = "".join(f"<p class='{level}'><b>{level}:</b> {html.escape(text)}</p>" for level, text in data["warnings"])
+    return "<h2>Summary</h2>" + facts + (notes or "<p class='ok'>No warnings: every check passed with margin.</p>")
+
+
 def render(data: dict) -> str:
     images = {name: _png(fig) for name, fig in plots(data).items()}
-    section = lambda title, name: (f"<h2>{title}</h2><img id='{name}' src='data:image/png;base64,{images[name]}'>"  # noqa: E731
-                                   if name in images else "")
+
+    def section(title: str, name: str) -> str:
+        if name not in images:
+            return ""
+        return (f"<h2>{title}</h2><img id='{name}' src='data:image/png;base64,{images[name]}'>"
+                f"<p class='look'><b>What to look for:</b> {html.escape(LOOK_FOR[name])}</p>")
+
     payload = json.dumps({k: v for k, v in data.items() if not k.startswith("_")})
     return "\n".join([
         "<!doctype html><html><head><meta charset='utf-8'><title>vlacompile build report</title>",
-        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>vlacompile build report: {html.escape(str(data['model']))}</h1>",
-        f"<p>compile config: <code>{html.escape(json.dumps(data['compile']))}</code></p>",
+        _summary(data),
         section("Layer importance and the dropped layers", "layers"),
-        section(f"Kept visual tokens on {html.escape(data['tokens']['image'])}: "
+        section(f"Kept visual tokens on {html.escape(Path(data['tokens']['image']).name)}: "
                 f"&ldquo;{html.escape(data['tokens']['instruction'])}&rdquo;", "tokens"),
         section("DiT cross-step similarity and the cache", "dit"),
         "<h2>Parity with the PyTorch rewritten model</h2>",
-        _table(["graph", "precision", "output", "max abs", "mean abs", "cosine", "parity"], _parity_rows(data["parity"])),
+        "<p class='look'><b>What to look for:</b> the margin column: how much of the tighter gate (error or "
+        "cosine) is left; &ldquo;used&rdquo; is what the gate decides on (the average for averaged gates) and "
+        "&ldquo;worst sample&rdquo; the single sample that uses most of it.</p>",
+        _table(PARITY_HEADERS, parity_rows(data["parity"])),
+        _closed_loop(data, section),
         "<h2>Fidelity against the uncompressed reference (held-out episodes)</h2>",
         _table(["what", "cosine", "L1", "Linf"], _fidelity_rows(data["fidelity"])),
         section("Quantization: sensitivity per group and the recipe", "quantization"),

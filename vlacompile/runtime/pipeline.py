@@ -1,7 +1,8 @@
 """Image + instruction -> actions, from a graphs folder and its manifest alone.
 
 The graphs' tensor names are global (the vision graph's `visual_tokens` output is the llm graph's
-`visual_tokens` input), so the pipeline runs the graphs in the manifest's order over one dict.
+`visual_tokens` input), so the pipeline runs the graphs in the manifest's order over one dict. Every
+step around the graphs (image, prompt, noise, post-processing) follows the manifest's declarations.
 """
 
 from __future__ import annotations
@@ -13,9 +14,24 @@ import numpy as np
 
 from ..errors import UserError
 from . import manifest as manifest_io
-from .postprocess import statistics_key, unnormalize
-from .preprocess import preprocess
+from . import noise as noise_io
+from . import postprocess, preprocess
+from .image import as_rgb
 from .prompt import Prompt
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # int8 / fp8: QDQ graphs quantized from fp32 (vlacompile.quant)
+QUANTIZED = ("int8", "fp8")  # their graphs come with a `quantization` record (docs/CONTRACT.md)
+
+
+def check_precision(folder: Path, manifest: dict, precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise UserError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision not in manifest["graphs"]:
+        raise UserError(f"{folder} has no {precision} graphs (it has {', '.join(manifest['graphs'])}); "
+                        f"pick one of those or export with --precision {precision}")
+    if precision in QUANTIZED and precision not in (manifest.get("quantization") or {}):
+        raise UserError(f"{folder}: its manifest lists {precision} graphs without their quantization record "
+                        f"(quantization.{precision}); export the graphs again")
 
 
 def check_runnable(precision: str, backend: str) -> None:
@@ -48,12 +64,11 @@ class GraphPipeline:
 
         folder = Path(folder)
         m = manifest_io.read(folder)
-        if precision not in m["graphs"]:
-            raise UserError(f"{folder} has no {precision} graphs (it has {', '.join(m['graphs'])}); "
-                            f"pick one of those or export with --precision {precision}")
+        check_precision(folder, m, precision)
         if verify:
             manifest_io.verify(folder, m)
         statistics = json.loads((folder / m["statistics"]["file"]).read_text())
+        postprocess.check_statistics(statistics, m["actions"]["dims"], folder / m["statistics"]["file"])
         files = model_files(folder, m, precision, backend, Path(engines) if engines else None)
         self._setup(folder, m, precision, backend, {name: runner(backend, path) for name, path in files.items()},
                     statistics)
@@ -68,15 +83,24 @@ class GraphPipeline:
     def _setup(self, folder: Path, manifest: dict, precision: str, backend: str, runners: dict, statistics: dict):
         self.folder, self.manifest, self.statistics = folder, manifest, statistics
         self.precision, self.backend, self.graphs = precision, backend, manifest["graphs"][precision]
+        preprocess.check(manifest["preprocess"])  # refuse what this runtime would not follow, before any run
+        postprocess.check(manifest["postprocess"])
         self.prompt = Prompt.from_declaration(folder, manifest["prompt"])
-        self.runners = runners
-        for r in self.runners.values():
+        self._closers, self.runners = [], {}
+        for name, r in runners.items():
             r.activate()
+            self.runners[name] = r
+
+    def on_close(self, fn) -> None:
+        """Call `fn()` when the pipeline closes (e.g. remove the folder an archive was unpacked to)."""
+        self._closers.append(fn)
 
     def close(self) -> None:
         for r in self.runners.values():
             if r.is_active:
                 r.deactivate()
+        while self._closers:
+            self._closers.pop()()
 
     def __enter__(self):
         return self
@@ -85,16 +109,21 @@ class GraphPipeline:
         self.close()
 
     def noise(self, seed: int) -> np.ndarray:
-        """Initial DDIM noise from numpy's generator (the PyTorch policy's seeds use torch's)."""
-        shape = (1, self.manifest["actions"]["chunk"], self.manifest["actions"]["dims"])
-        return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+        """Initial DDIM noise as the manifest declares it (the PyTorch policy draws the same)."""
+        return noise_io.from_declaration(self.manifest["noise"], seed)
+
+    def _noise_input(self, noise) -> np.ndarray:
+        shape = tuple(self.manifest["noise"]["shape"])
+        array = np.asarray(noise, dtype=np.float32)
+        if array.size != int(np.prod(shape)):
+            raise UserError(f"noise has shape {array.shape}; the graphs take {list(shape)} (standard normal, float32)")
+        return array.reshape(shape)
 
     def inputs(self, image, instruction: str, noise: np.ndarray) -> dict[str, np.ndarray]:
-        pre = self.manifest["preprocess"]
-        ids, index = self.prompt.padded(instruction)
-        return {"pixels": preprocess(image, pre["size"], pre["normalizations"]),
+        ids, index = self.prompt.padded(instruction)  # refuses a bad instruction before the image is touched
+        return {"pixels": preprocess.preprocess(as_rgb(image), self.manifest["preprocess"]),
                 "input_ids": np.asarray([ids], dtype=np.int64), "cognition_index": np.asarray([index], dtype=np.int64),
-                "noise": np.asarray(noise, dtype=np.float32).reshape(self.noise(0).shape)}
+                "noise": self._noise_input(noise)}
 
     def run(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every graph in order; each reads its inputs from, and adds its outputs to, `tensors`."""
@@ -109,6 +138,8 @@ class GraphPipeline:
         return self.run(self.inputs(image, instruction, noise))["actions"][0]  # [16, 7]
 
     def predict(self, image, instruction: str, seed: int = 0, noise=None, unnorm_key: str | None = None) -> np.ndarray:
-        """Un-normalized action chunk [16, 7], as the PyTorch policy's `predict` gives it."""
-        stats = self.statistics[statistics_key(self.statistics, unnorm_key)]
-        return unnormalize(self.predict_normalized(image, instruction, noise, seed), stats)
+        """Un-normalized action chunk [16, 7], as the PyTorch policy's `predict` gives it for the same
+        seed (or noise)."""
+        stats = self.statistics[postprocess.statistics_key(self.statistics, unnorm_key)]
+        return postprocess.unnormalize(self.predict_normalized(image, instruction, noise, seed), stats,
+                                       self.manifest["postprocess"])

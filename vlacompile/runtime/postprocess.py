@@ -1,4 +1,5 @@
-"""From normalized DiT output to robot actions (field-notes §1, Sampling)."""
+"""From normalized DiT output to robot actions (field-notes §1, Sampling), as a manifest's
+"postprocess" entry declares it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,26 @@ import numpy as np
 
 from ..errors import UserError
 
-GRIPPER = 6
+UNNORMALIZE = "q01_q99"
+FORMULA = "where mask[d]: 0.5 * (a[d] + 1) * (q99[d] - q01[d]) + q01[d]; else a[d]"
+
+
+def declaration(gripper_dim: int, statistics: str = "dataset_statistics.json") -> dict:
+    """The manifest's "postprocess" entry (docs/CONTRACT.md, Actions), applied in this order."""
+    return {"input": "actions", "clip": [-1.0, 1.0], "gripper_dim": gripper_dim, "gripper_threshold": 0.5,
+            "gripper_values": [0.0, 1.0], "unnormalize": UNNORMALIZE, "formula": FORMULA,
+            "statistics": statistics, "mask_when_absent": True,
+            "order": ["clip", "gripper", "unnormalize"]}
+
+
+DEFAULT = declaration(6)  # CogACT's: the gripper is the 7th dimension
+
+
+def check(decl: dict) -> None:
+    if decl.get("unnormalize") != UNNORMALIZE or decl.get("order") != DEFAULT["order"]:
+        raise UserError(f"the manifest's post-processing ({decl.get('unnormalize')!r}, order {decl.get('order')}) is "
+                        f"not the one this runtime implements ({UNNORMALIZE!r}, {DEFAULT['order']}); upgrade "
+                        "vlacompile or export the graphs again")
 
 
 def statistics_key(statistics: dict, key: str | None = None) -> str:
@@ -18,13 +38,36 @@ def statistics_key(statistics: dict, key: str | None = None) -> str:
     return key
 
 
-def unnormalize(normalized: np.ndarray, stats: dict) -> np.ndarray:
-    """Clip to [-1, 1], binarize the gripper at 0.5, map masked dims from [-1, 1] to [q01, q99].
+def check_statistics(statistics: dict, dims: int, source) -> None:
+    """Every dataset's action statistics has one q01, q99 (and mask) entry per action dimension."""
+    for key, entry in statistics.items():
+        action = entry.get("action", {}) if isinstance(entry, dict) else {}
+        for field in ("q01", "q99", "mask"):
+            value = action.get(field)
+            if field == "mask" and value is None:
+                continue
+            if not isinstance(value, list) or len(value) != dims:
+                got = len(value) if isinstance(value, list) else "no"
+                raise UserError(f"{source}: statistics {key!r} has {got} action {field} values for a policy of "
+                                f"{dims} action dimensions; use the dataset_statistics.json of this model")
+
+
+def unnormalize(normalized: np.ndarray, stats: dict, decl: dict = DEFAULT) -> np.ndarray:
+    """Clip, binarize the gripper at its threshold, map masked dims from [-1, 1] to [q01, q99].
 
     `stats` is one dataset's `{"action": {"q01", "q99", "mask"}}` entry of dataset_statistics.json.
+    Non-finite input (a broken model or graph) is refused: clipping would turn NaN into a command.
     """
-    a = np.clip(np.asarray(normalized, dtype=np.float64), -1.0, 1.0)
-    a[..., GRIPPER] = np.where(a[..., GRIPPER] >= 0.5, 1.0, 0.0)
+    check(decl)
+    a = np.asarray(normalized, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise UserError("the policy produced non-finite actions (NaN or inf); the weights or graphs are broken: "
+                        "check the checkpoint, or export and validate the graphs again")
+    low, high = decl["clip"]
+    a = np.clip(a, low, high)
+    g = decl["gripper_dim"]
+    off, on = decl["gripper_values"]
+    a[..., g] = np.where(a[..., g] >= decl["gripper_threshold"], on, off)
     action = stats["action"]
     q01, q99 = np.asarray(action["q01"], dtype=np.float64), np.asarray(action["q99"], dtype=np.float64)
     mask = np.asarray(action.get("mask", np.ones_like(q01, dtype=bool)), dtype=bool)

@@ -1,4 +1,8 @@
-"""Image preprocessing from declared constants (a manifest's "preprocess" entry). numpy and PIL only."""
+"""Image preprocessing as a manifest's "preprocess" entry declares it. numpy and PIL only.
+
+The entry is data that this code reads, not a description of it: a filter, crop, scale, layout or
+dtype that it does not implement is refused, never silently replaced by the usual one.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,53 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import UserError
 
-def preprocess(image: Image.Image, size: int, normalizations: Sequence[dict]) -> np.ndarray:
-    """RGB image -> [1, 3 * len(normalizations), size, size] float32: resized (bicubic, no crop), then
-    each encoder's {"mean", "std"} applied to its own copy, stacked on channels in the given order."""
-    rgb = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    x = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0  # [3, H, W] in [0, 1]
+FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
+           "nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}
+CROPS = (None, "center")
+
+
+def declaration(size: int, normalizations: Sequence[dict], resize: str = "bicubic", crop: str | None = None) -> dict:
+    """The manifest's "preprocess" entry (docs/CONTRACT.md, Image)."""
+    return {"color": "RGB", "crop": crop, "size": size, "resize": resize, "scale": 255.0,
+            "normalizations": [dict(n) for n in normalizations], "layout": "NCHW", "dtype": "float32",
+            "steps": "image.convert('RGB'); crop; image.resize((size, size), PIL filter `resize`) ignoring the "
+                     "aspect ratio; x = uint8 HWC / scale; per normalization k: (x - mean_k) / std_k as CHW; "
+                     "concatenate on channels in order; add the batch axis"}
+
+
+def check(decl: dict) -> None:
+    """Refuse a declaration this code would not follow to the letter."""
+    problems = [f"{k} {decl.get(k)!r}" for k, ok in (
+        ("color", decl.get("color") == "RGB"), ("resize", decl.get("resize") in FILTERS),
+        ("crop", decl.get("crop") in CROPS), ("layout", decl.get("layout") == "NCHW"),
+        ("dtype", decl.get("dtype") == "float32"),
+        ("scale", isinstance(decl.get("scale"), (int, float)) and decl.get("scale") > 0)) if not ok]
+    if problems:
+        raise UserError(f"the manifest's preprocessing asks for {', '.join(problems)}, which this runtime does not "
+                        f"implement (it knows resize {sorted(FILTERS)}, crop {list(CROPS)}, RGB, NCHW, float32); "
+                        "upgrade vlacompile or export the graphs again")
+
+
+def _crop(image: Image.Image, crop: str | None) -> Image.Image:
+    if crop is None:
+        return image
+    w, h = image.size  # "center": the largest centred square
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def preprocess(image: Image.Image, decl: dict) -> np.ndarray:
+    """RGB image -> [1, 3 * len(normalizations), size, size] float32, as `decl` says."""
+    check(decl)
+    size = decl["size"]
+    rgb = _crop(image.convert("RGB"), decl["crop"]).resize((size, size), FILTERS[decl["resize"]])
+    x = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(decl["scale"])  # [3, H, W]
 
     def norm(n: dict) -> np.ndarray:
         mean, std = (np.asarray(n[k], np.float32)[:, None, None] for k in ("mean", "std"))
         return (x - mean) / std
 
-    return np.concatenate([norm(n) for n in normalizations])[None]
+    return np.concatenate([norm(n) for n in decl["normalizations"]])[None]

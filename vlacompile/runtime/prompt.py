@@ -1,4 +1,10 @@
-"""Prompt ids from a declared template (a manifest's "prompt" entry). Needs only `tokenizers`."""
+"""Prompt ids from a manifest's "prompt" entry. Needs only `tokenizers`.
+
+ids = encode(template with the instruction, add_special_tokens) (tokenizer.json's post-processor adds
+BOS; it is prepended only if missing) + suffix_ids, right-padded with pad_id to `length`, the
+graphs' fixed prompt budget. cognition_index = len(ids) - 1: the last real id, counted in input_ids
+(not in the visual + text sequence the LLM sees).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import UserError
+
+MAX_TOKEN_CHARS = 64  # longer than any token of a Llama-style vocabulary (Llama-2's longest is 16)
+LOWERCASE = {"instruction": True, "none": False}  # what is lowercased: the instruction only, or nothing
 
 
 def load_tokenizer(path: str | Path):
@@ -15,6 +24,30 @@ def load_tokenizer(path: str | Path):
         return Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception on a bad file
         raise UserError(f"{path}: not a readable tokenizer.json ({str(exc).splitlines()[0]})") from None
+
+
+def declaration(template: str, lowercase: bool, bos_id: int, suffix_ids: Sequence[int], pad_id: int,
+                length: int | None, tokenizer: str = "tokenizer.json") -> dict:
+    """The manifest's "prompt" entry (docs/CONTRACT.md, Prompt)."""
+    return {"template": template, "lowercase": "instruction" if lowercase else "none", "tokenizer": tokenizer,
+            "add_special_tokens": True, "bos_id": bos_id, "bos": "if_missing", "suffix_ids": list(suffix_ids),
+            "padding": "right", "pad_id": pad_id, "length": length, "cognition_index": "last_real"}
+
+
+def check_instruction(instruction) -> str:
+    """A non-empty str that is valid Unicode (a non-UTF-8 command-line argument arrives with
+    surrogate escapes that no tokenizer can encode)."""
+    if not isinstance(instruction, str):
+        raise UserError(f"the instruction must be a str (got {type(instruction).__name__}); say what the robot "
+                        "should do, e.g. 'pick up the red block'")
+    try:
+        instruction.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("--instruction is not valid UTF-8 text; pass it in UTF-8 (check the terminal's or "
+                        "caller's encoding)") from None
+    if not instruction.strip():
+        raise UserError("--instruction is empty: say what the robot should do")
+    return instruction
 
 
 class Prompt:
@@ -27,22 +60,38 @@ class Prompt:
 
     @classmethod
     def from_declaration(cls, folder: Path, decl: dict) -> "Prompt":
+        expected = {"add_special_tokens": True, "bos": "if_missing", "padding": "right", "cognition_index": "last_real"}
+        problems = [f"{k} {decl.get(k)!r}" for k, v in expected.items() if decl.get(k) != v]
+        if decl.get("lowercase") not in LOWERCASE:
+            problems.append(f"lowercase {decl.get('lowercase')!r}")
+        if problems:
+            raise UserError(f"the manifest's prompt asks for {', '.join(problems)}, which this runtime does not "
+                            f"implement ({expected}, lowercase one of {list(LOWERCASE)}); upgrade vlacompile or "
+                            "export the graphs again")
         return cls(load_tokenizer(Path(folder) / decl["tokenizer"]), decl["template"], decl["bos_id"],
-                   decl["suffix_ids"], decl["lowercase"], decl["length"], decl["pad_id"])
+                   decl["suffix_ids"], LOWERCASE[decl["lowercase"]], decl["length"], decl["pad_id"])
+
+    def _too_long(self, n: str, instruction: str) -> UserError:
+        words = len(instruction.split())
+        return UserError(f"the instruction ({words} words) makes a prompt of {n} tokens, more than the model's "
+                         f"budget of {self.length} (template and special tokens included); shorten it")
 
     def ids(self, instruction: str) -> list[int]:
-        if not instruction.strip():
-            raise UserError("--instruction is empty: say what the robot should do")
+        """The real ids; with a `length`, refused beyond it before the full text is tokenized (a
+        10,000-word instruction is never encoded, let alone run)."""
+        instruction = check_instruction(instruction)
+        if self.length is not None and len(instruction) > MAX_TOKEN_CHARS * self.length:
+            raise self._too_long(f"at least {len(instruction) // MAX_TOKEN_CHARS}", instruction)
         text = self.template.format(instruction=instruction.lower() if self.lowercase else instruction)
         ids = self.tok.encode(text, add_special_tokens=True).ids
         if not ids or ids[0] != self.bos_id:
             ids = [self.bos_id, *ids]
-        return [*ids, *self.suffix_ids]
+        ids = [*ids, *self.suffix_ids]
+        if self.length is not None and len(ids) > self.length:
+            raise self._too_long(str(len(ids)), instruction)
+        return ids
 
     def padded(self, instruction: str) -> tuple[list[int], int]:
         """(ids right-padded to `length`, index of the last real id: the cognition token)."""
         ids = self.ids(instruction)
-        if len(ids) > self.length:
-            raise UserError(f"the instruction {instruction!r} makes a prompt of {len(ids)} tokens, more than the "
-                            f"graphs' fixed {self.length}; shorten it")
         return ids + [self.pad_id] * (self.length - len(ids)), len(ids) - 1

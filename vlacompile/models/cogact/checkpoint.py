@@ -66,6 +66,15 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     return _read_pt(path) if path.suffix == ".pt" else _read_safetensors(path)
 
 
+def check_finite(state: dict[str, torch.Tensor], source: Path) -> None:
+    """A NaN or inf weight makes every action NaN: refuse it at load, naming the first tensor. (This
+    reads every weight once; for a 7.6 B checkpoint that is part of loading it anyway.)"""
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise UserError(f"{source}: weight {name} holds NaN or inf values; the checkpoint is damaged or came "
+                            "from a diverged run")
+
+
 def load_folder(folder: str | Path, preset: str | None = None) -> CogACTPolicy:
     folder = Path(folder)
     for name in ("config.json", "dataset_statistics.json", "tokenizer.json"):
@@ -78,13 +87,15 @@ def load_folder(folder: str | Path, preset: str | None = None) -> CogACTPolicy:
         raise UserError(f"{folder / 'config.json'}: not valid JSON ({exc})") from None
     weights = find_weights(folder)
     state = read_state(weights)
+    check_finite(state, weights)
     cfg = PRESETS[preset] if preset else infer_preset(state, str(weights))
     model = from_state(cfg, state, str(weights))
     tokenizer = PromptTokenizer(folder / "tokenizer.json")
     if tokenizer.vocab_size > cfg.llm.vocab:
         raise UserError(f"{folder / 'tokenizer.json'} has {tokenizer.vocab_size} tokens, more than the model's "
                         f"{cfg.llm.vocab}: it belongs to another model")
-    return CogACTPolicy(model, tokenizer, read_statistics(folder / "dataset_statistics.json"), str(folder))
+    statistics = read_statistics(folder / "dataset_statistics.json", cfg.dit.action_dim)
+    return CogACTPolicy(model, tokenizer, statistics, str(folder))
 
 
 def save_folder(policy: CogACTPolicy, folder: str | Path, fmt: str = "pt") -> Path:

@@ -125,7 +125,9 @@ PRESETS["cogact-tiny"] = CogACTConfig(
     dino=replace(DINO_L14_REG4, width=48, depth=4, heads=4, mlp=192),
     siglip=replace(SIGLIP_SO400M_14, width=56, depth=4, heads=4, mlp=208),
     llm=LlamaDims(hidden=64, layers=32, heads=4, intermediate=176, vocab=320),
-    dit=DiTConfig(width=64, depth=4, heads=4),
+    # A DiT twice as wide as the LLM: measured with an oracle condition, width 128 learns the
+    # 16x7 chunk faster than 64 at a cost that is small next to the 32-layer LLM.
+    dit=DiTConfig(width=128, depth=4, heads=4),
     seed=20240521,
 )
 

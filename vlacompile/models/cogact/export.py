@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...export.spec import GraphSpec, TensorSpec
-from ...runtime.postprocess import GRIPPER
+from ...runtime import noise
 from .preprocess import constants
 from .llm import use_exported_attention
 from .vision import Attention
@@ -97,18 +97,31 @@ def _swap_layer_norms(module: nn.Module) -> None:
             _swap_layer_norms(child)
 
 
+def _keep_rotary_float32(model, buffers: dict) -> None:
+    """`Module.to(half)` also rounds the rotary inverse frequencies. At half precision their error
+    grows with the position (up to 0.019 in cos/sin at position 290), which moved the token
+    selection's relevance scores by 0.005 and swapped near-tied visual tokens. transformers computes
+    the tables in float32 from these buffers and rounds only the result, so float32 buffers give
+    correctly rounded cos/sin."""
+    rotary = model.llm_backbone.llm.model.rotary_emb
+    for name, value in buffers.items():
+        setattr(rotary, name, value)
+
+
 def for_export(model, precision: str):
     """A copy of the (rewritten) model as the graphs compute it: attention as plain math with a
-    float32 softmax; at fp16 / bf16, weights in half with norms, softmax and DDIM arithmetic in float32
-    (Llama's RMSNorm already upcasts; the sampler keeps x_t in float32)."""
+    float32 softmax; at fp16 / bf16, weights in half with norms, softmax, DDIM arithmetic and the
+    rotary tables in float32 (Llama's RMSNorm already upcasts; the sampler keeps x_t in float32)."""
     out = copy.deepcopy(model).eval()
     use_exported_attention(out.llm_backbone.llm)
     for m in out.modules():
         if isinstance(m, Attention):
             m.explicit = True
     if precision in HALF:
+        rotary = {k: v.clone() for k, v in out.llm_backbone.llm.model.rotary_emb.named_buffers()}
         out.to(HALF[precision])
         _swap_layer_norms(out)
+        _keep_rotary_float32(out, rotary)
     return out
 
 
@@ -134,12 +147,15 @@ def reference_tensors(policy, compressed, image, instruction: str, noise: torch.
 
 
 def declarations(policy) -> dict:
-    """The manifest entries a deployment needs besides the graphs (files are copied by the exporter)."""
+    """The manifest entries a deployment needs besides the graphs (files are copied by the exporter):
+    every step a client reproduces, as data the runtime reads (docs/CONTRACT.md)."""
+    chunk = (1, policy.cfg.dit.chunk, policy.cfg.dit.action_dim)
     return {"pipeline": [g.name for g in graphs(policy.cfg)],
             "prompt": policy.tokenizer.declaration(1 + policy.cfg.text_len),
             "preprocess": constants(policy.cfg.dino.image),
-            "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim, "gripper_dim": GRIPPER,
-                        "noise": "standard normal [1, chunk, dims], float32"}}
+            "noise": noise.declaration(chunk),
+            "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim},
+            "postprocess": policy.postprocess}
 
 
 # The family's quantization declaration (groups and float islands) lives in quant.py.

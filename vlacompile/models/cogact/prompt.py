@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ...errors import UserError
 from ...runtime.prompt import Prompt, load_tokenizer
+from ...runtime.prompt import declaration as prompt_declaration
 
 TEMPLATE = "In: What action should the robot take to {instruction}?\nOut:"
 SPACE_PIECE = "\u2581"  # Llama's empty "▁" piece, id 29871 in Llama-2's vocabulary
@@ -32,13 +33,12 @@ class PromptTokenizer:
 
     def declaration(self, length: int) -> dict:
         """The manifest's "prompt" entry: all the runtime needs to rebuild these ids."""
-        return {"template": TEMPLATE, "lowercase": True, "bos_id": self.bos_id,
-                "suffix_ids": [self.space_id, self.eos_id], "pad_id": PAD_ID, "length": length}
+        return prompt_declaration(TEMPLATE, True, self.bos_id, [self.space_id, self.eos_id], PAD_ID, length)
 
     def prompt(self, length: int | None = None) -> Prompt:
-        d = self.declaration(length)
-        return Prompt(self.tok, d["template"], d["bos_id"], d["suffix_ids"], d["lowercase"], length, d["pad_id"])
+        """`length`: the budget (with it, longer prompts are refused); None: unbounded."""
+        return Prompt(self.tok, TEMPLATE, self.bos_id, [self.space_id, self.eos_id], True, length, PAD_ID)
 
-    def prompt_ids(self, instruction: str) -> list[int]:
+    def prompt_ids(self, instruction: str, length: int | None = None) -> list[int]:
         """[BOS, prompt..., "▁", EOS]; the final EOS is the cognition token."""
-        return self.prompt().ids(instruction)
+        return self.prompt(length).ids(instruction)

@@ -1,0 +1,71 @@
+"""Training the embedded default: the objective learns, the schedule is as stated, and the shipped
+weights are the ones their record describes. No test retrains the shipped model."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from vlacompile.errors import UserError
+from vlacompile.models.cogact import embedded
+from vlacompile.models.cogact.build import from_state, state_shapes
+from vlacompile.models.cogact.config import PRESETS
+from vlacompile.models.cogact.objective import Objective, diffusion_loss, initial_state
+from vlacompile.training import Batches, TrainConfig, learning_rate
+
+
+def test_a_few_training_steps_lower_the_loss_on_a_small_set(tiny):
+    from vlacompile.sim.demos import episode_frames
+
+    cfg = PRESETS["cogact-tiny"]
+    model = from_state(cfg, initial_state(state_shapes(cfg.name), cfg, seed=3), "init").train()
+    frames = iter(episode_frames("pick", 5, np.random.default_rng(0))[:4])
+    batch = next(Batches(frames, tiny.tokenizer, tiny.statistics["vlacompile_tabletop"], 4))
+    objective = Objective(repeats=4, cond_drop=0.0)
+
+    def loss(seed):  # the same diffusion steps and noise every time: only the weights change
+        with torch.no_grad():
+            return float(diffusion_loss(model, *batch, objective, torch.Generator().manual_seed(seed)))
+
+    before = np.mean([loss(s) for s in range(3)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(7)
+    for _ in range(12):
+        opt.zero_grad()
+        diffusion_loss(model, *batch, objective, g).backward()
+        opt.step()
+    after = np.mean([loss(s) for s in range(3)])
+    assert before == pytest.approx(1.0, abs=0.15)  # the zero-initialized head predicts no noise: MSE ~ var(eps)
+    assert after < 0.7 * before
+
+
+def test_learning_rate_warms_up_then_decays_to_its_floor():
+    cfg = TrainConfig(steps=1000, warmup=100, lr=1e-3, min_lr_ratio=0.1)
+    assert learning_rate(0, cfg) == pytest.approx(1e-5)
+    assert learning_rate(99, cfg) == pytest.approx(1e-3)
+    assert learning_rate(550, cfg) == pytest.approx(0.55e-3)  # half way through the cosine
+    assert learning_rate(1000, cfg) == pytest.approx(1e-4)
+
+
+def test_the_shipped_weights_load_strictly_and_match_their_recorded_hash(tiny):
+    from vlacompile.fsutil import sha256
+
+    record = embedded.training_record()
+    assert sha256(embedded.WEIGHTS) == record["weights_sha256"]
+    assert {"config", "steps", "data", "wall_seconds", "final_loss", "code_revision"} <= set(record)
+    assert record["data"]["split"] == "train" and record["config"]["seed"] == 0
+    shapes = state_shapes("cogact-tiny")
+    assert {k: v.shape for k, v in tiny.model.state_dict().items()} == shapes
+    assert tiny.statistics == embedded.read_statistics(embedded.STATISTICS, 7)
+
+
+def test_a_damaged_shipped_model_is_refused_with_one_line(tmp_path, monkeypatch):
+    copy = tmp_path / "weights.safetensors"
+    shutil.copyfile(embedded.WEIGHTS, copy)
+    data = bytearray(copy.read_bytes())
+    data[-10] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(embedded, "WEIGHTS", copy)
+    with pytest.raises(UserError, match="does not match the sha256"):
+        embedded.embedded_policy()

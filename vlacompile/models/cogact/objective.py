@@ -1,0 +1,96 @@
+"""CogACT's training objective and a from-scratch initialization, for training small presets here.
+
+Objective (CogACT, from DiT): the action head predicts the noise added to the normalized action
+chunk at a random step of the 100-step squaredcos_cap_v2 schedule, under a mean squared error.
+Each cognition feature is used for `repeats` independent (step, noise) draws ("repeated diffusion
+steps"), which trains the cheap action head more per pass of the expensive VLM. With probability
+`cond_drop` a sample's cognition is replaced by the learned `uncondition` vector, which is what
+makes classifier-free guidance at inference mean something.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .sampler import cosine_alphas_cumprod
+
+DINO_MEAN, DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Objective:
+    # Noise draws per cognition feature. CogACT uses 4 on GPUs; here the VLM forward costs
+    # far more than the DiT, so 32 cheap draws per feature was measured to learn much faster.
+    repeats: int = 32
+    cond_drop: float = 0.1  # probability of training on the unconditional vector
+
+
+def pixels_from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[B, 224, 224, 3] uint8 -> [B, 6, 224, 224]: the runtime's preprocessing of a 224 px image
+    (runtime.preprocess: /255, DINOv2 then SigLIP normalization), batched in torch."""
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    mean, std = torch.tensor(DINO_MEAN)[:, None, None], torch.tensor(DINO_STD)[:, None, None]
+    return torch.cat([(x - mean) / std, (x - 0.5) / 0.5], dim=1)
+
+
+def diffusion_loss(model, pixels, input_ids, text_valid, actions, objective: Objective, g: torch.Generator):
+    """pixels [B, 6, H, W], input_ids / text_valid [B, L] (right-padded), actions [B, 16, 7]
+    normalized -> scalar MSE between the predicted and the true noise."""
+    net = model.action_model.net
+    cognition = model.cognition(pixels, input_ids, text_valid)  # [B, D]
+    b = cognition.shape[0]
+    drop = torch.rand(b, generator=g) < objective.cond_drop
+    z = torch.where(drop[:, None], net.z_embedder.uncondition.expand(b, -1), cognition)
+    z = z.repeat(objective.repeats, 1)[:, None]  # [R*B, 1, D]
+    x0 = actions.repeat(objective.repeats, 1, 1)  # [R*B, 16, 7]
+    steps = model.cfg.sampler.train_steps
+    t = torch.randint(0, steps, (x0.shape[0],), generator=g)
+    abar = torch.tensor(cosine_alphas_cumprod(steps), dtype=torch.float32)[t][:, None, None]
+    eps = torch.randn(x0.shape, generator=g)
+    x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+    return F.mse_loss(net(x_t, t.float(), z), eps)
+
+
+RESIDUAL_OUT = ("self_attn.o_proj.weight", "mlp.down_proj.weight", "attn.proj.weight", "mlp.fc2.weight")
+
+
+def _stack_depth(name: str, cfg) -> int:
+    if name.startswith("llm_backbone"):
+        return cfg.llm.layers
+    if name.startswith("action_model"):
+        return cfg.dit.depth
+    return cfg.dino.depth if "dino" in name else cfg.siglip.depth
+
+
+def initial_state(shapes: dict[str, torch.Size], cfg, seed: int) -> dict[str, torch.Tensor]:
+    """A from-scratch initialization, drawn in state-dict order from one seeded generator.
+
+    Linear and conv weights: normal with std 1/sqrt(fan_in); the output projection of every
+    residual branch scaled down by sqrt(2 x depth) so a deep stack starts near the identity;
+    biases 0, norms 1, layer scale 0.1; the action head's final layer 0 (as released, so training
+    starts from predicting no noise); token embeddings and the unconditional vector unit normal.
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape in shapes.items():
+        leaf = name.rsplit(".", 1)[-1]
+        if "final_layer" in name or leaf == "bias":
+            t = torch.zeros(shape)
+        elif "norm" in name:
+            t = torch.ones(shape)
+        elif leaf == "gamma":
+            t = torch.full(shape, 0.1)
+        elif "embed_tokens" in name or "uncondition" in name:
+            t = torch.randn(shape, generator=g)
+        elif leaf == "weight" and len(shape) >= 2:
+            t = torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+            if name.endswith(RESIDUAL_OUT):
+                t = t / math.sqrt(2 * _stack_depth(name, cfg))
+        else:  # positional embeddings, class / register tokens, MAP latent
+            t = torch.randn(shape, generator=g) * 0.1
+        out[name] = t
+    return out

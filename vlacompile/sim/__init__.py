@@ -1,0 +1,9 @@
+"""A closed-loop table-top benchmark: the offline stand-in for SIMPLER that the product measures
+success rates on.
+
+    world.py    objects, the gripper, and the contact rules of one action step
+    camera.py   the 224x224 camera image of a world (the calib_data renderer)
+    tasks.py    five task families, their seeds, instructions and success predicates
+    expert.py   the scripted expert that demonstrates them
+    env.py      an episode: reset, step, observe
+"""

@@ -1,0 +1,106 @@
+"""Demonstrations: (image, instruction, the expert's next 16 actions) from expert episodes, and the
+action statistics that normalize them.
+
+The executed actions are perturbed (DART: Gaussian noise on the motion, a different scale per
+episode) so demonstrations visit the off-course states a learned policy drifts into; the label at
+every state is still the expert's clean plan from that state (expert.plan), never the noise.
+
+Statistics follow CogACT / OpenVLA's dataset statistics: per action dimension mean, std, min, max,
+q01 and q99 over every executed step of the demonstrations, and a mask that is False for the
+gripper (it is trained on its raw 0 / 1 and only thresholded at inference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .env import Episode
+from .expert import expert_action, plan
+from .tasks import SPLITS, episode_seeds
+
+CHUNK = 16
+DART_NOISE = (0.0, 0.015)  # per-episode noise scale, uniform in this range (table units per step)
+STATISTICS_KEY = "vlacompile_tabletop"
+GRIPPER = 6
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # [224, 224, 3] uint8
+    instruction: str
+    actions: np.ndarray  # [CHUNK, 7] float32, raw (not normalized)
+    task: tuple[str, int]
+
+
+def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
+                   every: int = 1) -> list[Frame]:
+    """One demonstration episode, every `every`-th step as a frame (rendered), with its label."""
+    noise = float(rng.uniform(*DART_NOISE)) if noise is None else noise
+    ep, frames = Episode(family, seed), []
+    while not ep.done:
+        if ep.world.steps % every == 0:
+            obs = ep.observe()
+            frames.append(Frame(np.array(obs.image), obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id))
+        a = expert_action(ep.world, ep.task)
+        a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
+        ep.step(a)
+    return frames
+
+
+def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chunk: int = CHUNK):
+    """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
+    a batch mixes episodes. Each frame is yielded once."""
+    rng = np.random.default_rng(seed)
+    pool: list[Frame] = []
+    episodes = iter(seeds)
+    exhausted = False
+    while pool or not exhausted:
+        while not exhausted and len(pool) < buffer:
+            nxt = next(episodes, None)
+            if nxt is None:
+                exhausted = True
+            else:
+                pool += episode_frames(*nxt, rng, chunk)
+        if pool:
+            k = int(rng.integers(len(pool)))
+            pool[k], pool[-1] = pool[-1], pool[k]
+            yield pool.pop()
+
+
+def statistics(seeds: list[tuple[str, int]], seed: int = 0) -> dict:
+    """Dataset statistics of the executed actions of these demonstration episodes (no rendering)."""
+    rng, actions, lengths = np.random.default_rng(seed), [], []
+    for family, s in seeds:
+        ep = Episode(family, s, render=False)
+        noise = float(rng.uniform(*DART_NOISE))
+        while not ep.done:
+            a = expert_action(ep.world, ep.task)
+            a[:3] += rng.normal(0.0, noise, 3)
+            actions.append(a)
+            ep.step(a)
+        lengths.append(ep.world.steps)
+    a = np.stack(actions)
+    mask = [True] * a.shape[1]
+    mask[GRIPPER] = False
+    action = {"mean": a.mean(0), "std": a.std(0), "max": a.max(0), "min": a.min(0),
+              "q01": np.quantile(a, 0.01, axis=0), "q99": np.quantile(a, 0.99, axis=0)}
+    return {STATISTICS_KEY: {"action": {**{k: [round(float(x), 6) for x in v] for k, v in action.items()}, "mask": mask},
+                             "num_transitions": int(a.shape[0]), "num_trajectories": len(seeds)}}
+
+
+def normalize(actions: np.ndarray, stats: dict) -> np.ndarray:
+    """Raw actions -> the DiT's targets: masked dims mapped [q01, q99] -> [-1, 1] and clipped (as
+    OpenVLA / CogACT normalize), the gripper left at its raw 0 / 1. Dims with q01 == q99 go to -1."""
+    s = stats["action"]
+    q01, q99, mask = (np.asarray(s[k], np.float32) for k in ("q01", "q99", "mask"))
+    scaled = np.clip(2 * (actions - q01) / (q99 - q01 + 1e-8) - 1, -1, 1)
+    return np.where(mask.astype(bool), scaled, actions).astype(np.float32)
+
+
+def training_seeds(episodes: int, start: int = 0) -> list[tuple[str, int]]:
+    return episode_seeds("train", episodes, start)
+
+
+__all__ = ["CHUNK", "Frame", "SPLITS", "STATISTICS_KEY", "episode_frames", "normalize", "statistics", "stream"]

@@ -1,0 +1,122 @@
+"""Closed-loop success: run policies on held-out episodes of the benchmark and count what they solve.
+
+Protocol. At each re-plan the policy sees the camera image and the instruction and predicts a
+16-step action chunk (un-normalized, gripper thresholded, as it would drive a robot); the first
+`execute` actions are applied, then it re-plans. An episode ends at success or at its family's
+step limit. Every policy compared runs the same episodes (same seeds, so the same scenes) and
+draws the same initial diffusion noise at the same re-plan (seeded by episode and call number), so
+a difference in success comes from the policy, not from luck.
+
+CogACT's adaptive action ensemble is not used: it needs a prediction at every step, which would
+multiply the cost of an evaluation by `execute`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..errors import UserError
+from .env import Episode
+from .tasks import FAMILIES, SPLITS, check_family
+
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    episodes: int = 100
+    families: tuple[str, ...] = FAMILIES
+    split: str = "eval"
+    start: int = 0  # offset into the split's seeds
+    execute: int = 4  # actions executed per predicted chunk
+    noise_seed: int = 0
+    filmstrips: int = 0  # how many episodes (the first ones) keep their frames
+
+    def episodes_list(self) -> list[tuple[str, int]]:
+        for f in self.families:
+            check_family(f)
+        if not self.families:
+            raise UserError("no task family chosen; give at least one of " + ", ".join(FAMILIES))
+        if self.split not in SPLITS:
+            raise UserError(f"unknown seed split {self.split!r}; choose from {', '.join(SPLITS)}")
+        seeds = SPLITS[self.split]
+        if self.episodes < 1 or self.start < 0 or self.start + self.episodes > len(seeds):
+            raise UserError(f"--episodes {self.episodes} from --start {self.start} is an empty or out-of-range seed "
+                            f"range; the {self.split} split has seeds for {len(seeds)} episodes")
+        return [(self.families[i % len(self.families)], seeds[self.start + i]) for i in range(self.episodes)]
+
+
+def episode_noise(seed: int, episode_seed: int, call: int, shape) -> np.ndarray:
+    """The initial diffusion noise of one re-plan: the same for every policy compared."""
+    return np.random.default_rng([seed, episode_seed, call]).standard_normal(shape, dtype=np.float32)
+
+
+@dataclass
+class EpisodeResult:
+    family: str
+    seed: int
+    instruction: str
+    success: bool
+    steps: int
+    calls: int
+    frames: list = field(default_factory=list, repr=False)  # (step, PIL image) at each re-plan and the end
+
+
+def run_episode(policy, family: str, seed: int, cfg: EvalConfig, record: bool = False) -> EpisodeResult:
+    """`policy(image, instruction, noise) -> [chunk, 7]` un-normalized actions. A policy that keeps
+    state across calls (an action ensemble, a frame cache) may define `reset(episode)`: it is called
+    when each episode starts."""
+    ep, calls, frames = Episode(family, seed), 0, []
+    if hasattr(policy, "reset"):
+        policy.reset(ep)
+    while not ep.done:
+        obs = ep.observe()
+        if record:
+            frames.append((ep.world.steps, obs.image))
+        chunk = policy(obs.image, obs.instruction, episode_noise(cfg.noise_seed, seed, calls, policy.noise_shape))
+        calls += 1
+        for action in chunk[:cfg.execute]:
+            if ep.step(action) or ep.done:
+                break
+    if record:
+        frames.append((ep.world.steps, ep.observe().image))
+    return EpisodeResult(family, seed, ep.task.instruction, ep.succeeded, ep.world.steps, calls, frames)
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate."""
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = successes / n, Z95 ** 2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarize(results: list[EpisodeResult]) -> dict:
+    """Success per family and overall, with 95% intervals, and mean episode length."""
+    def block(rs):
+        k = sum(r.success for r in rs)
+        low, high = wilson(k, len(rs))
+        return {"episodes": len(rs), "successes": k, "success_rate": k / len(rs) if rs else 0.0,
+                "ci95": [low, high], "mean_steps": float(np.mean([r.steps for r in rs])) if rs else 0.0}
+
+    families = sorted({r.family for r in results}, key=FAMILIES.index)
+    return {"overall": block(results), "families": {f: block([r for r in results if r.family == f]) for f in families}}
+
+
+def evaluate(policy, cfg: EvalConfig, progress: bool = True, desc: str = "eval") -> dict:
+    """{"config", "summary", "episodes": [...]}, and "filmstrips" (lists of PIL frames) when asked."""
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(cfg.episodes_list(), desc=desc, unit="episode", disable=not progress) as bar:
+        for k, (family, seed) in enumerate(bar):
+            results.append(run_episode(policy, family, seed, cfg, record=k < cfg.filmstrips))
+            bar.set_postfix_str(f"success {sum(r.success for r in results) / len(results):.0%}")
+    episodes = [{k: v for k, v in asdict(r).items() if k != "frames"} for r in results]
+    return {"config": {**asdict(cfg), "families": list(cfg.families)}, "summary": summarize(results),
+            "episodes": episodes, "filmstrips": [(r, r.frames) for r in results if r.frames]}

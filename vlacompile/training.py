@@ -1,0 +1,159 @@
+"""`vlacompile train`: a small preset trained from scratch on the simulator's demonstrations.
+
+Demonstrations stream from expert episodes on the training seeds (each frame used once, shuffled
+through a buffer), so the run needs no dataset on disk. The result is a weights file in the
+released key layout, the dataset statistics that normalize its actions, the loss curve (JSON and
+a plot) and a record of how it was made: seeds, steps, data, wall time, final loss, code revision.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .models.cogact.objective import Objective
+
+WEIGHTS, STATISTICS, RECORD, CURVE, PLOT = ("weights.safetensors", "dataset_statistics.json", "training.json",
+                                            "loss.json", "loss.png")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000  # about 55 minutes (1.6 s a step) on the 2-core CPU the shipped run was made on
+    batch: int = 16
+    lr: float = 2e-3
+    warmup: int = 200
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * this
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    stats_episodes: int = 1000  # demonstration episodes the action statistics come from
+    buffer: int = 2048  # frames shuffled together
+    objective: Objective = field(default_factory=Objective)
+
+
+def code_revision() -> str:
+    """git describe of the working tree (with -dirty when it has uncommitted changes), if any."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Batches:
+    """Batches of (pixels, input ids, text validity, normalized actions) from a frame stream."""
+
+    def __init__(self, frames, tokenizer, stats: dict, batch: int):
+        self.frames, self.tokenizer, self.stats, self.batch = frames, tokenizer, stats, batch
+        self.tasks: set = set()
+
+    def __next__(self):
+        import numpy as np
+        import torch
+
+        from .models.cogact.objective import pixels_from_uint8
+        from .sim.demos import normalize
+
+        frames = [next(self.frames) for _ in range(self.batch)]
+        self.tasks.update(f.task for f in frames)
+        ids = [self.tokenizer.prompt_ids(f.instruction) for f in frames]
+        width = max(map(len, ids))
+        input_ids = torch.tensor([i + [0] * (width - len(i)) for i in ids])
+        valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
+        pixels = pixels_from_uint8(torch.from_numpy(np.stack([f.image for f in frames])))
+        actions = torch.from_numpy(np.stack([normalize(f.actions, self.stats) for f in frames]))
+        return pixels, input_ids, valid, actions
+
+
+def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True, log=print, on_step=None) -> dict:
+    """Train `preset` (a CogACTConfig) from scratch; write WEIGHTS, STATISTICS, RECORD, CURVE, PLOT to
+    `out`. `on_step(step, model, statistics)`, if given, is called after every optimizer step."""
+    import itertools
+
+    import torch
+    from tqdm import tqdm
+
+    from .fsutil import sha256, staged_folder, write_json
+    from .models.cogact.build import from_state, state_shapes
+    from .models.cogact.objective import diffusion_loss, initial_state
+    from .sim import demos
+    from .sim.tasks import SPLITS, episode_seeds
+
+    start, revision = time.perf_counter(), code_revision()  # the code the run started from
+    torch.manual_seed(cfg.seed)
+    stats_seeds = episode_seeds("train", cfg.stats_episodes)
+    stats = demos.statistics(stats_seeds, cfg.seed)
+    key = demos.STATISTICS_KEY
+    log(f"statistics from {len(stats_seeds)} demonstration episodes ({stats[key]['num_transitions']} steps)")
+    model = from_state(preset, initial_state(state_shapes(preset.name), preset, cfg.seed), "initialization").train()
+    train_seeds = episode_seeds("train", len(SPLITS["train"]))
+    frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer)
+    batches = Batches(frames, tokenizer, stats[key], cfg.batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    curve = []
+    with tqdm(range(cfg.steps), desc="train", unit="step", disable=not progress) as bar:
+        for step in bar:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            loss = diffusion_loss(model, *next(batches), cfg.objective, g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            curve.append(loss.item())
+            if on_step is not None:
+                on_step(step + 1, model, stats)
+            if step % 10 == 0:
+                bar.set_postfix_str(f"loss {sum(curve[-50:]) / len(curve[-50:]):.4f}")
+    model.eval()
+    episodes = sorted(batches.tasks, key=lambda t: t[1])
+    record = {"preset": preset.name, "config": asdict(cfg), "objective": "eps-prediction MSE, 100-step "
+              "squaredcos_cap_v2, repeated diffusion steps, condition dropout (CogACT)",
+              "steps": cfg.steps, "samples": cfg.steps * cfg.batch,
+              "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
+                       "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
+                       "dart_noise": list(demos.DART_NOISE), "chunk": demos.CHUNK},
+              "final_loss": sum(curve[-100:]) / len(curve[-100:]), "wall_seconds": time.perf_counter() - start,
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": revision}
+    with staged_folder(Path(out)) as tmp:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS))
+        record["weights_sha256"] = sha256(tmp / WEIGHTS)
+        write_json(tmp / STATISTICS, stats)
+        write_json(tmp / CURVE, {"loss": curve})
+        plot_curve(curve, tmp / PLOT)
+        write_json(tmp / RECORD, record)
+    log(f"trained {cfg.steps} steps in {record['wall_seconds'] / 60:.1f} min, final loss {record['final_loss']:.4f}")
+    return record
+
+
+def plot_curve(curve: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.5), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    steps = np.arange(len(curve))
+    ax.plot(steps, curve, color="#b0c4de", lw=0.6, label="per step")
+    k = min(100, len(curve))
+    ax.plot(steps[k - 1:], np.convolve(curve, np.ones(k) / k, mode="valid"), color="#2b6cb0", label=f"mean of {k}")
+    ax.set(xlabel="optimizer step", ylabel="eps-prediction MSE", yscale="log", title="Training loss")
+    ax.legend()
+    fig.savefig(path, format="png")
