@@ -137,7 +137,8 @@ def filmstrip(episodes: list, columns: int = 8):
                 ax.imshow(image)
                 ax.text(4, 20, f"{step}", color="white", fontsize=7, bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})
         verdict = "success" if result.success else "failed"
-        title = axes[row][0].set_title(f"{result.instruction}: {verdict} after {result.steps} steps", loc="left",
-                                       fontsize=8, color=KEPT if result.success else DROPPED)
+        first = axes[row][0]
+        title = first.text(0, 1.04, f"{result.instruction}: {verdict} after {result.steps} steps", fontsize=8,
+                           color=KEPT if result.success else DROPPED, transform=first.transAxes, va="bottom")
         title.set_in_layout(False)  # it spans the row; laid out, it would widen the first column
     return fig
