@@ -130,3 +130,23 @@ def test_the_cache_is_not_blamed_for_steps_it_recomputes():
 
     low_at_computing_step = {"attn": [[0.95, 0.5, 0.97]], "mlp": [[0.99, 0.99, 0.99]]}
     assert warnings(_summary(similarity=low_at_computing_step, computing=(0, 2), interval=2)) == []
+
+
+def _with_success(reference, *compiled, episodes=10):
+    loop = {"policies": {"reference (PyTorch)": {"summary": {"overall": {"success_rate": reference,
+                                                                         "episodes": episodes}}}}}
+    for i, rate in enumerate(compiled):
+        loop["policies"][f"compiled p{i}"] = {"summary": {"overall": {"success_rate": rate, "episodes": episodes}}}
+    return {**_summary(), "closed_loop": loop}
+
+
+@pytest.mark.parametrize("summary,expected", [
+    (_with_success(0.9, 0.85), []),  # 5 points: within what 10 episodes can tell apart
+    (_with_success(0.9, 0.7), ["compiled p0 succeeds on 70% of 10 held-out episodes against 90% for the reference"]),
+    (_with_success(0.3, 0.3), ["the uncompressed policy itself succeeds on only 30% of 10 held-out episodes"]),
+])
+def test_closed_loop_warnings_name_a_weak_reference_or_a_compiled_drop(summary, expected):
+    from vlacompile.report.summary import warnings
+
+    found = [text for _, text in warnings(summary)]
+    assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found)), found
