@@ -51,3 +51,8 @@ def test_partial_runs_collate_in_row_order(tmp_path):
 def test_runs_of_other_episodes_do_not_share_a_table(tmp_path):
     with pytest.raises(SystemExit, match="different episodes"):
         ablation.collate([_part(tmp_path / "a", ["reference"], 2), _part(tmp_path / "b", ["all (L22 T56 M0.25 C5)"], 3)])
+
+
+def test_a_folder_without_results_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=f"--collate {tmp_path}: no readable ablation.json"):
+        ablation.collate([tmp_path])

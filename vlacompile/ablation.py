@@ -83,7 +83,13 @@ def markdown(results: dict) -> str:
 
 def collate(folders: list[Path]) -> dict:
     """Merge the ablation.json of several partial runs (same protocol) in ROWS order."""
-    parts = [json.loads((Path(f) / RESULTS).read_text()) for f in folders]
+    parts = []
+    for f in folders:
+        try:
+            parts.append(json.loads((Path(f) / RESULTS).read_text()))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--collate {f}: no readable {RESULTS} ({exc.__class__.__name__}); give folders written by "
+                             "python -m vlacompile.ablation --out") from None
     configs = {json.dumps(p["config"], sort_keys=True) for p in parts}
     if len(configs) > 1:
         raise SystemExit("these runs used different episodes or protocols; they cannot share a table")

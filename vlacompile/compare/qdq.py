@@ -79,7 +79,8 @@ def _node(node, types, constants, names, folder: Path) -> list[str]:
     return out
 
 
-def _island_of(node, islands: dict) -> str | None:
+def island_of(node, islands: dict) -> str | None:
+    """The precision island (a name of `islands`) a node belongs to, by op type or name scope."""
     for name, island in islands.items():
         if node.op_type in island.get("ops", ()) or ("scope" in island and re.match(island["scope"], node.name)):
             return name
@@ -110,7 +111,7 @@ def findings(graph, types, constants, names, folder: Path, islands: dict | None 
     producers = {o: n for n in nodes for o in n.output}
     islands = {**DEFAULT_ISLANDS, **(islands or {})}
     for node in nodes:
-        island = _island_of(node, islands)
+        island = island_of(node, islands)
         if island is None or node.op_type in QDQ:
             continue
         for i in node.input:

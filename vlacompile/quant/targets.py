@@ -11,8 +11,9 @@ weight is a grouped module's: the token-selection scoring reuses layer K-1's q /
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
+
+from ..compare.qdq import island_of  # the lint and the quantizer agree on what an island is
 
 GEMMS = ("MatMul", "Gemm", "Conv")
 
@@ -60,13 +61,6 @@ def module_index(model) -> dict[str, list[str]]:
             for form in forms:
                 index.setdefault(_digest(form), []).append(path)
     return index
-
-
-def island_of(node, islands: dict) -> str | None:
-    for name, island in islands.items():
-        if node.op_type in island.get("ops", ()) or ("scope" in island and re.match(island["scope"], node.name)):
-            return name
-    return None
 
 
 def plan(graph_name: str, model_proto, model, group_of, islands: dict, keep_float=(), folder=None) -> Plan:
