@@ -21,7 +21,7 @@ def test_a_few_training_steps_lower_the_loss_on_a_small_set(tiny):
     cfg = PRESETS["cogact-tiny"]
     model = from_state(cfg, initial_state(state_shapes(cfg.name), cfg, seed=3), "init").train()
     frames = iter(episode_frames("pick", 5, np.random.default_rng(0))[:4])
-    batch = next(Batches(frames, tiny.tokenizer, tiny.statistics["vlacompile_tabletop"], 4))
+    batch = next(Batches(frames, tiny.tokenizer, tiny.statistics["vlacompile_tabletop"], 4))[:4]
     objective = Objective(repeats=4, cond_drop=0.0)
 
     def loss(seed):  # the same diffusion steps and noise every time: only the weights change
@@ -69,3 +69,19 @@ def test_a_damaged_shipped_model_is_refused_with_one_line(tmp_path, monkeypatch)
     monkeypatch.setattr(embedded, "WEIGHTS", copy)
     with pytest.raises(UserError, match="does not match the sha256"):
         embedded.embedded_policy()
+
+
+def test_grounding_targets_point_from_the_gripper_to_the_named_objects():
+    from vlacompile.sim.demos import grounding
+    from vlacompile.sim.tasks import make_episode
+
+    world, task = make_episode("put", 11)
+    x, y, g = world.objects[task.target], world.objects[task.other], world.gripper
+    x.u, x.v, x.z = 0.2, 0.5, 0.0
+    y.u, y.v, y.z = -0.4, 0.7, 0.0
+    g.u, g.v, g.z, g.closed = 0.0, 0.4, 0.3, True
+    # base frame: x along v, y along u; objects by their centre height; all times 3
+    expected = [0.3, 0.6, 3 * (0.5 * x.height - 0.3), 0.9, -1.2, 3 * (0.5 * y.height - 0.3), 0.9, 0.0, 0.0]
+    np.testing.assert_allclose(grounding(world, task), expected, atol=1e-6)
+    x.held = True
+    assert grounding(world, task)[-1] == 1.0

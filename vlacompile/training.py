@@ -53,7 +53,8 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 
 
 class Batches:
-    """Batches of (pixels, input ids, text validity, normalized actions) from a frame stream."""
+    """Batches of (pixels, input ids, text validity, normalized actions, grounding targets) from a
+    frame stream."""
 
     def __init__(self, frames, tokenizer, stats: dict, batch: int):
         self.frames, self.tokenizer, self.stats, self.batch = frames, tokenizer, stats, batch
@@ -74,7 +75,7 @@ class Batches:
         valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
         pixels = pixels_from_uint8(torch.from_numpy(np.stack([f.image for f in frames])))
         actions = torch.from_numpy(np.stack([normalize(f.actions, self.stats) for f in frames]))
-        return pixels, input_ids, valid, actions
+        return pixels, input_ids, valid, actions, torch.from_numpy(np.stack([f.grounding for f in frames]))
 
 
 def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True, log=print, on_step=None) -> dict:
@@ -87,7 +88,7 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
 
     from .fsutil import sha256, staged_folder, write_json
     from .models.cogact.build import from_state, state_shapes
-    from .models.cogact.objective import diffusion_loss, initial_state
+    from .models.cogact.objective import initial_state, training_loss
     from .sim import demos
     from .sim.tasks import SPLITS, episode_seeds
 
@@ -101,32 +102,39 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
     train_seeds = episode_seeds("train", len(SPLITS["train"]))
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer)
     batches = Batches(frames, tokenizer, stats[key], cfg.batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    head = torch.nn.Linear(preset.llm.hidden, demos.GROUNDING_DIMS)  # thrown away at the end
+    params = [*model.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed + 1)
-    curve = []
+    curve, grounding_curve = [], []
     with tqdm(range(cfg.steps), desc="train", unit="step", disable=not progress) as bar:
         for step in bar:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, cfg)
-            loss = diffusion_loss(model, *next(batches), cfg.objective, g)
+            loss, eps, ground = training_loss(model, head, *next(batches), cfg.objective, g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
-            curve.append(loss.item())
+            curve.append(eps.item())
+            grounding_curve.append(ground.item())
             if on_step is not None:
                 on_step(step + 1, model, stats)
             if step % 10 == 0:
-                bar.set_postfix_str(f"loss {sum(curve[-50:]) / len(curve[-50:]):.4f}")
+                bar.set_postfix_str(f"eps {sum(curve[-50:]) / len(curve[-50:]):.4f} "
+                                    f"grounding {sum(grounding_curve[-50:]) / len(grounding_curve[-50:]):.4f}")
     model.eval()
     episodes = sorted(batches.tasks, key=lambda t: t[1])
     record = {"preset": preset.name, "config": asdict(cfg), "objective": "eps-prediction MSE, 100-step "
-              "squaredcos_cap_v2, repeated diffusion steps, condition dropout (CogACT)",
+              "squaredcos_cap_v2, repeated diffusion steps, condition dropout (CogACT), plus the grounding MSE of a "
+              "linear head on the cognition feature (not shipped)",
               "steps": cfg.steps, "samples": cfg.steps * cfg.batch,
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
                        "dart_noise": list(demos.DART_NOISE), "chunk": demos.CHUNK},
-              "final_loss": sum(curve[-100:]) / len(curve[-100:]), "wall_seconds": time.perf_counter() - start,
+              "final_loss": sum(curve[-100:]) / len(curve[-100:]),
+              "final_grounding_loss": sum(grounding_curve[-100:]) / len(grounding_curve[-100:]),
+              "wall_seconds": time.perf_counter() - start,
               "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": revision}
     with staged_folder(Path(out)) as tmp:
         from safetensors.torch import save_file
@@ -134,14 +142,14 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS))
         record["weights_sha256"] = sha256(tmp / WEIGHTS)
         write_json(tmp / STATISTICS, stats)
-        write_json(tmp / CURVE, {"loss": curve})
-        plot_curve(curve, tmp / PLOT)
+        write_json(tmp / CURVE, {"loss": curve, "grounding": grounding_curve})
+        plot_curve(curve, grounding_curve, tmp / PLOT)
         write_json(tmp / RECORD, record)
     log(f"trained {cfg.steps} steps in {record['wall_seconds'] / 60:.1f} min, final loss {record['final_loss']:.4f}")
     return record
 
 
-def plot_curve(curve: list[float], path: Path) -> None:
+def plot_curve(curve: list[float], grounding: list[float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,7 +161,11 @@ def plot_curve(curve: list[float], path: Path) -> None:
     steps = np.arange(len(curve))
     ax.plot(steps, curve, color="#b0c4de", lw=0.6, label="per step")
     k = min(100, len(curve))
-    ax.plot(steps[k - 1:], np.convolve(curve, np.ones(k) / k, mode="valid"), color="#2b6cb0", label=f"mean of {k}")
-    ax.set(xlabel="optimizer step", ylabel="eps-prediction MSE", yscale="log", title="Training loss")
+    ax.plot(steps[k - 1:], np.convolve(curve, np.ones(k) / k, mode="valid"), color="#2b6cb0",
+            label=f"eps-prediction MSE, mean of {k}")
+    if grounding:
+        ax.plot(steps[k - 1:], np.convolve(grounding, np.ones(k) / k, mode="valid"), color="#c05621",
+                label=f"grounding MSE (head not shipped), mean of {k}")
+    ax.set(xlabel="optimizer step", ylabel="MSE", yscale="log", title="Training loss")
     ax.legend()
     fig.savefig(path, format="png")

@@ -8,6 +8,10 @@ every state is still the expert's clean plan from that state (expert.plan), neve
 Statistics follow CogACT / OpenVLA's dataset statistics: per action dimension mean, std, min, max,
 q01 and q99 over every executed step of the demonstrations, and a mask that is False for the
 gripper (it is trained on its raw 0 / 1 and only thresholded at inference).
+
+Each frame also carries grounding targets (`grounding`): where the objects the instruction names
+are relative to the gripper, and the gripper's own state. They train a throw-away head on the
+cognition feature next to CogACT's objective (objective.py says why); no policy ever sees them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ CHUNK = 16
 DART_NOISE = (0.0, 0.015)  # per-episode noise scale, uniform in this range (table units per step)
 STATISTICS_KEY = "vlacompile_tabletop"
 GRIPPER = 6
+GROUNDING_DIMS = 9
+POSITION_SCALE = 3.0  # relative positions span about +-0.3 table units; this brings them to about +-1
 
 
 @dataclass
@@ -32,6 +38,24 @@ class Frame:
     instruction: str
     actions: np.ndarray  # [CHUNK, 7] float32, raw (not normalized)
     task: tuple[str, int]
+    grounding: np.ndarray  # [GROUNDING_DIMS] float32, see grounding()
+
+
+def grounding(world, task) -> np.ndarray:
+    """What the instruction points at, in the action's base frame (x = v, y = u, z up), from the
+    gripper: the named object's centre (3), the second named object's centre or zeros (3), then the
+    gripper's height, 1 when open, and 1 when the named object is held."""
+    g = world.gripper
+
+    def offset(i):
+        if i is None:
+            return [0.0, 0.0, 0.0]
+        o = world.objects[i]
+        return [POSITION_SCALE * (o.v - g.v), POSITION_SCALE * (o.u - g.u), POSITION_SCALE * (o.z + 0.5 * o.height - g.z)]
+
+    held = float(world.objects[task.target].held)
+    return np.array([*offset(task.target), *offset(task.other), POSITION_SCALE * g.z, 0.0 if g.closed else 1.0, held],
+                    np.float32)
 
 
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
@@ -42,7 +66,8 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
     while not ep.done:
         if ep.world.steps % every == 0:
             obs = ep.observe()
-            frames.append(Frame(np.array(obs.image), obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id))
+            frames.append(Frame(np.array(obs.image), obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
+                                grounding(ep.world, ep.task)))
         a = expert_action(ep.world, ep.task)
         a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
         ep.step(a)
@@ -103,4 +128,4 @@ def training_seeds(episodes: int, start: int = 0) -> list[tuple[str, int]]:
     return episode_seeds("train", episodes, start)
 
 
-__all__ = ["CHUNK", "Frame", "SPLITS", "STATISTICS_KEY", "episode_frames", "normalize", "statistics", "stream"]
+__all__ = ["CHUNK", "Frame", "GROUNDING_DIMS", "grounding", "SPLITS", "STATISTICS_KEY", "episode_frames", "normalize", "statistics", "stream"]

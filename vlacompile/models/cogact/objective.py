@@ -6,6 +6,14 @@ Each cognition feature is used for `repeats` independent (step, noise) draws ("r
 steps"), which trains the cheap action head more per pass of the expensive VLM. With probability
 `cond_drop` a sample's cognition is replaced by the learned `uncondition` vector, which is what
 makes classifier-free guidance at inference mean something.
+
+Grounding. CogACT starts from a pretrained VLM (Prismatic) whose cognition feature already ties the
+instruction's words to places in the image; the action objective only adapts it. From scratch, the
+eps-MSE alone teaches the VLM that slowly: the first trained default reached 3% closed-loop success,
+its open-loop direction accuracy flat from step 500 to 2000 (docs/BENCHMARKS.md). So training adds,
+with weight `grounding`, the MSE of a linear head on the cognition feature that regresses where the
+named objects are relative to the gripper (sim.demos.grounding): the signal a VLM's pretraining
+would have given. The head is thrown away after training; the policy and its weights are CogACT's.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ class Objective:
     # far more than the DiT, so 32 cheap draws per feature was measured to learn much faster.
     repeats: int = 32
     cond_drop: float = 0.1  # probability of training on the unconditional vector
+    grounding: float = 1.0  # weight of the grounding loss; 0 is CogACT's objective alone
 
 
 def pixels_from_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -40,9 +49,22 @@ def pixels_from_uint8(images: torch.Tensor) -> torch.Tensor:
 def diffusion_loss(model, pixels, input_ids, text_valid, actions, objective: Objective, g: torch.Generator):
     """pixels [B, 6, H, W], input_ids / text_valid [B, L] (right-padded), actions [B, 16, 7]
     normalized -> scalar MSE between the predicted and the true noise."""
-    net = model.action_model.net
+    return eps_loss(model, model.cognition(pixels, input_ids, text_valid), actions, objective, g)
+
+
+def training_loss(model, head: torch.nn.Module, pixels, input_ids, text_valid, actions, grounding,
+                  objective: Objective, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, eps MSE, grounding MSE) of one batch; `head` maps the cognition feature [B, D] to the
+    grounding targets [B, G]."""
     cognition = model.cognition(pixels, input_ids, text_valid)  # [B, D]
-    b = cognition.shape[0]
+    eps = eps_loss(model, cognition, actions, objective, g)
+    ground = F.mse_loss(head(cognition), grounding)
+    return eps + objective.grounding * ground, eps, ground
+
+
+def eps_loss(model, cognition: torch.Tensor, actions: torch.Tensor, objective: Objective, g: torch.Generator):
+    """The eps-prediction MSE of the action head given the cognition features [B, D]."""
+    net, b = model.action_model.net, cognition.shape[0]
     drop = torch.rand(b, generator=g) < objective.cond_drop
     z = torch.where(drop[:, None], net.z_embedder.uncondition.expand(b, -1), cognition)
     z = z.repeat(objective.repeats, 1)[:, None]  # [R*B, 1, D]
