@@ -41,7 +41,7 @@ def test_relevance_sums_instruction_queries_and_ignores_padding():
     probs[0, :, 5, 1:4] = torch.tensor([0.0, 0.3, 0.1])
     probs[0, :, 6, 1:4] = torch.tensor([0.0, 0.0, 9.0])  # padding row: must not count
     valid = torch.tensor([[True] * 6 + [False]])
-    r = relevance(probs, valid, n)
+    r = relevance(probs, valid, 1, n)
     # sums 0.3, 0.4, 0.1 -> min-max normalized
     torch.testing.assert_close(r, torch.tensor([[2 / 3, 1.0, 0.0]]))
 

@@ -3,8 +3,10 @@
 - layer importance I_l = 1 - mean cos(h_in, h_out) over every sample and real token position;
 - MLP channel score s_j = mean_tokens |silu(gate_j) * up_j| * ||W_down[:, j]||_2;
 - visual-token relevance at the selection layer (the same scores the selector computes);
-- per DiT block, cos(output at step s, output at step s-1) of its attention and MLP branches.
-Samples run one at a time, unpadded, so every position is real.
+- per action-sampler block (DiT block), cos(output at step s, output at step s-1) of its attention
+  and MLP branches.
+Samples run one at a time, unpadded, so every position is real. The model is reached only through
+its PassTarget (passes.family), so any family that declares one calibrates.
 """
 
 from __future__ import annotations
@@ -12,31 +14,31 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..passes.family import target_of
 from ..passes.token_select import relevance
 
 
 class Collector:
     def __init__(self, model, select_layer: int):
-        self.model, self.select_layer = model, select_layer
-        llm = model.llm_backbone
-        n, width = len(llm.layers), llm.layers[0].mlp.down_proj.in_features
+        self.model, self.select_layer, self.target = model, select_layer, target_of(model)
+        layers = self.target.layers()
+        n, width = len(layers), layers[0].mlp.down_proj.in_features
         self.cos_sum, self.cos_count = torch.zeros(n, dtype=torch.float64), 0
         self.act_sum, self.act_count = torch.zeros(n, width, dtype=torch.float64), 0
         self.relevance: list[torch.Tensor] = []
-        depth = len(model.action_model.net.blocks)
+        depth = len(self.target.branch_modules())
         self.branch_out = {kind: [[] for _ in range(depth)] for kind in ("attn", "mlp")}
         self.similarity = {kind: [] for kind in ("attn", "mlp")}
         self.handles = []
 
     def __enter__(self):
-        llm, net = self.model.llm_backbone, self.model.action_model.net
-        for i, layer in enumerate(llm.layers):
+        for i, layer in enumerate(self.target.layers()):
             self.handles.append(layer.register_forward_hook(self._layer_hook(i), with_kwargs=True))
             self.handles.append(layer.mlp.down_proj.register_forward_pre_hook(self._mlp_hook(i)))
-        for j, block in enumerate(net.blocks):
-            for kind in ("attn", "mlp"):
+        for j, modules in enumerate(self.target.branch_modules()):
+            for kind, module in zip(("attn", "mlp"), modules):
                 hook = lambda m, a, out, j=j, kind=kind: self.branch_out[kind][j].append(out.detach().float())  # noqa: E731
-                self.handles.append(getattr(block, kind).register_forward_hook(hook))
+                self.handles.append(module.register_forward_hook(hook))
         return self
 
     def __exit__(self, *exc):
@@ -51,10 +53,10 @@ class Collector:
             if i == 0:
                 self.cos_count += cos.numel()
             if i == self.select_layer - 1:
-                llm = self.model.llm_backbone
-                probs = llm.attention_probs(i, h_in, kwargs["attention_mask"], kwargs["position_embeddings"])
+                probs = self.target.attention_probs_of_call(i, args, kwargs)
                 valid = torch.ones(h_in.shape[:2], dtype=torch.bool)
-                self.relevance.append(relevance(probs, valid, self.model.cfg.visual_tokens)[0].float())
+                t = self.target
+                self.relevance.append(relevance(probs, valid, t.visual_start, t.visual_tokens)[0].float())
         return hook
 
     def _mlp_hook(self, i):
@@ -75,8 +77,7 @@ class Collector:
                 o.clear()
 
     def results(self) -> dict:
-        llm = self.model.llm_backbone
-        norms = torch.stack([layer.mlp.down_proj.weight.detach().double().norm(dim=0) for layer in llm.layers])
+        norms = torch.stack([layer.mlp.down_proj.weight.detach().double().norm(dim=0) for layer in self.target.layers()])
         sim = {k: torch.tensor(v).mean(dim=0) for k, v in self.similarity.items()}  # [depth, steps - 1]
         return {
             "layer_importance": (1 - self.cos_sum / self.cos_count).tolist(),

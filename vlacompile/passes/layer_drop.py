@@ -7,11 +7,10 @@ Two baselines choose the layers otherwise, for ablations: "random" (a seeded ran
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-from torch import nn
+from dataclasses import dataclass
 
 from ..errors import UserError
+from .family import target_of
 from .record import PassRecord, check_range, count_params, fresh_copy
 
 
@@ -45,7 +44,7 @@ def layers_to_keep(importance: list[float] | None, n: int, keep: int, method: st
 
 
 def apply(model, cfg: LayerDropConfig, calib=None):
-    layers = model.llm_backbone.layers
+    layers = target_of(model).layers()
     if cfg.method not in METHODS:
         raise UserError(f"--layer-method {cfg.method!r} is not one of {', '.join(METHODS)}")
     check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
@@ -53,13 +52,10 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     importance = None if calib is None else [calib.layer_importance[s] for s in sources]
     kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed)
     out = fresh_copy(model)
-    new_layers = nn.ModuleList(out.llm_backbone.layers[i] for i in kept)
-    for position, (i, layer) in enumerate(zip(kept, new_layers)):
+    target = target_of(out)
+    for i, layer in enumerate(target.layers()):
         layer.vlacompile_source_index = sources[i]
-        layer.self_attn.layer_idx = position
-    out.llm_backbone.llm.model.layers = new_layers
-    out.llm_backbone.llm.config.num_hidden_layers = len(new_layers)
-    out.cfg = replace(out.cfg, llm=replace(out.cfg.llm, layers=len(new_layers)))
+    target.keep_layers(kept)
     dropped = [sources[i] for i in range(len(layers)) if i not in kept]
     return out, PassRecord("layer_drop", {"keep": cfg.keep, "method": cfg.method}, count_params(model), count_params(out),
                            {"dropped_layers": dropped, "kept_layers": [sources[i] for i in kept],

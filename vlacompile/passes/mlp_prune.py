@@ -1,6 +1,7 @@
-"""Structured MLP channel pruning of every LLM layer's SwiGLU (gate, up, down), by calibrated importance.
+"""Structured MLP channel pruning of every language-stack layer's gated MLP (gate, up, down), by
+calibrated importance.
 
-Criterion (recorded by calibration): s_j = mean over tokens of |silu(gate_j(x)) * up_j(x)|, times
+Criterion (recorded by calibration): s_j = mean over tokens of |act(gate_j(x)) * up_j(x)| (SiLU in Llama), times
 ||W_down[:, j]||_2: how much channel j contributes to the layer's output on real inputs. The
 lowest-scoring fraction goes; the result holds smaller dense weights, not a mask.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .family import target_of
 from .layer_drop import source_index
 from .record import PassRecord, check_range, count_params, fresh_copy
 
@@ -39,7 +41,7 @@ def apply(model, cfg: MlpPruneConfig, calib=None):
     check_range("--mlp-sparsity", cfg.sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
     out = fresh_copy(model)
     widths = []
-    for i, layer in enumerate(out.llm_backbone.layers):
+    for i, layer in enumerate(target_of(out).layers()):
         mlp = layer.mlp
         scores = None if calib is None else calib.mlp_scores[source_index(layer, i)]
         keep = channels_to_keep(scores, mlp.gate_proj.out_features, cfg.sparsity)

@@ -1,9 +1,10 @@
 """Static top-k visual token selection (EfficientVLA §3.3), and the FastV / random baselines.
 
-Layers [0, K) see every token. Before layer K the selector keeps T of the 256 visual tokens:
+Layers [0, K) see every token. Before layer K the selector keeps T of the N visual tokens (256 in
+CogACT), which lie at [start, start + N) of the language stack's sequence (passes.family):
 - relevance r_i: the head-averaged attention that the instruction tokens (queries after the visual
   span; padding excluded) pay to visual token i at layer K-1, summed over those queries, min-max
-  normalized. Under the causal mask this is the only direction that exists;
+  normalized. Under a causal mask this is the only direction that exists;
 - the K_key most relevant tokens, then floor(alpha * (T - K_key)) more by relevance: together the
   top (K_key + n_rel) by relevance;
 - the rest by diversity: the candidates farthest (1 - max cosine similarity, on layer K-1's output)
@@ -20,10 +21,10 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .family import target_of
 from .record import PassRecord, check_range, count_params, fresh_copy
 
 METHODS = ("efficientvla", "fastv", "random", "none")
-VISUAL_START = 1  # the sequence is [BOS, visual tokens, prompt]
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ def check_select_layer(layer: int, n_layers: int) -> None:
     check_range("--select-layer", layer, 1, n_layers - 1, "select after one of the model's layers")
 
 
-def relevance(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.Tensor:
-    """probs [B, H, S, S], valid [B, S] -> min-max normalized relevance [B, n_visual]."""
-    end = VISUAL_START + n_visual
-    attn = probs.mean(dim=1)[:, end:, VISUAL_START:end]  # instruction queries x visual keys
+def relevance(probs: torch.Tensor, valid: torch.Tensor, start: int, n_visual: int) -> torch.Tensor:
+    """probs [B, H, S, S], valid [B, S], visual tokens at [start, start + n_visual) -> min-max
+    normalized relevance [B, n_visual]."""
+    end = start + n_visual
+    attn = probs.mean(dim=1)[:, end:, start:end]  # instruction queries x visual keys
     r = (attn * valid[:, end:, None].to(attn.dtype)).sum(dim=1)  # padding queries count for nothing
     low, high = r.amin(dim=-1, keepdim=True), r.amax(dim=-1, keepdim=True)
     return (r - low) / (high - low).clamp_min(torch.finfo(r.dtype).tiny)
@@ -73,18 +75,19 @@ def efficientvla_indices(r: torch.Tensor, features: torch.Tensor, cfg: TokenSele
     return torch.cat(efficientvla_groups(r, features, cfg), dim=1).sort(dim=-1).values
 
 
-def _last_query_attention(probs: torch.Tensor, valid: torch.Tensor, n_visual: int) -> torch.Tensor:
+def _last_query_attention(probs: torch.Tensor, valid: torch.Tensor, start: int, n_visual: int) -> torch.Tensor:
     last = valid.long().sum(dim=1) - 1  # [B]
     rows = probs.mean(dim=1)[torch.arange(probs.shape[0], device=probs.device), last]  # [B, S]
-    return rows[:, VISUAL_START:VISUAL_START + n_visual]
+    return rows[:, start:start + n_visual]
 
 
 class TokenSelector(nn.Module):
-    """Installed as `llm_backbone.selector`; holds no weights (a random baseline holds its indices)."""
+    """Installed where the family says (PassTarget.install_selector); holds no weights (a random
+    baseline holds its indices)."""
 
-    def __init__(self, cfg: TokenSelectConfig, n_visual: int):
+    def __init__(self, cfg: TokenSelectConfig, start: int, n_visual: int):
         super().__init__()
-        self.cfg, self.layer, self.n_visual = cfg, cfg.layer, n_visual
+        self.cfg, self.layer, self.start, self.n_visual = cfg, cfg.layer, start, n_visual
         if cfg.method == "random":
             g = torch.Generator().manual_seed(cfg.seed)
             self.register_buffer("fixed", torch.randperm(n_visual, generator=g)[: cfg.tokens].sort().values,
@@ -97,9 +100,11 @@ class TokenSelector(nn.Module):
             return {"random": self.fixed.to(h_out.device).expand(h_out.shape[0], -1)}
         probs = backbone.attention_probs(self.layer - 1, h_in, mask, rope)
         if self.cfg.method == "fastv":
-            return {"fastv": torch.topk(_last_query_attention(probs, valid, self.n_visual), self.cfg.tokens, dim=-1).indices}
-        visual = h_out[:, VISUAL_START:VISUAL_START + self.n_visual]
-        by_relevance, by_diversity = efficientvla_groups(relevance(probs, valid, self.n_visual), visual, self.cfg)
+            last = _last_query_attention(probs, valid, self.start, self.n_visual)
+            return {"fastv": torch.topk(last, self.cfg.tokens, dim=-1).indices}
+        visual = h_out[:, self.start:self.start + self.n_visual]
+        r = relevance(probs, valid, self.start, self.n_visual)
+        by_relevance, by_diversity = efficientvla_groups(r, visual, self.cfg)
         return {"relevance": by_relevance, "diversity": by_diversity}
 
     def indices(self, backbone, h_in, h_out, valid, mask, rope) -> torch.Tensor:
@@ -107,25 +112,27 @@ class TokenSelector(nn.Module):
         return torch.cat(list(groups.values()), dim=1).sort(dim=-1).values
 
     def forward(self, backbone, h_in, h_out, valid, positions, mask, rope):
-        """Gather [BOS, kept visual tokens, prompt] from h_out, valid and positions."""
-        keep = self.indices(backbone, h_in, h_out, valid, mask, rope) + VISUAL_START  # [B, T]
+        """Gather [tokens before the visual span, kept visual tokens, the rest] from h_out, valid
+        and positions."""
+        keep = self.indices(backbone, h_in, h_out, valid, mask, rope) + self.start  # [B, T]
         b, s = valid.shape
-        head = torch.zeros(b, 1, dtype=keep.dtype, device=keep.device)
-        tail = torch.arange(VISUAL_START + self.n_visual, s, device=keep.device).expand(b, -1)
+        head = torch.arange(self.start, device=keep.device).expand(b, -1)
+        tail = torch.arange(self.start + self.n_visual, s, device=keep.device).expand(b, -1)
         index = torch.cat([head, keep, tail], dim=1)  # [B, S - N + T]
         h = torch.gather(h_out, 1, index[..., None].expand(-1, -1, h_out.shape[-1]))
         return h, torch.gather(valid, 1, index), torch.gather(positions, 1, index)
 
 
 def apply(model, cfg: TokenSelectConfig, calib=None):
-    n_visual, n_layers = model.cfg.visual_tokens, len(model.llm_backbone.layers)
+    target = target_of(model)
+    n_visual, n_layers = target.visual_tokens, len(target.layers())
     if cfg.method not in METHODS:
         raise UserError(f"--token-method {cfg.method!r} is not one of {', '.join(METHODS)}")
     out = fresh_copy(model)
     if cfg.method != "none":
         check_range("--tokens", cfg.tokens, cfg.k_key, n_visual, f"keep between K_key={cfg.k_key} and {n_visual}")
         check_select_layer(cfg.layer, n_layers)
-        out.llm_backbone.selector = TokenSelector(cfg, n_visual)
+        target_of(out).install_selector(TokenSelector(cfg, target.visual_start, n_visual))
     kept = n_visual if cfg.method == "none" else cfg.tokens
     return out, PassRecord("token_select", cfg.__dict__.copy(), count_params(model), count_params(out),
                            {"visual_tokens": [n_visual, kept], "split": dict(zip(("key", "relevance", "diversity"),

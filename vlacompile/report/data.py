@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..passes.family import target_of
 from .summary import facts, warnings
 
 
 def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, list[int]]:
     """Visual tokens the static selection keeps for one image, by why they were kept."""
-    selector = compressed.llm_backbone.selector
+    selector = target_of(compressed).selector()
     if selector is None:
         return {}
     captured = {}

@@ -23,6 +23,12 @@ class CogACT(nn.Module):
         self.llm_backbone = LLMBackbone(cfg.llm)
         self.action_model = ActionModel(cfg.dit, cfg.llm.hidden)
 
+    def pass_target(self):
+        """What the compile passes may change, and how (passes.family)."""
+        from .targets import CogACTTarget
+
+        return CogACTTarget(self)
+
     def visual_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.projector(self.vision_backbone(pixels))  # [B, 6, 224, 224] -> [B, 256, D]
 
