@@ -11,6 +11,8 @@ Two key differences from our module are known and handled as LeRobot's `from_pre
 - released files hold `paligemma.lm_head.weight` but no `language_model.embed_tokens.weight` (the two
   are tied and safetensors keeps one name): the head becomes the embedding table;
 - `gemma_expert.lm_head.weight` is stored but never used by pi0: it is dropped.
+And one naming variant: transformers 5.23 has no `vision_model.` level in SiglipVisionModel, which
+LeRobot 0.6 (pinned to transformers 5.4-5.5) and openpi save; a file without it gets it back.
 Everything else must match exactly.
 """
 
@@ -36,6 +38,7 @@ WEIGHTS = "model.safetensors"
 LM_HEAD = "paligemma_with_expert.paligemma.lm_head.weight"
 EMBED = "paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
 EXPERT_LM_HEAD = "paligemma_with_expert.gemma_expert.lm_head.weight"
+VISION_MODEL = ".vision_tower.vision_model."
 FILES = (WEIGHTS, "config.json", "policy_preprocessor.json", "tokenizer.json")
 
 
@@ -67,6 +70,8 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str]:
         raise UserError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
     prefix = PREFIX if state and all(k.startswith(PREFIX) for k in state) else ""
     state = {k[len(prefix):]: v for k, v in state.items()}
+    if not any(VISION_MODEL in k for k in state):  # saved through a transformers with a flattened SigLIP
+        state = {k.replace(".vision_tower.", VISION_MODEL): v for k, v in state.items()}
     state.pop(EXPERT_LM_HEAD, None)
     head = state.pop(LM_HEAD, None)
     if head is not None and EMBED not in state:
