@@ -9,24 +9,7 @@ from vlacompile.models.pi0.build import build_meta, state_shapes
 from vlacompile.models.pi0.config import PRESETS
 from vlacompile.models.pi0.gemma import RMSNorm
 
-TINY = PRESETS["pi0-tiny"]
-
-
-def _gemma_config(dims, layers=None):
-    from transformers import GemmaConfig
-
-    return GemmaConfig(hidden_size=dims.width, intermediate_size=dims.mlp, num_hidden_layers=layers or dims.depth,
-                       num_attention_heads=dims.heads, num_key_value_heads=dims.kv_heads, head_dim=dims.head_dim,
-                       vocab_size=dims.vocab or 8, hidden_activation="gelu_pytorch_tanh", rms_norm_eps=dims.eps,
-                       rope_theta=dims.rope_base, attn_implementation="eager")
-
-
-def _siglip_config(cfg):
-    from transformers import SiglipVisionConfig
-
-    return SiglipVisionConfig(hidden_size=cfg.width, intermediate_size=cfg.mlp, num_hidden_layers=cfg.depth,
-                              num_attention_heads=cfg.heads, image_size=cfg.image, patch_size=cfg.patch,
-                              hidden_act="gelu_pytorch_tanh", layer_norm_eps=cfg.eps, vision_use_head=False)
+from .hf_configs import TINY, gemma_config, siglip_config
 
 
 def test_key_names_and_shapes_are_transformers_paligemma_and_gemma():
@@ -34,10 +17,10 @@ def test_key_names_and_shapes_are_transformers_paligemma_and_gemma():
     CausalLM without embeddings (modeling_pi0.py); our names under those two must be theirs."""
     from transformers import GemmaForCausalLM, PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
-    vlm = PaliGemmaConfig(vision_config=_siglip_config(TINY.siglip).to_dict(), text_config=_gemma_config(TINY.vlm).to_dict(),
+    vlm = PaliGemmaConfig(vision_config=siglip_config(TINY.siglip).to_dict(), text_config=gemma_config(TINY.vlm).to_dict(),
                           projection_dim=TINY.vlm.width)
     with torch.device("meta"):
-        paligemma, expert = PaliGemmaForConditionalGeneration(vlm), GemmaForCausalLM(_gemma_config(TINY.expert))
+        paligemma, expert = PaliGemmaForConditionalGeneration(vlm), GemmaForCausalLM(gemma_config(TINY.expert))
     # transformers 5.23's SiglipVisionModel has no `vision_model.` level; LeRobot 0.6 (transformers 5.4-5.5)
     # and openpi (4.53) save it: `vision_tower.vision_model.embeddings...` (openpi gemma_pytorch.py).
     theirs = {f"paligemma_with_expert.paligemma.{k}".replace(".vision_tower.", ".vision_tower.vision_model."): v.shape
@@ -54,7 +37,7 @@ def test_siglip_equals_transformers_siglip(pi0_tiny):
     from transformers import SiglipVisionModel
 
     ours = pi0_tiny.model.vision_tower
-    theirs = SiglipVisionModel(_siglip_config(TINY.siglip)).eval()
+    theirs = SiglipVisionModel(siglip_config(TINY.siglip)).eval()
     theirs.load_state_dict({k.removeprefix("vision_model."): v for k, v in ours.state_dict().items()}, strict=True)
     pixels = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.no_grad():
@@ -67,7 +50,7 @@ def test_prefix_cache_equals_transformers_gemma_cache(pi0_tiny, pi0_inputs):
     from transformers import GemmaModel
 
     model, x = pi0_tiny.model, pi0_inputs
-    config = _gemma_config(TINY.vlm)
+    config = gemma_config(TINY.vlm)
     config.is_causal = False  # transformers then builds a bidirectional mask over the valid tokens
     theirs = GemmaModel(config).eval()
     theirs.load_state_dict(model.vlm.state_dict(), strict=True)
