@@ -39,8 +39,9 @@ def test_actions_equal_transformers_pi0(pi0_tiny, pi0_inputs):
     mask = torch.cat([x["image_valid"].repeat_interleave(TINY.siglip.tokens, dim=1), x["ids_valid"]], dim=1).long()
     with torch.no_grad():
         ours = pi0_tiny.model(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"], noise)
-        reference = theirs.sample_actions(state=x["state"], input_ids=ids, pixel_values=x["pixels"], noise=noise.clone(),
-                                          attention_mask=mask, pixel_attention_mask=x["image_valid"])
+        reference = theirs.sample_actions(state=x["state"], input_ids=ids, pixel_values=x["pixels"],
+                                          noise=noise.clone(), attention_mask=mask,
+                                          pixel_attention_mask=x["image_valid"])
     # transformers forms the time embedding's angles in float32, openpi and LeRobot (and we) in float64.
     torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
     assert (ours - noise).abs().mean() > 0.1

@@ -17,8 +17,8 @@ def test_key_names_and_shapes_are_transformers_paligemma_and_gemma():
     CausalLM without embeddings (modeling_pi0.py); our names under those two must be theirs."""
     from transformers import GemmaForCausalLM, PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
-    vlm = PaliGemmaConfig(vision_config=siglip_config(TINY.siglip).to_dict(), text_config=gemma_config(TINY.vlm).to_dict(),
-                          projection_dim=TINY.vlm.width)
+    vlm = PaliGemmaConfig(vision_config=siglip_config(TINY.siglip).to_dict(),
+                          text_config=gemma_config(TINY.vlm).to_dict(), projection_dim=TINY.vlm.width)
     with torch.device("meta"):
         paligemma, expert = PaliGemmaForConditionalGeneration(vlm), GemmaForCausalLM(gemma_config(TINY.expert))
     # transformers 5.23's SiglipVisionModel has no `vision_model.` level; LeRobot 0.6 (transformers 5.4-5.5)
@@ -57,7 +57,8 @@ def test_prefix_cache_equals_transformers_gemma_cache(pi0_tiny, pi0_inputs):
     with torch.no_grad():
         h, valid = model.embed_prefix(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"])
         cache = model.prefix_kv(h, valid)
-        out = theirs(inputs_embeds=h, attention_mask=valid.long(), position_ids=valid.long().cumsum(-1) - 1, use_cache=True)
+        pos = valid.long().cumsum(-1) - 1
+        out = theirs(inputs_embeds=h, attention_mask=valid.long(), position_ids=pos, use_cache=True)
     keep = valid[0]
     for layer, (k, v) in enumerate(zip(cache.keys, cache.values)):
         their_k, their_v = out.past_key_values.layers[layer].keys, out.past_key_values.layers[layer].values

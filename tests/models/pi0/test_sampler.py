@@ -45,7 +45,8 @@ def test_euler_loop_matches_a_direct_step_by_step_evaluation(pi0_tiny, pi0_input
     expected = noise.clone()
     with torch.no_grad():
         for k in range(10):  # x <- x - 0.1 v(x, t) at t = 1.0, 0.9, ..., 0.1, no cache
-            expected = expected - 0.1 * model.joint_velocity(h, valid, x["state"], expected, torch.tensor([(10 - k) / 10]))
+            t = torch.tensor([(10 - k) / 10])
+            expected = expected - 0.1 * model.joint_velocity(h, valid, x["state"], expected, t)
         sampled = model(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"], noise)
     torch.testing.assert_close(sampled, expected, atol=1e-5, rtol=1e-5)
     assert (sampled - noise).abs().mean() > 0.1  # the loop moved the sample

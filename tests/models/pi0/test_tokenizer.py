@@ -5,7 +5,8 @@ from vlacompile.models.pi0.tokenizer import PromptTokenizer
 
 BRIEF = ["pick up the red block", "put the apple into the bowl", "push the coke can to the left",
          "stack the blue block on the green block", "move the orange near the cup", "place the sponge on the plate",
-         "put the cream cube on the teal plate", "push the white carrot to the right", "move the yellow can near the orange bowl"]
+         "put the cream cube on the teal plate", "push the white carrot to the right",
+         "move the yellow can near the orange bowl"]
 
 
 def test_paligemma_special_ids():

@@ -1,4 +1,4 @@
-"""Reading and writing pi0 checkpoints in LeRobot's pretrained-folder layout (docs/PI0.md §7).
+"""Reading and writing pi0 checkpoints in LeRobot's pretrained-folder layout (docs/PI0.md §8).
 
     FOLDER/model.safetensors            PI0Policy.state_dict(): every key prefixed "model."
     FOLDER/config.json                  PI0Config ({"type": "pi0", "input_features", "chunk_size", ...})
@@ -29,7 +29,7 @@ from ...errors import UserError
 from ...fsutil import staged_folder
 from .build import from_state, infer_preset
 from .config import PRESETS, Pi0Config
-from .policy import Pi0Policy, camera_names
+from .policy import Pi0Policy
 from .statistics import ACTION, STATE, read_statistics, write_statistics
 from .tokenizer import PromptTokenizer
 
@@ -43,13 +43,16 @@ FILES = (WEIGHTS, "config.json", "policy_preprocessor.json", "tokenizer.json")
 
 
 def _refuse_other_families(folder: Path) -> None:
-    if not (folder / WEIGHTS).is_file() and ((folder / "checkpoints").is_dir() or (folder / "dataset_statistics.json").is_file()):
+    cogact = (folder / "checkpoints").is_dir() or (folder / "dataset_statistics.json").is_file()
+    if cogact and not (folder / WEIGHTS).is_file():
         raise UserError(f"{folder}: a CogACT checkpoint folder (checkpoints/, dataset_statistics.json), not pi0; "
                         f"a pi0 folder holds {', '.join(FILES)}")
 
 
 def read_config(folder: Path) -> dict:
     path = folder / "config.json"
+    if not path.is_file():
+        raise UserError(f"{folder}: no config.json; a LeRobot pi0 folder holds {', '.join(FILES)}")
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -98,13 +101,15 @@ def _cameras(config: dict, path: Path) -> list[str]:
 
 
 def _check_dims(cfg: Pi0Config, stats, config: dict, folder: Path) -> None:
-    for what, dim, limit in (("state", stats.state_dim, cfg.max_state_dim), ("action", stats.action_dim, cfg.max_action_dim)):
+    limits = (("state", stats.state_dim, cfg.max_state_dim), ("action", stats.action_dim, cfg.max_action_dim))
+    for what, dim, limit in limits:
         if dim > limit:
             raise UserError(f"{folder}: the {what} statistics have {dim} values, more than the model's {limit}")
     for key, dim, where in ((STATE, stats.state_dim, "input_features"), (ACTION, stats.action_dim, "output_features")):
         shape = (config.get(where) or {}).get(key, {}).get("shape")
         if shape is not None and list(shape) != [dim]:
-            raise UserError(f"{folder / 'config.json'}: {where}.{key} has shape {shape} but its statistics {dim} values")
+            raise UserError(f"{folder / 'config.json'}: {where}.{key} has shape {shape} but its statistics "
+                            f"{dim} values")
 
 
 def load_folder(folder: str | Path, preset: str | None = None) -> Pi0Policy:
@@ -147,7 +152,8 @@ def _config_json(policy: Pi0Policy) -> dict:
               "output_features": {ACTION: {"type": "ACTION", "shape": [stats.action_dim]}}, "device": "cpu",
               "dtype": "float32", "chunk_size": cfg.horizon, "n_action_steps": cfg.horizon,
               "max_state_dim": cfg.max_state_dim, "max_action_dim": cfg.max_action_dim,
-              "num_inference_steps": cfg.flow.steps, "min_period": cfg.flow.min_period, "max_period": cfg.flow.max_period,
+              "num_inference_steps": cfg.flow.steps, "min_period": cfg.flow.min_period,
+              "max_period": cfg.flow.max_period,
               "image_resolution": [cfg.siglip.image, cfg.siglip.image], "empty_cameras": 0,
               "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"},
               "tokenizer_max_length": cfg.prompt_len}

@@ -46,7 +46,8 @@ def suffix_mask(prefix_valid: torch.Tensor, horizon: int) -> torch.Tensor:
     """What each suffix query reads when the prefix is a cache: [B, S, P + S] over [prefix keys; suffix keys]."""
     b, p = prefix_valid.shape
     s = 1 + horizon
-    own = block_mask(torch.ones(b, s, dtype=torch.bool, device=prefix_valid.device), suffix_ar(horizon, prefix_valid.device))
+    device = prefix_valid.device
+    own = block_mask(torch.ones(b, s, dtype=torch.bool, device=device), suffix_ar(horizon, device))
     return torch.cat([prefix_valid[:, None, :].expand(b, s, p), own], dim=-1)
 
 

@@ -51,7 +51,8 @@ class Pi0(nn.Module):
             multi_modal_projector=holder(linear=nn.Linear(cfg.siglip.width, cfg.vlm.width)),
             language_model=GemmaStack(cfg.vlm),
         )
-        self.paligemma_with_expert = holder(paligemma=holder(model=vlm), gemma_expert=holder(model=GemmaStack(cfg.expert)))
+        expert = holder(model=GemmaStack(cfg.expert))
+        self.paligemma_with_expert = holder(paligemma=holder(model=vlm), gemma_expert=expert)
         width = cfg.expert.width
         self.state_proj = nn.Linear(cfg.max_state_dim, width)
         self.action_in_proj = nn.Linear(cfg.max_action_dim, width)
@@ -109,7 +110,9 @@ class Pi0(nn.Module):
                 h, valid, pos = self.selector(self, h, valid, pos)
                 allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
             q, k, v = layer.qkv(h, cos, sin)
-            cache.keys.append(k), cache.values.append(v), cache.valid.append(valid)
+            cache.keys.append(k)
+            cache.values.append(v)
+            cache.valid.append(valid)
             if i + 1 < len(layers):  # the last layer's attention output, MLP and final norm feed nothing
                 h = h + layer.self_attn.o_proj(attend(q, k, v, allowed))
                 h = h + layer.mlp_branch(h)

@@ -56,7 +56,8 @@ class Pi0Policy:
 
     def encode(self, images: list[Image.Image], instruction: str, state) -> dict[str, torch.Tensor]:
         """The model's inputs, batch 1: pixels [1, C, 3, 224, 224], image_valid [1, C], ids and ids_valid
-        [1, 48], state [1, 32] (normalized, zero-padded)."""
+        [1, 48], state [1, 32] (normalized, zero-padded). `images`: one per camera slot, in slot order."""
+        images = [images] if isinstance(images, Image.Image) else list(images)
         state = np.asarray(state, dtype=np.float32)
         self._check(images, state)
         pixels, image_valid = camera_batch(images, self.cfg.cameras, self.cfg.siglip.image)
@@ -87,4 +88,5 @@ def synthetic_policy(name: str = "pi0-tiny") -> Pi0Policy:
     from .config import PRESETS
 
     cfg = PRESETS[name]
-    return Pi0Policy(synthetic(cfg), PromptTokenizer(TINY_TOKENIZER), tiny_statistics(), name, camera_names(cfg.cameras))
+    tokenizer = PromptTokenizer(TINY_TOKENIZER)
+    return Pi0Policy(synthetic(cfg), tokenizer, tiny_statistics(), name, camera_names(cfg.cameras))

@@ -1,9 +1,9 @@
-"""Normalization statistics as LeRobot saves them in a pretrained folder (docs/PI0.md §7).
+"""Normalization statistics as LeRobot saves them in a pretrained folder (docs/PI0.md §8).
 
 LeRobot's processor pipelines save a JSON of their steps plus one safetensors file per stateful step:
 
-    policy_preprocessor.json                                  {"name", "steps": [{"registry_name", "config", "state_file"?}]}
-    policy_preprocessor_step_<i>_normalizer_processor.safetensors      {"observation.state.mean": ..., "action.std": ...}
+    policy_preprocessor.json        {"name", "steps": [{"registry_name", "config", "state_file"?}, ...]}
+    policy_preprocessor_step_<i>_normalizer_processor.safetensors    {"observation.state.mean": ..., "action.std": ...}
     policy_postprocessor.json
     policy_postprocessor_step_0_unnormalizer_processor.safetensors
 

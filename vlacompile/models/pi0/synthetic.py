@@ -22,7 +22,9 @@ import torch
 LAYER_GAIN_RANGE = (0.02, 1.0)
 LAYER_NORMS = {"layer_norm1", "layer_norm2", "post_layernorm"}  # SigLIP: LayerNorm, weight ~ 1
 RMS_NORMS = {"input_layernorm", "post_attention_layernorm", "norm"}  # Gemma: (1 + w), weight ~ 0
-GATED = re.compile(r"\.(language_model|gemma_expert\.model)\.layers\.(\d+)\.(self_attn\.o_proj|mlp\.down_proj)\.weight$")
+# The residual-branch outputs of both Gemma stacks: (stack, layer index).
+GATED = re.compile(r"\.(language_model|gemma_expert\.model)\.layers\.(\d+)\."
+                   r"(?:self_attn\.o_proj|mlp\.down_proj)\.weight$")
 
 
 def _draw(name: str, shape: torch.Size, g: torch.Generator) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""pi0's prompt: PaliGemma tokenizer ids as LeRobot's pi0 preprocessor makes them (docs/PI0.md §6).
+"""pi0's prompt: PaliGemma tokenizer ids as LeRobot's pi0 preprocessor makes them (docs/PI0.md §7).
 
 LeRobot appends "\n" to the task (Pi0NewLineProcessor), tokenizes it with BOS, truncates to 48 and
 right-pads with the pad id (TokenizerProcessorStep, padding="max_length"). PaliGemma's special ids
@@ -24,8 +24,8 @@ class PromptTokenizer:
         ids = {name: self.tok.token_to_id(name) for name in (BOS, PAD)}
         missing = [name for name, i in ids.items() if i is None]
         if missing:
-            raise UserError(f"{self.path}: not a PaliGemma tokenizer, it lacks {missing}; use google/paligemma-3b-pt-224's "
-                            "tokenizer.json")
+            raise UserError(f"{self.path}: not a PaliGemma tokenizer, it lacks {missing}; use the tokenizer.json "
+                            "of google/paligemma-3b-pt-224")
         self.bos_id, self.pad_id = ids[BOS], ids[PAD]
 
     @property
