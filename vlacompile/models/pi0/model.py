@@ -143,7 +143,7 @@ class Pi0(nn.Module):
         hs = self.embed_suffix(state, x_t, t)
         s = hs.shape[1]
         cos, sin = self.expert.rope(cache.offset[:, None] + torch.arange(s, device=hs.device))
-        masks: dict[int, torch.Tensor] = {}  # one mask per distinct cache length
+        masks: dict[int, torch.Tensor] = {}  # layers share one validity tensor unless a selector cut the prefix
         for layer, k, v, valid in zip(layers, cache.keys, cache.values, cache.valid):
             if id(valid) not in masks:
                 masks[id(valid)] = suffix_mask(valid, s - 1)  # [B, S, P_l + S]
