@@ -73,7 +73,7 @@ class DropPadding(torch.nn.Module):
         super().__init__()
         self.layer = layer
 
-    def forward(self, model, h, valid, pos):
+    def forward(self, stack, h_in, h, valid, pos, allowed, rope):
         keep = valid[0]
         return h[:, keep], valid[:, keep], pos[:, keep]
 

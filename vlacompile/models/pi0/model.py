@@ -59,8 +59,8 @@ class Pi0(nn.Module):
         self.action_time_mlp_in = nn.Linear(2 * width, width)
         self.action_time_mlp_out = nn.Linear(width, width)
         self.action_out_proj = nn.Linear(width, cfg.max_action_dim)
-        # Token selection between VLM layers (set by a pass): selector(model, h, valid, pos) -> (h, valid, pos),
-        # run before layer `selector.layer`. Provisional seam; see prefix_kv.
+        # Token selection between VLM layers (set by the pass through targets.Pi0Target): called as
+        # selector(vlm, h_in, h, valid, pos, allowed, rope) -> (h, valid, pos) before layer `selector.layer`.
         self.selector: nn.Module | None = None
 
     @property
@@ -105,10 +105,12 @@ class Pi0(nn.Module):
         layers = self.vlm.layers
         allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
         cache = PrefixKV([], [], [], offset)
+        h_in = h
         for i, layer in enumerate(layers):
             if self.selector is not None and i == self.selector.layer:
-                h, valid, pos = self.selector(self, h, valid, pos)
+                h, valid, pos = self.selector(self.vlm, h_in, h, valid, pos, allowed, (cos, sin))
                 allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
+            h_in = h
             q, k, v = layer.qkv(h, cos, sin)
             cache.keys.append(k)
             cache.values.append(v)
@@ -135,19 +137,23 @@ class Pi0(nn.Module):
         out = self.expert.norm(hs)[:, 1:]
         return self.action_out_proj(out.to(self.action_out_proj.weight.dtype)).float()
 
+    def suffix_context(self, cache: PrefixKV, length: int):
+        """(cos, sin, per-layer masks [B, S, P_l + S]) for a suffix of `length` tokens reading `cache`."""
+        if len(self.expert.layers) != len(cache.keys):
+            raise ValueError(f"the expert has {len(self.expert.layers)} layers but the prefix cache {len(cache.keys)}")
+        cos, sin = self.expert.rope(cache.offset[:, None] + torch.arange(length, device=cache.offset.device))
+        memo: dict[int, torch.Tensor] = {}  # layers share one validity tensor unless a selector cut the prefix
+        for valid in cache.valid:
+            if id(valid) not in memo:
+                memo[id(valid)] = suffix_mask(valid, length - 1)
+        return cos, sin, [memo[id(valid)] for valid in cache.valid]
+
     def velocity(self, cache: PrefixKV, state, x_t, t) -> torch.Tensor:
         """The flow velocity at (x_t, t), reading the prefix cache: expert layer l reads VLM layer l's K/V."""
-        layers = self.expert.layers
-        if len(layers) != len(cache.keys):
-            raise ValueError(f"the expert has {len(layers)} layers but the prefix cache {len(cache.keys)}")
         hs = self.embed_suffix(state, x_t, t)
-        s = hs.shape[1]
-        cos, sin = self.expert.rope(cache.offset[:, None] + torch.arange(s, device=hs.device))
-        masks: dict[int, torch.Tensor] = {}  # layers share one validity tensor unless a selector cut the prefix
-        for layer, k, v, valid in zip(layers, cache.keys, cache.values, cache.valid):
-            if id(valid) not in masks:
-                masks[id(valid)] = suffix_mask(valid, s - 1)  # [B, S, P_l + S]
-            hs = layer(hs, cos, sin, masks[id(valid)], k, v)
+        cos, sin, masks = self.suffix_context(cache, hs.shape[1])
+        for layer, k, v, mask in zip(self.expert.layers, cache.keys, cache.values, masks):
+            hs = layer(hs, cos, sin, mask, k, v)
         return self.action_head(hs)
 
     # -- without a cache ------------------------------------------------------------------------
@@ -166,7 +172,16 @@ class Pi0(nn.Module):
     def forward(self, pixels, image_valid, ids, ids_valid, state, noise) -> torch.Tensor:
         """Observation and initial noise [B, 50, 32] -> normalized actions [B, 50, 32] (float32)."""
         cache = self.prefix_kv(*self.embed_prefix(pixels, image_valid, ids, ids_valid))
+        denoiser = getattr(self, "denoiser", None)  # set by the flow-step caching pass
+        if denoiser is not None:
+            return denoiser(self, (cache, state), noise)
         return euler(lambda x, t, step: self.velocity(cache, state, x, t), noise, self.cfg.flow.steps)
+
+    def pass_target(self):
+        """What the compile passes may change, and how (passes.family)."""
+        from .targets import Pi0Target
+
+        return Pi0Target(self)
 
 
 def joint_layer(vlm_layer: GemmaLayer, expert_layer: GemmaLayer, h, hs, cos, sin, allowed):

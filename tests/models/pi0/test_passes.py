@@ -1,0 +1,74 @@
+"""pi0 through the same passes as CogACT, by its PassTarget alone (models/pi0/targets.py)."""
+
+import pytest
+import torch
+
+from vlacompile.passes import CacheConfig, LayerDropConfig, MlpPruneConfig, TokenSelectConfig
+from vlacompile.passes import cache, layer_drop, mlp_prune, token_select
+
+
+def _args(policy, x):
+    return x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"], policy.noise(3)
+
+
+@pytest.mark.parametrize("module,cfg", [
+    (layer_drop, LayerDropConfig(keep=18)),
+    (mlp_prune, MlpPruneConfig(sparsity=0.0)),
+    (token_select, TokenSelectConfig(tokens=512)),  # two cameras of 256
+    (cache, CacheConfig(interval=1)),
+])
+def test_off_setting_gives_the_reference_actions(pi0_tiny, pi0_inputs, module, cfg):
+    args = _args(pi0_tiny, pi0_inputs)
+    new, _ = module.apply(pi0_tiny.model, cfg, None)
+    torch.testing.assert_close(new(*args), pi0_tiny.model(*args), atol=1e-5, rtol=1e-5)
+
+
+def _numel(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_layer_drop_removes_each_dropped_vlm_layer_with_the_expert_layer_that_reads_it(pi0_tiny, pi0_inputs):
+    model = pi0_tiny.model
+    new, record = layer_drop.apply(model, LayerDropConfig(keep=12, method="random", seed=4), None)
+    kept, dropped = record.changes["kept_layers"], record.changes["dropped_layers"]
+    assert len(new.vlm.layers) == len(new.expert.layers) == 12 == new.cfg.vlm.depth == new.cfg.expert.depth
+    removed = sum(_numel(model.vlm.layers[i]) + _numel(model.expert.layers[i]) for i in dropped)
+    assert record.params_before - record.params_after == removed
+    # The pairs are the original ones: kept expert layer k is the one that read kept VLM layer k.
+    for position, source in enumerate(kept):
+        assert torch.equal(new.expert.layers[position].mlp.up_proj.weight, model.expert.layers[source].mlp.up_proj.weight)
+    with torch.no_grad():
+        cache_ = new.prefix_kv(*new.embed_prefix(*_args(pi0_tiny, pi0_inputs)[:4]))
+    assert len(cache_.keys) == 12 and new(*_args(pi0_tiny, pi0_inputs)).isfinite().all()
+
+
+def test_mlp_pruning_shrinks_the_vlm_geglu(pi0_tiny):
+    new, _ = mlp_prune.apply(pi0_tiny.model, MlpPruneConfig(0.25), None)
+    width, hidden = pi0_tiny.cfg.vlm.mlp, pi0_tiny.cfg.vlm.width
+    kept = width - width // 4
+    for layer in new.vlm.layers:
+        assert layer.mlp.gate_proj.weight.shape == (kept, hidden) and layer.mlp.down_proj.weight.shape == (hidden, kept)
+
+
+def test_token_selection_shortens_the_cache_of_the_layers_after_it(pi0_tiny, pi0_inputs):
+    x = pi0_inputs
+    new, _ = token_select.apply(pi0_tiny.model, TokenSelectConfig(tokens=64, layer=4), None)
+    with torch.no_grad():
+        cache_ = new.prefix_kv(*new.embed_prefix(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"]))
+    lengths = [k.shape[2] for k in cache_.keys]
+    prompt = pi0_tiny.cfg.prompt_len
+    assert lengths == [512 + prompt] * 4 + [64 + prompt] * 14
+
+
+def test_flow_step_caching_recomputes_only_at_its_steps(pi0_tiny, pi0_inputs):
+    """Interval 10 computes every branch once, at step 0: the expert's branch modules then run
+    once per call instead of 10 times."""
+    new, record = cache.apply(pi0_tiny.model, CacheConfig(interval=10), None)
+    assert record.changes["computing_steps"] == [0]
+    calls = []
+    handle = new.expert.layers[0].mlp.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        out = new(*_args(pi0_tiny, pi0_inputs))
+    finally:
+        handle.remove()
+    assert len(calls) == 1 and out.isfinite().all()

@@ -1,0 +1,89 @@
+"""pi0 as the compile passes see it (passes.family.PassTarget).
+
+- Language stack: the 18 Gemma layers of the VLM over [image tokens of every camera, prompt]; the
+  visual span starts at 0 and covers all cameras, so token selection picks across cameras.
+- Layer drop: expert layer l reads VLM layer l's K/V, so dropping VLM layer l drops expert layer l
+  with it (the pairing stays 1:1 and both stacks keep the same depth).
+- Sampler: the expert's 10 Euler steps over [state; noisy actions], reading the prefix cache; each
+  expert layer's attention (its o_proj output) and MLP are the two branches flow-step caching reuses.
+
+Not yet: calibration (attention_probs_of_call). The prefix loop computes each layer's K/V once and
+does not call the layers' forward, which calibration's hooks observe; until it does, pi0 compiles
+with uncalibrated choices only (the first layers, the first channels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from .sampler import flow_times
+
+
+class FlowLoop(nn.Module):
+    """pi0's sampler unrolled: x <- x + dt * v for t = 1, 0.9, ..., 0.1 (the times are constants)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.steps = model.cfg.flow.steps
+        self.dt = -1.0 / self.steps
+        self.register_buffer("times", torch.tensor(flow_times(self.steps), dtype=torch.float32), persistent=False)
+
+    def start(self, net, condition, noise):
+        cache, state = condition
+        return noise.float(), (cache, state, *net.suffix_context(cache, 1 + noise.shape[1]))
+
+    def embed(self, net, x, step, context):
+        return net.embed_suffix(context[1], x, self.times[step].expand(x.shape[0]))
+
+    def depth(self, net) -> int:
+        return len(net.expert.layers)
+
+    def branches(self, net, j, h, context):
+        cache, _, cos, sin, masks = context
+        layer = net.expert.layers[j]
+        attn = layer.attn_branch(h, cos, sin, masks[j], cache.keys[j], cache.values[j])
+        return attn, layer.mlp_branch(h + attn)
+
+    def update(self, net, x, h, step, context):
+        return x + self.dt * net.action_head(h).float()
+
+
+class Pi0Target:
+    visual_start = 0  # the prefix is [image tokens, prompt]
+
+    def __init__(self, model):
+        self.model = model
+        self.visual_tokens = model.cfg.image_tokens
+
+    def layers(self) -> nn.ModuleList:
+        return self.model.vlm.layers
+
+    def keep_layers(self, kept: list[int]) -> None:
+        m = self.model
+        m.vlm.layers = nn.ModuleList(m.vlm.layers[i] for i in kept)
+        m.expert.layers = nn.ModuleList(m.expert.layers[i] for i in kept)  # its K/V source is gone
+        m.cfg = replace(m.cfg, vlm=replace(m.cfg.vlm, depth=len(kept)), expert=replace(m.cfg.expert, depth=len(kept)))
+
+    def selector(self):
+        return self.model.selector
+
+    def install_selector(self, selector) -> None:
+        self.model.selector = selector
+
+    def sampler_net(self) -> nn.Module:
+        return self.model
+
+    def branch_modules(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(layer.self_attn.o_proj, layer.mlp) for layer in self.model.expert.layers]
+
+    def denoising_loop(self) -> FlowLoop:
+        return FlowLoop(self.model)
+
+    def install_denoiser(self, denoiser) -> None:
+        self.model.denoiser = denoiser
+
+    def denoiser(self):
+        return getattr(self.model, "denoiser", None)
