@@ -38,7 +38,9 @@ class CachedDenoiser(nn.Module):
     def computes(self, step: int) -> bool:
         return step % self.interval == 0
 
-    def forward(self, net, condition: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, net, condition, noise: torch.Tensor) -> torch.Tensor:
+        """`condition`: whatever the family's loop starts from (CogACT: the cognition feature;
+        pi0: the prefix cache and the state)."""
         loop = self.loop
         x, context = loop.start(net, condition, noise)
         cache = [None] * loop.depth(net)

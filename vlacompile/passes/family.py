@@ -33,7 +33,7 @@ class DenoisingLoop(Protocol):
 
     steps: int
 
-    def start(self, net, condition: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, object]:
+    def start(self, net, condition, noise: torch.Tensor) -> tuple[torch.Tensor, object]:
         """(x, context): the sampler's state before its first step, and what every step reads."""
 
     def embed(self, net, x: torch.Tensor, step: int, context) -> torch.Tensor:
