@@ -72,3 +72,24 @@ def test_flow_step_caching_recomputes_only_at_its_steps(pi0_tiny, pi0_inputs):
     finally:
         handle.remove()
     assert len(calls) == 1 and out.isfinite().all()
+
+
+def test_calibration_observes_pi0_through_its_target(pi0_tiny, pi0_inputs):
+    from torch.nn import functional as F
+
+    from vlacompile.calibration.collect import Collector
+    from vlacompile.models.pi0.masks import positions, prefix_mask
+
+    model, args = pi0_tiny.model, _args(pi0_tiny, pi0_inputs)
+    with Collector(model, select_layer=2) as col, torch.no_grad():
+        model(*args)
+        col.end_sample()
+    res = col.results()
+    with torch.no_grad():  # layer 0 by hand: 1 - mean cos(h, layer 0's output) over the prefix
+        h, valid = model.embed_prefix(*args[:4])
+        out = model.vlm.layers[0](h, *model.vlm.rope(positions(valid)), prefix_mask(valid))
+    importance = res["layer_importance"]
+    assert importance[0] == pytest.approx(float(1 - F.cosine_similarity(h.double(), out.double(), dim=-1).mean()))
+    assert importance[-1] == 1.0 and all(0 < x < 1 for x in importance[:-1])  # the last output feeds nothing
+    assert res["token_relevance"].shape == (1, 512) and res["mlp_scores"].shape == (18, pi0_tiny.cfg.vlm.mlp)
+    assert torch.tensor(res["dit_similarity"]["attn"]).shape == (18, 9)  # expert layers x step pairs

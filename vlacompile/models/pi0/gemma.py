@@ -95,12 +95,13 @@ class GemmaLayer(nn.Module):
         return self.self_attn.project(self.input_layernorm(h), cos, sin)
 
     # The two residual branches are separate methods so that flow-step caching can reuse their outputs.
-    def attn_branch(self, h, cos, sin, allowed, past_k=None, past_v=None) -> torch.Tensor:
+    def attn_branch(self, h, cos, sin, allowed, past_k=None, past_v=None, qkv=None) -> torch.Tensor:
         """Attention output [B, S, W]; the queries also read `past_k`/`past_v` [B, KV, P, Dh] if given.
 
-        `allowed` [B, S, P + S]: which of [past keys; own keys] each query may read.
+        `allowed` [B, S, P + S]: which of [past keys; own keys] each query may read. `qkv`: this
+        layer's qkv(h, cos, sin), when the caller has it already (the prefix keeps k and v).
         """
-        q, k, v = self.qkv(h, cos, sin)
+        q, k, v = self.qkv(h, cos, sin) if qkv is None else qkv
         if past_k is not None:
             k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # [B, KV, P + S, Dh]
         return self.self_attn.o_proj(attend(q, k, v, allowed))
@@ -108,8 +109,8 @@ class GemmaLayer(nn.Module):
     def mlp_branch(self, h: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.post_attention_layernorm(h))
 
-    def forward(self, h, cos, sin, allowed, past_k=None, past_v=None) -> torch.Tensor:
-        h = h + self.attn_branch(h, cos, sin, allowed, past_k, past_v)
+    def forward(self, h, cos, sin, allowed, past_k=None, past_v=None, qkv=None) -> torch.Tensor:
+        h = h + self.attn_branch(h, cos, sin, allowed, past_k, past_v, qkv)
         return h + self.mlp_branch(h)
 
 

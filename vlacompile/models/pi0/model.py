@@ -116,8 +116,7 @@ class Pi0(nn.Module):
             cache.values.append(v)
             cache.valid.append(valid)
             if i + 1 < len(layers):  # the last layer's attention output, MLP and final norm feed nothing
-                h = h + layer.self_attn.o_proj(attend(q, k, v, allowed))
-                h = h + layer.mlp_branch(h)
+                h = layer(h, cos, sin, allowed, qkv=(q, k, v))  # through forward: calibration's hooks see it
         return cache
 
     # -- suffix ---------------------------------------------------------------------------------

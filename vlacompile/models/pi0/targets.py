@@ -7,9 +7,9 @@
 - Sampler: the expert's 10 Euler steps over [state; noisy actions], reading the prefix cache; each
   expert layer's attention (its o_proj output) and MLP are the two branches flow-step caching reuses.
 
-Not yet: calibration (attention_probs_of_call). The prefix loop computes each layer's K/V once and
-does not call the layers' forward, which calibration's hooks observe; until it does, pi0 compiles
-with uncalibrated choices only (the first layers, the first channels).
+Calibration observes the VLM layers through their forward, which the prefix loop calls for every
+layer but the last: the last layer's output feeds nothing (only its K/V is read), so calibration
+never sees it and gives it importance 1, and importance-based layer drop keeps it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class Pi0Target:
         m.vlm.layers = nn.ModuleList(m.vlm.layers[i] for i in kept)
         m.expert.layers = nn.ModuleList(m.expert.layers[i] for i in kept)  # its K/V source is gone
         m.cfg = replace(m.cfg, vlm=replace(m.cfg.vlm, depth=len(kept)), expert=replace(m.cfg.expert, depth=len(kept)))
+
+    def attention_probs_of_call(self, i: int, args: tuple, kwargs: dict) -> torch.Tensor:
+        h_in, cos, sin, allowed = args[:4]
+        return self.model.vlm.attention_probs(i, h_in, allowed, (cos, sin))
 
     def selector(self):
         return self.model.selector
