@@ -77,7 +77,8 @@ class Collector:
                 o.clear()
 
     def results(self) -> dict:
-        norms = torch.stack([layer.mlp.down_proj.weight.detach().double().norm(dim=0) for layer in self.target.layers()])
+        downs = [layer.mlp.down_proj.weight.detach().double() for layer in self.target.layers()]
+        norms = torch.stack([w.norm(dim=0) for w in downs])
         sim = {k: torch.tensor(v).mean(dim=0) for k, v in self.similarity.items()}  # [depth, steps - 1]
         return {
             "layer_importance": (1 - self.cos_sum / self.cos_count).tolist(),

@@ -51,7 +51,7 @@ def grounding(world, task) -> np.ndarray:
         if i is None:
             return [0.0, 0.0, 0.0]
         o = world.objects[i]
-        return [POSITION_SCALE * (o.v - g.v), POSITION_SCALE * (o.u - g.u), POSITION_SCALE * (o.z + 0.5 * o.height - g.z)]
+        return [POSITION_SCALE * d for d in (o.v - g.v, o.u - g.u, o.z + 0.5 * o.height - g.z)]
 
     held = float(world.objects[task.target].held)
     return np.array([*offset(task.target), *offset(task.other), POSITION_SCALE * g.z, 0.0 if g.closed else 1.0, held],
@@ -128,4 +128,5 @@ def training_seeds(episodes: int, start: int = 0) -> list[tuple[str, int]]:
     return episode_seeds("train", episodes, start)
 
 
-__all__ = ["CHUNK", "Frame", "GROUNDING_DIMS", "grounding", "SPLITS", "STATISTICS_KEY", "episode_frames", "normalize", "statistics", "stream"]
+__all__ = ["CHUNK", "Frame", "GROUNDING_DIMS", "SPLITS", "STATISTICS_KEY", "episode_frames", "grounding", "normalize",
+           "statistics", "stream"]

@@ -36,7 +36,8 @@ def test_layer_drop_removes_each_dropped_vlm_layer_with_the_expert_layer_that_re
     assert record.params_before - record.params_after == removed
     # The pairs are the original ones: kept expert layer k is the one that read kept VLM layer k.
     for position, source in enumerate(kept):
-        assert torch.equal(new.expert.layers[position].mlp.up_proj.weight, model.expert.layers[source].mlp.up_proj.weight)
+        got, want = new.expert.layers[position], model.expert.layers[source]
+        assert torch.equal(got.mlp.up_proj.weight, want.mlp.up_proj.weight)
     with torch.no_grad():
         cache_ = new.prefix_kv(*new.embed_prefix(*_args(pi0_tiny, pi0_inputs)[:4]))
     assert len(cache_.keys) == 12 and new(*_args(pi0_tiny, pi0_inputs)).isfinite().all()
