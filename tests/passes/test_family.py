@@ -35,5 +35,5 @@ def test_the_unrolled_loop_recomputing_every_step_is_the_sampler(tiny, encoded):
     target = tiny.model.pass_target()
     cognition = tiny.model.cognition(pixels, ids)
     with torch.no_grad():
-        unrolled = CachedDenoiser(target.denoising_loop(), 1)(target.sampler_net(), cognition, noise)
+        unrolled = CachedDenoiser(target.denoising_loop(), 1)(tiny.model.action_model.net, cognition, noise)
     torch.testing.assert_close(unrolled, tiny.model.act(cognition, noise), atol=1e-5, rtol=1e-5)

@@ -71,9 +71,6 @@ class PassTarget(Protocol):
 
     def install_selector(self, selector: nn.Module) -> None: ...
 
-    def sampler_net(self) -> nn.Module:
-        """The module holding the action sampler's weights (what DenoisingLoop calls get as `net`)."""
-
     def branch_modules(self) -> list[tuple[nn.Module, nn.Module]]:
         """Per block of the action sampler, the modules whose outputs are its attention and MLP
         branches (calibration hooks them to measure how much they change from step to step)."""
@@ -82,9 +79,8 @@ class PassTarget(Protocol):
         """A new DenoisingLoop (an nn.Module: it may hold constants such as step embeddings)."""
 
     def install_denoiser(self, denoiser: nn.Module) -> None:
-        """Make `denoiser(net, condition, noise)` the model's action sampler."""
-
-    def denoiser(self) -> nn.Module | None: ...
+        """Make `denoiser(net, condition, noise)` the model's action sampler; the model passes the
+        module holding the sampler's weights as `net`."""
 
 
 def target_of(model) -> PassTarget:

@@ -71,9 +71,6 @@ class CogACTTarget:
     def install_selector(self, selector) -> None:
         self.model.llm_backbone.selector = selector
 
-    def sampler_net(self) -> nn.Module:
-        return self.model.action_model.net
-
     def branch_modules(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(block.attn, block.mlp) for block in self.model.action_model.net.blocks]
 
@@ -82,6 +79,3 @@ class CogACTTarget:
 
     def install_denoiser(self, denoiser) -> None:
         self.model.action_model.denoiser = denoiser
-
-    def denoiser(self):
-        return getattr(self.model.action_model, "denoiser", None)

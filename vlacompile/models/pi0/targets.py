@@ -77,9 +77,6 @@ class Pi0Target:
     def install_selector(self, selector) -> None:
         self.model.selector = selector
 
-    def sampler_net(self) -> nn.Module:
-        return self.model
-
     def branch_modules(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(layer.self_attn.o_proj, layer.mlp) for layer in self.model.expert.layers]
 
@@ -88,6 +85,3 @@ class Pi0Target:
 
     def install_denoiser(self, denoiser) -> None:
         self.model.denoiser = denoiser
-
-    def denoiser(self):
-        return getattr(self.model, "denoiser", None)
