@@ -12,6 +12,7 @@ from vlacompile.models.cogact import embedded
 from vlacompile.models.cogact.build import from_state, state_shapes
 from vlacompile.models.cogact.config import PRESETS
 from vlacompile.models.cogact.objective import Objective, diffusion_loss, initial_state
+from vlacompile.models.cogact.recipe import CogACTRecipe
 from vlacompile.training import Batches, TrainConfig, learning_rate
 
 
@@ -21,7 +22,7 @@ def test_a_few_training_steps_lower_the_loss_on_a_small_set(tiny):
     cfg = PRESETS["cogact-tiny"]
     model = from_state(cfg, initial_state(state_shapes(cfg.name), cfg, seed=3), "init").train()
     frames = iter(episode_frames("pick", 5, np.random.default_rng(0))[:4])
-    batch = next(Batches(frames, tiny.tokenizer, tiny.statistics["vlacompile_tabletop"], 4))[:4]
+    batch = next(Batches(frames, CogACTRecipe(cfg, tiny.tokenizer), tiny.statistics, 4))[:4]
     objective = Objective(repeats=4, cond_drop=0.0)
 
     def loss(seed):  # the same diffusion steps and noise every time: only the weights change

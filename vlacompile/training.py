@@ -11,13 +11,10 @@ from __future__ import annotations
 import math
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .models.cogact.objective import Objective
-
-WEIGHTS, STATISTICS, RECORD, CURVE, PLOT = ("weights.safetensors", "dataset_statistics.json", "training.json",
-                                            "loss.json", "loss.png")
+RECORD, CURVE, PLOT = "training.json", "loss.json", "loss.png"
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,6 @@ class TrainConfig:
     seed: int = 0
     stats_episodes: int = 1000  # demonstration episodes the action statistics come from
     buffer: int = 2048  # frames shuffled together
-    objective: Objective = field(default_factory=Objective)
 
 
 def code_revision() -> str:
@@ -53,42 +49,28 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 
 
 class Batches:
-    """Batches of (pixels, input ids, text validity, normalized actions, grounding targets) from a
-    frame stream."""
+    """Batches of the recipe's tensors from a frame stream; remembers which episodes it drew from."""
 
-    def __init__(self, frames, tokenizer, stats: dict, batch: int):
-        self.frames, self.tokenizer, self.stats, self.batch = frames, tokenizer, stats, batch
+    def __init__(self, frames, recipe, stats: dict, batch: int):
+        self.frames, self.recipe, self.stats, self.batch = frames, recipe, stats, batch
         self.tasks: set = set()
 
     def __next__(self):
-        import numpy as np
-        import torch
-
-        from .models.cogact.objective import pixels_from_uint8
-        from .sim.demos import normalize
-
         frames = [next(self.frames) for _ in range(self.batch)]
         self.tasks.update(f.task for f in frames)
-        ids = [self.tokenizer.prompt_ids(f.instruction) for f in frames]
-        width = max(map(len, ids))
-        input_ids = torch.tensor([i + [0] * (width - len(i)) for i in ids])
-        valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
-        pixels = pixels_from_uint8(torch.from_numpy(np.stack([f.image for f in frames])))
-        actions = torch.from_numpy(np.stack([normalize(f.actions, self.stats) for f in frames]))
-        return pixels, input_ids, valid, actions, torch.from_numpy(np.stack([f.grounding for f in frames]))
+        return self.recipe.batch(frames, self.stats)
 
 
-def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True, log=print, on_step=None) -> dict:
-    """Train `preset` (a CogACTConfig) from scratch; write WEIGHTS, STATISTICS, RECORD, CURVE, PLOT to
-    `out`. `on_step(step, model, statistics)`, if given, is called after every optimizer step."""
+def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print, on_step=None) -> dict:
+    """Train `recipe.preset` from scratch with the family's recipe (models/<family>/recipe.py); write
+    its released layout (weights and statistics), RECORD, CURVE and PLOT to `out`.
+    `on_step(step, model, statistics)`, if given, is called after every optimizer step."""
     import itertools
 
     import torch
     from tqdm import tqdm
 
     from .fsutil import sha256, staged_folder, write_json
-    from .models.cogact.build import from_state, state_shapes
-    from .models.cogact.objective import initial_state, training_loss
     from .sim import demos
     from .sim.tasks import SPLITS, episode_seeds
 
@@ -96,13 +78,13 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
     torch.manual_seed(cfg.seed)
     stats_seeds = episode_seeds("train", cfg.stats_episodes)
     stats = demos.statistics(stats_seeds, cfg.seed)
-    key = demos.STATISTICS_KEY
-    log(f"statistics from {len(stats_seeds)} demonstration episodes ({stats[key]['num_transitions']} steps)")
-    model = from_state(preset, initial_state(state_shapes(preset.name), preset, cfg.seed), "initialization").train()
+    transitions = stats[demos.STATISTICS_KEY]["num_transitions"]
+    log(f"statistics from {len(stats_seeds)} demonstration episodes ({transitions} steps)")
+    model = recipe.initial_model(cfg.seed)
     train_seeds = episode_seeds("train", len(SPLITS["train"]))
-    frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer)
-    batches = Batches(frames, tokenizer, stats[key], cfg.batch)
-    head = torch.nn.Linear(preset.llm.hidden, demos.GROUNDING_DIMS)  # thrown away at the end
+    frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk)
+    batches = Batches(frames, recipe, stats, cfg.batch)
+    head = torch.nn.Linear(recipe.head_width, demos.GROUNDING_DIMS)  # thrown away at the end
     params = [*model.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed + 1)
@@ -111,7 +93,7 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
         for step in bar:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, cfg)
-            loss, eps, ground = training_loss(model, head, *next(batches), cfg.objective, g)
+            loss, eps, ground = recipe.loss(model, head, next(batches), g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -121,35 +103,30 @@ def train(preset, tokenizer, cfg: TrainConfig, out: Path, progress: bool = True,
             if on_step is not None:
                 on_step(step + 1, model, stats)
             if step % 10 == 0:
-                bar.set_postfix_str(f"eps {sum(curve[-50:]) / len(curve[-50:]):.4f} "
+                bar.set_postfix_str(f"loss {sum(curve[-50:]) / len(curve[-50:]):.4f} "
                                     f"grounding {sum(grounding_curve[-50:]) / len(grounding_curve[-50:]):.4f}")
     model.eval()
     episodes = sorted(batches.tasks, key=lambda t: t[1])
-    record = {"preset": preset.name, "config": asdict(cfg), "objective": "eps-prediction MSE, 100-step "
-              "squaredcos_cap_v2, repeated diffusion steps, condition dropout (CogACT), plus the grounding MSE of a "
-              "linear head on the cognition feature (not shipped)",
+    record = {"preset": recipe.preset.name, "config": {**asdict(cfg), "objective": asdict(recipe.objective)},
+              "objective": recipe.description,
               "steps": cfg.steps, "samples": cfg.steps * cfg.batch,
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
-                       "dart_noise": list(demos.DART_NOISE), "chunk": demos.CHUNK},
+                       "dart_noise": list(demos.DART_NOISE), "chunk": recipe.chunk},
               "final_loss": sum(curve[-100:]) / len(curve[-100:]),
               "final_grounding_loss": sum(grounding_curve[-100:]) / len(grounding_curve[-100:]),
               "wall_seconds": time.perf_counter() - start,
               "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": revision}
     with staged_folder(Path(out)) as tmp:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS))
-        record["weights_sha256"] = sha256(tmp / WEIGHTS)
-        write_json(tmp / STATISTICS, stats)
+        record["weights_sha256"] = sha256(recipe.save(tmp, model, stats))
         write_json(tmp / CURVE, {"loss": curve, "grounding": grounding_curve})
-        plot_curve(curve, grounding_curve, tmp / PLOT)
+        plot_curve(curve, grounding_curve, tmp / PLOT, recipe.loss_label)
         write_json(tmp / RECORD, record)
     log(f"trained {cfg.steps} steps in {record['wall_seconds'] / 60:.1f} min, final loss {record['final_loss']:.4f}")
     return record
 
 
-def plot_curve(curve: list[float], grounding: list[float], path: Path) -> None:
+def plot_curve(curve: list[float], grounding: list[float], path: Path, label: str = "eps-prediction MSE") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,10 +136,10 @@ def plot_curve(curve: list[float], grounding: list[float], path: Path) -> None:
     fig = Figure(figsize=(7, 3.5), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     steps = np.arange(len(curve))
-    ax.plot(steps, curve, color="#b0c4de", lw=0.6, label="per step")
+    ax.plot(steps, curve, color="#b0c4de", lw=0.6, label=f"{label}, per step")
     k = min(100, len(curve))
     ax.plot(steps[k - 1:], np.convolve(curve, np.ones(k) / k, mode="valid"), color="#2b6cb0",
-            label=f"eps-prediction MSE, mean of {k}")
+            label=f"{label}, mean of {k}")
     if grounding:
         ax.plot(steps[k - 1:], np.convolve(grounding, np.ones(k) / k, mode="valid"), color="#c05621",
                 label=f"grounding MSE (head not shipped), mean of {k}")

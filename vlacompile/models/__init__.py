@@ -65,6 +65,27 @@ def resolve_config(spec: str | None = None, preset: str | None = None):
     return infer_preset(read_state(weights), str(weights))
 
 
+def training_recipe(preset: str):
+    """How `vlacompile train` trains a small preset from scratch (models/<family>/recipe.py)."""
+    from . import pi0
+    from .cogact.config import PRESETS as COGACT
+
+    small = [n for n, p in COGACT.items() if p.llm.hidden <= 512] + ["pi0-tiny"]
+    if preset not in small:
+        raise UserError(f"--preset {preset!r}: training here is for small presets ({', '.join(small)})")
+    if preset in pi0.PRESETS:
+        from .pi0.policy import TINY_TOKENIZER as PI0_TOKENIZER
+        from .pi0.recipe import Pi0Recipe
+        from .pi0.tokenizer import PromptTokenizer as Pi0Tokenizer
+
+        return Pi0Recipe(pi0.PRESETS[preset], Pi0Tokenizer(PI0_TOKENIZER))
+    from .cogact.policy import TINY_TOKENIZER
+    from .cogact.prompt import PromptTokenizer
+    from .cogact.recipe import CogACTRecipe
+
+    return CogACTRecipe(COGACT[preset], PromptTokenizer(TINY_TOKENIZER))
+
+
 def export_declaration(policy):
     """The family's export declaration (graphs, their IO, reference tensors); CogACT's is the only one."""
     from .cogact import export

@@ -39,6 +39,7 @@ class Frame:
     actions: np.ndarray  # [CHUNK, 7] float32, raw (not normalized)
     task: tuple[str, int]
     grounding: np.ndarray  # [GROUNDING_DIMS] float32, see grounding()
+    state: np.ndarray  # [5] float32, the gripper's proprioception (world.Gripper.state)
 
 
 def grounding(world, task) -> np.ndarray:
@@ -67,7 +68,7 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
         if ep.world.steps % every == 0:
             obs = ep.observe()
             frames.append(Frame(np.array(obs.image), obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
-                                grounding(ep.world, ep.task)))
+                                grounding(ep.world, ep.task), obs.state))
         a = expert_action(ep.world, ep.task)
         a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
         ep.step(a)
@@ -95,12 +96,14 @@ def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chun
 
 
 def statistics(seeds: list[tuple[str, int]], seed: int = 0) -> dict:
-    """Dataset statistics of the executed actions of these demonstration episodes (no rendering)."""
-    rng, actions, lengths = np.random.default_rng(seed), [], []
+    """Dataset statistics of the executed actions of these demonstration episodes (no rendering), and
+    of the proprioception they were taken from (OpenVLA's "proprio" entry; pi0 normalizes its state by it)."""
+    rng, actions, states, lengths = np.random.default_rng(seed), [], [], []
     for family, s in seeds:
         ep = Episode(family, s, render=False)
         noise = float(rng.uniform(*DART_NOISE))
         while not ep.done:
+            states.append(ep.world.gripper.state)
             a = expert_action(ep.world, ep.task)
             a[:3] += rng.normal(0.0, noise, 3)
             actions.append(a)
@@ -109,10 +112,14 @@ def statistics(seeds: list[tuple[str, int]], seed: int = 0) -> dict:
     a = np.stack(actions)
     mask = [True] * a.shape[1]
     mask[GRIPPER] = False
-    action = {"mean": a.mean(0), "std": a.std(0), "max": a.max(0), "min": a.min(0),
-              "q01": np.quantile(a, 0.01, axis=0), "q99": np.quantile(a, 0.99, axis=0)}
-    return {STATISTICS_KEY: {"action": {**{k: [round(float(x), 6) for x in v] for k, v in action.items()}, "mask": mask},
+    return {STATISTICS_KEY: {"action": {**_moments(a), "mask": mask}, "proprio": _moments(np.stack(states)),
                              "num_transitions": int(a.shape[0]), "num_trajectories": len(seeds)}}
+
+
+def _moments(x: np.ndarray) -> dict:
+    out = {"mean": x.mean(0), "std": x.std(0), "max": x.max(0), "min": x.min(0),
+           "q01": np.quantile(x, 0.01, axis=0), "q99": np.quantile(x, 0.99, axis=0)}
+    return {k: [round(float(v), 6) for v in vs] for k, vs in out.items()}
 
 
 def normalize(actions: np.ndarray, stats: dict) -> np.ndarray:

@@ -139,7 +139,7 @@ def save_folder(policy: Pi0Policy, folder: str | Path) -> Path:
     if folder.exists():
         raise UserError(f"{folder} exists; choose a new folder or remove it")
     with staged_folder(folder, replace=False) as tmp:
-        _write(policy, tmp)
+        write_folder(policy, tmp)
     return folder
 
 
@@ -171,7 +171,8 @@ def _released_state(policy: Pi0Policy) -> dict[str, torch.Tensor]:
     return {PREFIX + k: v for k, v in state.items()}
 
 
-def _write(policy: Pi0Policy, out: Path) -> None:
+def write_folder(policy: Pi0Policy, out: Path) -> None:
+    """The folder's files into `out` (an empty, staged folder)."""
     from safetensors.torch import save_file
 
     save_file(_released_state(policy), str(out / WEIGHTS))

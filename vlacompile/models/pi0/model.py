@@ -149,11 +149,16 @@ class Pi0(nn.Module):
 
     def velocity(self, cache: PrefixKV, state, x_t, t) -> torch.Tensor:
         """The flow velocity at (x_t, t), reading the prefix cache: expert layer l reads VLM layer l's K/V."""
+        return self.action_head(self.suffix_hidden(cache, state, x_t, t))
+
+    def suffix_hidden(self, cache: PrefixKV, state, x_t, t) -> torch.Tensor:
+        """The expert's last hidden states [B, 51, We], before its final norm (training also reads the
+        state token's, which depends on the observation alone: it attends to the prefix and itself)."""
         hs = self.embed_suffix(state, x_t, t)
         cos, sin, masks = self.suffix_context(cache, hs.shape[1])
         for layer, k, v, mask in zip(self.expert.layers, cache.keys, cache.values, masks):
             hs = layer(hs, cos, sin, mask, k, v)
-        return self.action_head(hs)
+        return hs
 
     # -- without a cache ------------------------------------------------------------------------
 

@@ -1,0 +1,85 @@
+"""How `vlacompile train` trains a pi0 preset from scratch (training.py runs the loop).
+
+The benchmark has one camera: it fills the first slot and the other slots are absent, as at
+inference. Absent slots are masked out and take no RoPE position, so the batches hold the one
+present camera only; the model computes the same thing as with the empty slots, at half the cost.
+The output is a LeRobot-layout folder (checkpoint.save_folder), with the state and action statistics
+(mean / std, pi0's MEAN_STD normalization) of the demonstrations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .objective import Objective
+
+OBJECTIVE = ("flow-matching velocity MSE over the real action dims, t ~ Beta(1.5, 1) on [0.001, 1] (openpi / "
+             "LeRobot), several (t, noise) draws per prefix, plus the grounding MSE of a linear head on the "
+             "expert's final state token (not shipped)")
+
+
+@dataclass
+class Pi0Recipe:
+    preset: object  # Pi0Config
+    tokenizer: object  # tokenizer.PromptTokenizer
+    objective: Objective = field(default_factory=Objective)
+    description: str = OBJECTIVE
+    loss_label: str = "flow-matching velocity MSE"
+    action_dim: int = 7  # the benchmark's (x, y, z, roll, pitch, yaw, gripper); the loss covers these
+
+    @property
+    def chunk(self) -> int:
+        return self.preset.horizon
+
+    @property
+    def head_width(self) -> int:
+        return self.preset.expert.width
+
+    def initial_model(self, seed: int):
+        """The seeded synthetic draw (synthetic.py: fan-in scaled, per-layer residual gains) as the start."""
+        from .build import from_state, state_shapes
+        from .synthetic import synthesize_state
+
+        return from_state(self.preset, synthesize_state(state_shapes(self.preset.name), seed), "initialization").train()
+
+    def statistics(self, stats: dict):
+        from ...sim.demos import STATISTICS_KEY
+        from .statistics import Statistics
+
+        s = stats[STATISTICS_KEY]
+        arrays = (np.asarray(s[k][m], np.float32) for k in ("proprio", "action") for m in ("mean", "std"))
+        return Statistics(*arrays)
+
+    def batch(self, frames: list, stats: dict) -> tuple:
+        """(pixels [B, 1, 3, 224, 224], image_valid, ids, ids_valid, state [B, 32], actions [B, 50, 32], grounding)."""
+        import torch
+
+        s, cfg, b = self.statistics(stats), self.preset, len(frames)
+        images = torch.from_numpy(np.stack([f.image for f in frames])).permute(0, 3, 1, 2).float()
+        pixels = (images / 255.0 * 2.0 - 1.0)[:, None]
+        encoded = [self.tokenizer.encode(f.instruction, cfg.prompt_len) for f in frames]
+        state = np.zeros((b, cfg.max_state_dim), np.float32)
+        state[:, : s.state_dim] = [s.normalize_state(f.state) for f in frames]
+        actions = np.zeros((b, cfg.horizon, cfg.max_action_dim), np.float32)
+        actions[..., : s.action_dim] = [(f.actions - s.action_mean) / (s.action_std + s.eps) for f in frames]
+        return (pixels, torch.ones(b, 1, dtype=torch.bool), torch.tensor([e[0] for e in encoded]),
+                torch.tensor([e[1] for e in encoded]), torch.from_numpy(state), torch.from_numpy(actions),
+                torch.from_numpy(np.stack([f.grounding for f in frames])))
+
+    def loss(self, model, head, batch: tuple, g):
+        from .objective import training_loss
+
+        return training_loss(model, head, *batch, self.action_dim, self.objective, g)
+
+    def save(self, folder: Path, model, stats: dict) -> Path:
+        """The LeRobot folder (written into the staged `folder`); -> the weights file."""
+        from .checkpoint import write_folder
+        from .policy import Pi0Policy, camera_names
+
+        policy = Pi0Policy(model.eval(), self.tokenizer, self.statistics(stats), self.preset.name,
+                           camera_names(self.preset.cameras))
+        write_folder(policy, folder)
+        return folder / "model.safetensors"
