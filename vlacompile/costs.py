@@ -30,7 +30,7 @@ class ModuleCost:
         return asdict(self)
 
 
-def _count(fn, *args) -> tuple[int, torch.Tensor]:
+def count_flops(fn, *args) -> tuple[int, object]:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         out = fn(*args)
     return counter.get_total_flops(), out
@@ -47,9 +47,9 @@ def module_costs(model) -> list[ModuleCost]:
     pixels = torch.empty(1, 6, cfg.dino.image, cfg.dino.image, device=meta)
     ids = torch.zeros(1, 1 + cfg.text_len, dtype=torch.long, device=meta)
     noise = torch.empty(1, cfg.dit.chunk, cfg.dit.action_dim, device=meta)
-    vis_flops, visual = _count(model.visual_tokens, pixels)
-    llm_flops, cognition = _count(model.cognition_from_visual, visual, ids)
-    act_flops, _ = _count(model.act, cognition, noise)
+    vis_flops, visual = count_flops(model.visual_tokens, pixels)
+    llm_flops, cognition = count_flops(model.cognition_from_visual, visual, ids)
+    act_flops, _ = count_flops(model.act, cognition, noise)
     seq = visual.shape[1] + ids.shape[1]
     return [
         ModuleCost("vision", _params(model, "vision"), vis_flops, cfg.dino.patch_tokens, visual.shape[1], 1),
@@ -60,9 +60,17 @@ def module_costs(model) -> list[ModuleCost]:
 
 
 def before_after(cfg, config) -> tuple[list[ModuleCost], list[ModuleCost]]:
-    """Costs of the reference and of its rewrite by `config` (a CompressConfig), on meta models."""
-    from .models.cogact.build import build_meta
+    """Costs of the reference and of its rewrite by `config` (a CompressConfig), on meta models of
+    either family (pi0's rows: models.pi0.costs.module_costs)."""
+    from .models import family
     from .passes import compress
 
+    if family(cfg) == "pi0":
+        from .models.pi0.build import build_meta
+        from .models.pi0.costs import module_costs as costs
+    else:
+        from .models.cogact.build import build_meta
+
+        costs = module_costs
     reference = build_meta(cfg)
-    return module_costs(reference), module_costs(compress(reference, config)[0])
+    return costs(reference), costs(compress(reference, config)[0])

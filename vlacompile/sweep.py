@@ -19,8 +19,11 @@ from .latency import time_calls
 def label(config, model_cfg) -> str:
     """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval; a baseline method
     in brackets ("L22[random]", "T56[fastv]")."""
-    layers = config.layers.keep if config.layers else model_cfg.llm.layers
-    tokens = config.tokens.tokens if config.tokens else model_cfg.visual_tokens
+    from .models import compile_counts
+
+    n_layers, n_tokens = compile_counts(model_cfg)
+    layers = config.layers.keep if config.layers else n_layers
+    tokens = config.tokens.tokens if config.tokens else n_tokens
     mlp = config.mlp.sparsity if config.mlp else 0
     cache = config.cache.interval if config.cache else 1
     lm = f"[{config.layers.method}]" if config.layers and config.layers.method != "importance" else ""

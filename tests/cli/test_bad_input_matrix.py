@@ -40,6 +40,7 @@ class Env:
     bundle: Path  # its bundle folder (the archive is beside it)
     cache: Path  # the session's calibration cache
     calibration: Path  # one stored calibration in it
+    cogact_folder: Path  # the embedded default in CogACT's released layout
 
 
 def user_folder(tmp: Path, name: str = "out") -> Path:
@@ -210,6 +211,23 @@ CLI_CASES = [
     Case("predict, NaN weights",
          lambda e, t: ["predict", "--model", nan_checkpoint(t), "--image", IMAGE, "--instruction", "x"],
          "holds NaN or inf values"),
+    # pi0 (issue 12's bad-input list; the checkpoint cases are API rows in tests/models/pi0)
+    Case("predict pi0 without --state", lambda e, t: ["predict", "--model", "pi0-tiny", "--image", IMAGE,
+                                                       "--instruction", "x"], "give the robot state with --state (5"),
+    Case("predict pi0, a state of the wrong length",
+         lambda e, t: ["predict", "--model", "pi0-tiny", "--image", IMAGE, "--instruction", "x", "--state", "1,2,3"],
+         "this policy takes a vector of 5 values"),
+    Case("predict pi0, a state that is not numbers",
+         lambda e, t: ["predict", "--model", "pi0-tiny", "--image", IMAGE, "--instruction", "x", "--state", "a,b"],
+         "--state 'a,b' is not comma-separated numbers"),
+    Case("predict pi0, more cameras than the preset takes",
+         lambda e, t: ["predict", "--model", "pi0-tiny", *["--image", IMAGE] * 3, "--instruction", "x", "--state",
+                       "0,0,0,0,1"], "got 3 camera images; pi0-tiny takes 1 to 2"),
+    Case("a CogACT folder passed as pi0",
+         lambda e, t: ["predict", "--model", e.cogact_folder, "--preset", "pi0-tiny", "--image", IMAGE,
+                       "--instruction", "x", "--state", "0,0,0,0,1"], "is a pi0 preset but"),
+    Case("build on pi0", lambda e, t: ["build", "--model", "pi0-tiny", "--out", t / "g"],
+         "handles CogACT only so far"),
     Case("predict, 16-bit PNG", lambda e, t: ["predict", "--image", wide_png(t), "--instruction", "x"],
          "more than 8 bits per channel"),
     Case("run, 16-bit PNG", lambda e, t: ["run", "--bundle", e.bundle, "--image", wide_png(t), "--instruction", "x"],
@@ -304,11 +322,11 @@ def _with_user_file(graphs: Path, tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(graphs, validated, calibrated, tmp_path_factory) -> Env:
+def env(graphs, validated, calibrated, tiny_folder, tmp_path_factory) -> Env:
     from vlacompile.package import package
 
     bundle, _ = package(graphs, tmp_path_factory.mktemp("matrix") / "bundle")
-    return Env(graphs, bundle, calibrated[0].path.parent, calibrated[0].path)
+    return Env(graphs, bundle, calibrated[0].path.parent, calibrated[0].path, tiny_folder)
 
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])

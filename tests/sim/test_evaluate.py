@@ -20,7 +20,7 @@ class Oracle:
     def reset(self, episode):
         self.episode, self.call = episode, 0
 
-    def __call__(self, image, instruction, noise):
+    def __call__(self, image, instruction, noise, state=None):
         assert image.size == (224, 224) and instruction == self.episode.task.instruction
         self.noises[self.episode.task.seed, self.call] = noise
         self.call += 1

@@ -15,7 +15,7 @@ class Oracle:
     def reset(self, episode):
         self.episode = episode
 
-    def __call__(self, image, instruction, noise):
+    def __call__(self, image, instruction, noise, state=None):
         chunk = plan(self.episode.world, self.episode.task, 16).copy()
         if self.mirror:
             chunk[:, :3] *= -1

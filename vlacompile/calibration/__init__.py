@@ -52,8 +52,7 @@ def run(policy, samples, select_layer: int = 2, progress: bool = True) -> Calibr
     model = policy.model
     with Collector(model, select_layer) as col, torch.no_grad():
         for i, sample in enumerate(tqdm(samples, desc="calibrate", unit="sample", disable=not progress)):
-            pixels, ids = policy.encode(sample.load_image(), sample.instruction)
-            model(pixels, ids, policy.noise(i))
+            policy.calibration_forward(sample, policy.noise(i))  # the family's inputs, through the hooks
             col.end_sample()
     res = col.results()
     meta = {"schema": SCHEMA, "model": model.cfg.name, "model_hash": model_hash(model),

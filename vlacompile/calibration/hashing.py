@@ -19,4 +19,6 @@ def data_hash(samples) -> str:
     h = hashlib.sha256()
     for s in samples:
         h.update(s.instruction.encode() + b"\0" + s.image_path.read_bytes())
+        if s.state is not None:  # a set without states hashes as before states existed
+            h.update(repr(s.state).encode())
     return h.hexdigest()

@@ -91,7 +91,7 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
 
     from ..bench import BenchConfig, markdown, measure, precision_table, table1
     from ..fsutil import write_json, write_text
-    from ..models import resolve
+    from ..models import require_cogact, resolve
     from ..sweep import run_sweep
     from .compile_options import compress_config
     from .export_options import precisions as parse_precisions
@@ -107,6 +107,7 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
                       eval_episodes=eval_episodes)
     policy = resolve(model, preset, random_weights)
+    require_cogact(policy, "bench")
     configs = [compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, n, t, mlp_sparsity, c, token_method,
                                select_layer) for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:

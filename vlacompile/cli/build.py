@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from .calib_options import calib_options
-from .compile_options import compile_options, compress_config
+from .compile_options import compile_options, config_for
 from .export_options import engine_options, export_options, precisions, quant_config, validate_options
 from .options import human, model_option, preset_option, table
 from .validate import report
@@ -33,22 +33,23 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
     from ..build import BuildConfig, build as run
     from ..engines import EngineConfig
     from ..export import ExportConfig
-    from ..models import resolve
-
+    from ..models import require_cogact, resolve
     from ..output import check_replaceable
+    from ..sweep import label
 
     chosen = precisions(precision)
     check_replaceable(out, "graphs", force)  # before any work (the build checks again under its lock)
     policy = resolve(model, preset)
+    require_cogact(policy, "build")
     quant = quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir)
     export = ExportConfig(chosen, exporter, quant=quant)
-    config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
+    config = config_for(policy.cfg, **flags)
     bc = BuildConfig(out, export, samples, calib_dir, cache_dir, stored,
                      flags["select_layer"], latency_runs, recalibrate, backend, engines,
                      EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache), force,
                      eval_episodes)
-    click.echo(f"build {policy.source}: --layers {flags['layers']} --tokens {flags['tokens']} "
-               f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
+    click.echo(f"build {policy.source}: {label(config, policy.cfg)} (LLM layers, visual tokens, MLP sparsity, "
+               "cache interval)")
     if "bf16" in export.precisions and backend == "onnxruntime":
         click.echo("note: bf16 graphs are exported but not checked or timed here (ONNX Runtime has no CPU bf16 "
                    "kernels); check them on the device with `vlacompile validate --backend tensorrt`")

@@ -13,10 +13,12 @@ from ..passes.token_select import METHODS
 
 def compile_options(fn):
     options = [
-        click.option("--layers", type=int, default=22, show_default=True,
-                     help="LLM layers kept (the least important by calibration go). The model's count: no drop."),
-        click.option("--tokens", type=int, default=56, show_default=True,
-                     help="Visual tokens kept of 256, selected before --select-layer. 256: no selection."),
+        click.option("--layers", type=int, default=None,
+                     help="LLM layers kept (the least important by calibration go) [default: 22 of CogACT's 32, 12 of "
+                          "pi0's 18]. The model's count: no drop."),
+        click.option("--tokens", type=int, default=None,
+                     help="Visual tokens kept, selected before --select-layer [default: 56 of CogACT's 256, 128 of "
+                          "pi0's 256 per camera, across cameras]. The model's count: no selection."),
         click.option("--mlp-sparsity", type=float, default=0.25, show_default=True,
                      help="Fraction of MLP intermediate channels removed in every kept layer. 0: none."),
         click.option("--cache-interval", type=int, default=5, show_default=True,
@@ -31,6 +33,18 @@ def compile_options(fn):
                      help="Seed of the random baselines (--layer-method random, --token-method random)."),
     ]
     return functools.reduce(lambda f, opt: opt(f), reversed(options), fn)
+
+
+DEFAULT_KEEP = {"cogact": (22, 56), "pi0": (12, 128)}  # (--layers, --tokens) when not given
+
+
+def config_for(cfg, layers=None, tokens=None, **flags) -> CompressConfig:
+    """The compile flags for a model configuration of either family, its defaults filled in."""
+    from ..models import compile_counts, family
+
+    keep_layers, keep_tokens = DEFAULT_KEEP[family(cfg)]
+    return compress_config(*compile_counts(cfg), keep_layers if layers is None else layers,
+                           keep_tokens if tokens is None else tokens, **flags)
 
 
 def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, cache_interval, token_method,

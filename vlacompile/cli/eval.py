@@ -7,7 +7,7 @@ import click
 
 from ..sim.tasks import FAMILIES
 from .calib_options import calib_options
-from .compile_options import compile_options, compress_config
+from .compile_options import compile_options, config_for
 from .options import model_option, preset_option, table
 
 
@@ -102,7 +102,7 @@ def _policies(model, preset, graphs, bundle, precision, backend, engines, refere
         policy = resolve(model or (manifest["model"]["source"] if manifest else None), preset)
     out = [TorchPolicy(policy)] if reference else []
     if rewritten:
-        config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
+        config = config_for(policy.cfg, **flags)
         compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
         out.append(closed_loop.rewritten_policy(policy, compiled))
     if folder is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from .calib_options import calib_options
-from .compile_options import compile_options, compress_config
+from .compile_options import compile_options, config_for
 from .export_options import export_options, precisions, quant_config
 from .options import model_option, preset_option, table
 
@@ -19,15 +19,16 @@ def export_cmd(model, preset, calib_dir, stored, cache_dir, out, force, precisio
     """Rewrite the model and export it as vision / llm / dit ONNX graphs with manifest.json."""
     from .. import pipeline
     from ..export import ExportConfig, export
-    from ..models import export_declaration, resolve
+    from ..models import export_declaration, require_cogact, resolve
     from ..output import check_replaceable
 
     chosen = precisions(precision)
     check_replaceable(out, "graphs", force)  # before any work; export checks again under its lock
     policy = resolve(model, preset)
+    require_cogact(policy, "export")
     quant = quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir)
     cfg = ExportConfig(chosen, exporter, quant=quant)
-    config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
+    config = config_for(policy.cfg, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     sample = compiled.heldout[0]
     trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),

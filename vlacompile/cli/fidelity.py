@@ -6,7 +6,7 @@ import click
 
 from ..fsutil import check_can_create, write_json
 from .calib_options import calib_options
-from .compile_options import compile_options, compress_config
+from .compile_options import compile_options, config_for
 from .options import model_option, preset_option, table
 
 
@@ -21,11 +21,12 @@ def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
     """Compare the rewritten model with the reference on held-out calibration samples."""
     from .. import pipeline
     from ..compare.fidelity import DIMS, fidelity as measure
-    from ..models import resolve
+    from ..models import require_cogact, resolve
 
     check_can_create(out)  # before the rewrite, not after it
     policy = resolve(model, preset)
-    config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, **flags)
+    require_cogact(policy, "fidelity")
+    config = config_for(policy.cfg, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     report = {"config": config.to_json(), "passes": [r.to_json() for r in compiled.records],
               **measure(policy, compiled.model, compiled.heldout)}

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from .compile_options import compile_options, compress_config
+from .compile_options import compile_options, config_for
 from .options import human, json_option, model_option, preset_option, table
 
 
@@ -23,21 +23,22 @@ def info(model, preset, as_json, **flags):
     Counts do not depend on which layers or channels go, so this needs no weights or calibration.
     """
     from ..costs import before_after
-    from ..models import resolve_config
+    from ..models import family, resolve_config
+    from ..sweep import label
 
     cfg = resolve_config(model, preset)
-    config = compress_config(cfg.llm.layers, cfg.visual_tokens, **flags)
+    config = config_for(cfg, **flags)
     ref, new = before_after(cfg, config)
     if as_json:
         total = lambda cs: {"params": sum(c.params for c in cs), "flops": sum(c.flops for c in cs)}  # noqa: E731
-        click.echo(json.dumps({"model": cfg.name, "text_len": cfg.text_len, "config": config.to_json(),
+        budget = cfg.prompt_len if family(cfg) == "pi0" else cfg.text_len
+        click.echo(json.dumps({"model": cfg.name, "text_len": budget, "config": config.to_json(),
                                "modules": {c.module: c.to_json() for c in ref}, "total": total(ref),
                                "compressed": {"modules": {c.module: c.to_json() for c in new}, "total": total(new)}}))
         return
-    click.echo(f"{cfg.name}: {cfg.dit_variant} action head, {cfg.llm.layers} LLM layers, "
-               f"{cfg.visual_tokens} visual tokens, prompt budget {1 + cfg.text_len} tokens (BOS and template included)")
-    click.echo(f"compressed: --layers {flags['layers']} --tokens {flags['tokens']} ({flags['token_method']}) "
-               f"--mlp-sparsity {flags['mlp_sparsity']} --cache-interval {flags['cache_interval']}")
+    click.echo(_about(cfg))
+    click.echo(f"compressed: {label(config, cfg)} (LLM layers, visual tokens by {flags['token_method']}, MLP sparsity, "
+               "cache interval)")
     rows = [[r.module, human(r.params), _reduction(r.params, n.params), f"{r.tokens_in} -> {r.tokens_out}",
              r.steps, human(r.flops, "FLOP"), f"{human(n.flops, 'FLOP')} ({n.flops / r.flops:.1%})"]
             for r, n in zip(ref, new)]
@@ -45,3 +46,14 @@ def info(model, preset, as_json, **flags):
     pr, pn = sum(c.params for c in ref), sum(c.params for c in new)
     rows.append(["total", human(pr), _reduction(pr, pn), "", "", human(tr, "FLOP"), f"{human(tn, 'FLOP')} ({tn / tr:.1%})"])
     click.echo(table(["module", "params", "compressed", "tokens", "steps", "FLOPs", "compressed FLOPs"], rows))
+
+
+def _about(cfg) -> str:
+    from ..models import family
+
+    if family(cfg) == "pi0":
+        return (f"{cfg.name}: pi0, {cfg.vlm.depth} VLM layers paired with {cfg.expert.depth} action-expert layers, "
+                f"{cfg.image_tokens} visual tokens ({cfg.cameras} cameras x {cfg.siglip.tokens}), prompt "
+                f"{cfg.prompt_len} tokens, {cfg.horizon}-step chunk, {cfg.flow.steps} Euler flow steps")
+    return (f"{cfg.name}: {cfg.dit_variant} action head, {cfg.llm.layers} LLM layers, {cfg.visual_tokens} visual "
+            f"tokens, prompt budget {1 + cfg.text_len} tokens (BOS and template included)")

@@ -20,8 +20,8 @@ class OldNames(click.Option):
 
 model_option = click.option(
     "--model", "model", default=None, metavar="NAME|PATH",
-    help=f"A preset ({', '.join(preset_names())}; default cogact-tiny, the embedded model) "
-         "or a CogACT checkpoint folder in the released layout.",
+    help=f"A preset ({', '.join(preset_names())}; default cogact-tiny, the embedded model; pi0-tiny is the "
+         "embedded pi0) or a checkpoint folder: CogACT's released layout, or LeRobot's for pi0.",
 )
 preset_option = click.option(
     "--preset", type=click.Choice(preset_names()), default=None,

@@ -3,7 +3,8 @@
     DIR/manifest.jsonl   one JSON object per line:
         {"image": "images/ep00_step00.png",   path relative to DIR (required)
          "instruction": "pick up the red block", non-empty (required)
-         "episode": 0, "step": 0}              integers (optional)
+         "episode": 0, "step": 0,              integers (optional)
+         "state": [0.4, 0.0, 0.3, 0.0, 1.0]}   the robot state, numbers (required by pi0, unread by CogACT)
     DIR/images/...       RGB images, at least 224x224 (they are resized to 224 bicubic, no crop)
 
 Every sample is checked when the set is loaded, so a bad line fails before a long calibration run,
@@ -30,6 +31,7 @@ class CalibSample:
     instruction: str
     episode: int | None = None
     step: int | None = None
+    state: tuple[float, ...] | None = None  # observation.state at the frame (pi0 reads it)
 
     def load_image(self) -> Image.Image:
         with Image.open(self.image_path) as im:
@@ -69,9 +71,14 @@ def _parse_line(root: Path, text: str, where: str) -> CalibSample:
     for key in ("episode", "step"):
         if key in rec and (not isinstance(rec[key], int) or isinstance(rec[key], bool)):
             raise UserError(f"{where}: '{key}' must be an integer (got {rec[key]!r})")
+    state = rec.get("state")
+    if state is not None and (not isinstance(state, list) or not state
+                              or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in state)):
+        raise UserError(f"{where}: 'state' must be a list of numbers (the robot state at the frame)")
     path = root / image
     _check_image(path, where)
-    return CalibSample(path, instruction.strip(), rec.get("episode"), rec.get("step"))
+    return CalibSample(path, instruction.strip(), rec.get("episode"), rec.get("step"),
+                       None if state is None else tuple(float(x) for x in state))
 
 
 def load_calib(root: str | Path) -> list[CalibSample]:

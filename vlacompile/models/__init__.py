@@ -1,25 +1,43 @@
 """Model families. `resolve` turns a --model value (a preset name or a checkpoint folder) into a policy.
 
-Only CogACT is declared so far; a second family adds its presets and loaders here.
+Two families: CogACT (the default) and pi0. A preset name says its family; a checkpoint folder says
+it by its layout (LeRobot's config.json with "type": "pi0", or CogACT's released layout).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..errors import UserError
-from .cogact import DEFAULT_PRESET, PRESETS, CogACTPolicy
+from .cogact import DEFAULT_PRESET, PRESETS
+from .pi0 import PRESETS as PI0_PRESETS
 
 
 def preset_names() -> list[str]:
-    return list(PRESETS)
+    return [*PRESETS, *PI0_PRESETS]
 
 
 def is_preset(spec: str | None) -> bool:
-    return spec is None or spec in PRESETS
+    return spec is None or spec in PRESETS or spec in PI0_PRESETS
 
 
-def _builtin_policy(name: str, random_weights: bool = False) -> CogACTPolicy:
+def _check_preset(preset: str | None) -> None:
+    if preset is not None and preset not in preset_names():
+        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}")
+
+
+def _builtin_policy(name: str, random_weights: bool = False):
+    if name in PI0_PRESETS:
+        from .pi0 import embedded as pi0_embedded
+        from .pi0.policy import synthetic_policy as pi0_synthetic
+
+        if random_weights:
+            return pi0_synthetic(name)
+        if name != "pi0-tiny":
+            raise UserError(f"{name} has released dimensions and no embedded weights; pass a LeRobot pi0 folder "
+                            f"with --model PATH, or --random-weights for speed measurements")
+        return pi0_embedded.embedded_policy()
     from .cogact.embedded import embedded_policy, synthetic_policy
 
     if random_weights:
@@ -30,17 +48,39 @@ def _builtin_policy(name: str, random_weights: bool = False) -> CogACTPolicy:
     return embedded_policy()
 
 
-def resolve(spec: str | None = None, preset: str | None = None, random_weights: bool = False) -> CogACTPolicy:
-    """A preset name with embedded weights (only cogact-tiny, trained here), or a folder in the
-    released layout. `random_weights`: any preset with seeded synthetic weights (full-size presets
-    for speed measurements only: 7.6 B parameters take about 30 GB of memory in float32)."""
-    if preset is not None and preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if is_preset(spec):
-        return _builtin_policy(spec or DEFAULT_PRESET, random_weights)
+def is_pi0_folder(path: Path) -> bool:
+    """LeRobot's pretrained folder of a pi0 policy: config.json says "type": "pi0"."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("type") == "pi0"
+
+
+def _folder(spec: str, preset: str | None) -> Path:
     path = Path(spec)
     if not path.is_dir():
-        raise UserError(f"--model {spec}: neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder")
+        raise UserError(f"--model {spec}: neither a preset ({', '.join(preset_names())}) nor a checkpoint folder")
+    if preset is not None and (preset in PI0_PRESETS) != is_pi0_folder(path):
+        family = "pi0" if preset in PI0_PRESETS else "CogACT"
+        raise UserError(f"--preset {preset} is a {family} preset but {spec} is a "
+                        f"{'pi0' if is_pi0_folder(path) else 'CogACT'} checkpoint folder; pass a preset of its family")
+    return path
+
+
+def resolve(spec: str | None = None, preset: str | None = None, random_weights: bool = False):
+    """A preset name with embedded weights (cogact-tiny and pi0-tiny, trained here), or a folder in
+    a released layout (CogACT's, or LeRobot's for pi0). `random_weights`: any preset with seeded
+    synthetic weights (full-size presets for speed measurements only: CogACT's 7.6 B parameters take
+    about 30 GB of memory in float32)."""
+    _check_preset(preset)
+    if is_preset(spec):
+        return _builtin_policy(spec or DEFAULT_PRESET, random_weights)
+    path = _folder(spec, preset)
+    if is_pi0_folder(path):
+        from .pi0.checkpoint import load_folder as load_pi0
+
+        return load_pi0(path, preset)
     from .cogact.checkpoint import load_folder
 
     return load_folder(path, preset)
@@ -48,21 +88,48 @@ def resolve(spec: str | None = None, preset: str | None = None, random_weights: 
 
 def resolve_config(spec: str | None = None, preset: str | None = None):
     """The configuration a --model value names, without building weights (for `info`)."""
+    _check_preset(preset)
     if preset is not None:
-        resolve_preset = PRESETS.get(preset)
-        if resolve_preset is None:
-            raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        return resolve_preset
+        return PRESETS.get(preset) or PI0_PRESETS[preset]
     if is_preset(spec):
-        return PRESETS[spec or DEFAULT_PRESET]
+        return PRESETS.get(spec or DEFAULT_PRESET) or PI0_PRESETS[spec]
+    path = _folder(spec, preset)
+    if is_pi0_folder(path):
+        from .pi0.build import infer_preset as infer_pi0
+        from .pi0.checkpoint import WEIGHTS, read_weights
+
+        state, prefix = read_weights(path / WEIGHTS)
+        return infer_pi0(state, str(path / WEIGHTS), prefix)
     from .cogact.build import infer_preset
     from .cogact.checkpoint import find_weights, read_state
 
-    path = Path(spec)
-    if not path.is_dir():
-        raise UserError(f"--model {spec}: neither a preset ({', '.join(PRESETS)}) nor a checkpoint folder")
     weights = find_weights(path)
     return infer_preset(read_state(weights), str(weights))
+
+
+PI0_COMMANDS = "info, predict, calibrate, train and eval (the reference, and --rewritten for the compressed model)"
+
+
+def require_cogact(policy, command: str) -> None:
+    """Graph export, parity and the deployed runtime exist for CogACT only so far: refuse pi0 in one line."""
+    if family(policy) == "pi0":
+        raise UserError(f"{policy.source} is a pi0 policy and `vlacompile {command}` handles CogACT only so far (pi0 "
+                        f"graphs are not exported yet); pi0 runs through {PI0_COMMANDS}")
+
+
+def compile_counts(cfg) -> tuple[int, int]:
+    """(LLM layers, visual tokens): what --layers and --tokens count, for either family."""
+    if family(cfg) == "pi0":
+        return cfg.vlm.depth, cfg.image_tokens
+    return cfg.llm.layers, cfg.visual_tokens
+
+
+def family(policy_or_cfg) -> str:
+    """"pi0" or "cogact", for a policy, a model or a configuration."""
+    from .pi0.config import Pi0Config
+
+    cfg = getattr(policy_or_cfg, "cfg", policy_or_cfg)
+    return "pi0" if isinstance(cfg, Pi0Config) else "cogact"
 
 
 def training_recipe(preset: str):

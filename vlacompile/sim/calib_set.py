@@ -3,7 +3,8 @@ calibration sees what the policy sees when it runs (the same camera, tasks and m
 
     python -m vlacompile.sim.calib_set [OUT_DIR]      # default: calib_data
 
-The set keeps the calibration folder format (vlacompile.data.calib): manifest.jsonl + images/.
+The set keeps the calibration folder format (vlacompile.data.calib): manifest.jsonl + images/, each
+line with the gripper's state at the frame (pi0 reads it; CogACT does not).
 Episodes cover the task families in turn; each contributes FRAMES frames spread over its run. The
 last 20% of episodes are the held-out split that fidelity is measured on.
 """
@@ -24,14 +25,15 @@ from .tasks import episode_seeds
 EPISODES, FRAMES = 15, 4
 
 
-def _frames(family: str, seed: int, count: int) -> tuple[str, list[tuple[int, object]]]:
-    """(instruction, [(step, image)]) at `count` steps spread from the start to the last step."""
+def _frames(family: str, seed: int, count: int) -> tuple[str, list[tuple[int, object, list]]]:
+    """(instruction, [(step, image, state)]) at `count` steps spread from the start to the last step."""
     ep, shots = Episode(family, seed), []
     length = _length(family, seed)
     wanted = set(np.linspace(0, length - 1, count).round().astype(int).tolist())
     while True:
         if ep.world.steps in wanted:
-            shots.append((ep.world.steps, ep.observe().image))
+            obs = ep.observe()
+            shots.append((ep.world.steps, obs.image, [round(float(x), 6) for x in obs.state]))
         if ep.done:
             return ep.task.instruction, shots
         ep.step(expert_action(ep.world, ep.task))
@@ -51,10 +53,10 @@ def write_calib_set(out_dir, episodes: int = EPISODES, frames: int = FRAMES) -> 
         (tmp / "images").mkdir()
         for k, (family, seed) in enumerate(episode_seeds("calibration", episodes)):
             instruction, shots = _frames(family, seed, frames)
-            for step, image in shots:
+            for step, image, state in shots:
                 rel = f"images/ep{k:02d}_step{step:02d}.png"
                 image.save(tmp / rel, optimize=True)
-                rows.append({"image": rel, "instruction": instruction, "episode": k, "step": step,
+                rows.append({"image": rel, "instruction": instruction, "episode": k, "step": step, "state": state,
                              "task": {"family": family, "seed": seed}})
         write_text(tmp / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     return len(rows)

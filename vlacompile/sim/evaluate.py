@@ -66,7 +66,7 @@ class EpisodeResult:
 
 
 def run_episode(policy, family: str, seed: int, cfg: EvalConfig, record: bool = False) -> EpisodeResult:
-    """`policy(image, instruction, noise) -> [chunk, 7]` un-normalized actions. A policy that keeps
+    """`policy(image, instruction, noise, state=...) -> [chunk, 7]` un-normalized actions. A policy that keeps
     state across calls (an action ensemble, a frame cache) may define `reset(episode)`: it is called
     when each episode starts."""
     ep, calls, frames = Episode(family, seed), 0, []
@@ -76,7 +76,8 @@ def run_episode(policy, family: str, seed: int, cfg: EvalConfig, record: bool = 
         obs = ep.observe()
         if record:
             frames.append((ep.world.steps, obs.image))
-        chunk = policy(obs.image, obs.instruction, episode_noise(cfg.noise_seed, seed, calls, policy.noise_shape))
+        chunk = policy(obs.image, obs.instruction, episode_noise(cfg.noise_seed, seed, calls, policy.noise_shape),
+                       state=obs.state)
         calls += 1
         for action in chunk[:cfg.execute]:
             if ep.step(action) or ep.done:

@@ -22,7 +22,7 @@ MOVING = 1e-4  # a planned delta smaller than this has no sign to agree with
 
 
 def agreement(policy, episodes: int = 25, every: int = 4, first: int = 4) -> dict:
-    """`policy(image, instruction, noise) -> [chunk, 7]`, as evaluate's policies; one that defines
+    """`policy(image, instruction, noise, state=...) -> [chunk, 7]`, as evaluate's policies; one that defines
     `reset(episode)` is told each episode as it starts."""
     signs, grips = [], []
     for family, seed in EvalConfig(episodes=episodes).episodes_list():
@@ -34,7 +34,7 @@ def agreement(policy, episodes: int = 25, every: int = 4, first: int = 4) -> dic
                 obs = ep.observe()
                 label = plan(ep.world, ep.task, first)
                 noise = episode_noise(0, seed, ep.world.steps, policy.noise_shape)
-                pred = np.asarray(policy(obs.image, obs.instruction, noise))[:first]
+                pred = np.asarray(policy(obs.image, obs.instruction, noise, state=obs.state))[:first]
                 moving = np.abs(label[:, :3]) > MOVING
                 signs += list((np.sign(pred[:, :3]) == np.sign(label[:, :3]))[moving])
                 grips += list((pred[:, 6] >= 0.5) == (label[:, 6] >= 0.5))

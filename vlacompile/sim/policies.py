@@ -1,7 +1,8 @@
-"""The policies `evaluate` can run, behind one call: (image, instruction, noise) -> un-normalized
-[chunk, 7] actions, exactly what each would send to a robot.
+"""The policies `evaluate` can run, behind one call: (image, instruction, noise, state) -> un-normalized
+[chunk, 7] actions, exactly what each would send to a robot. `state` is the gripper's proprioception
+(world.Gripper.state); pi0 reads it, CogACT does not.
 
-- `TorchPolicy`: a CogACT policy in PyTorch, the reference or a rewritten model;
+- `TorchPolicy`: a CogACT or pi0 policy in PyTorch, the reference or a rewritten model;
 - `GraphPolicy`: exported graphs through the deployed runtime (a graphs folder or a bundle, any
   backend and precision).
 """
@@ -13,13 +14,18 @@ import numpy as np
 
 class TorchPolicy:
     def __init__(self, policy, name: str = "reference (PyTorch)"):
-        self.policy, self.name = policy, name
-        self.noise_shape = (1, policy.cfg.dit.chunk, policy.cfg.dit.action_dim)
+        from ..models import family
 
-    def __call__(self, image, instruction: str, noise: np.ndarray) -> np.ndarray:
+        self.policy, self.name, self.pi0 = policy, name, family(policy) == "pi0"
+        cfg = policy.cfg
+        self.noise_shape = (1, cfg.horizon, cfg.max_action_dim) if self.pi0 else (1, cfg.dit.chunk, cfg.dit.action_dim)
+
+    def __call__(self, image, instruction: str, noise: np.ndarray, state=None) -> np.ndarray:
         import torch
 
         with torch.no_grad():
+            if self.pi0:
+                return self.policy.predict([image], instruction, state, noise=torch.from_numpy(noise))
             return self.policy.predict(image, instruction, noise=torch.from_numpy(noise))
 
 
@@ -30,5 +36,5 @@ class GraphPolicy:
         actions = pipeline.manifest["actions"]
         self.noise_shape = (1, actions["chunk"], actions["dims"])
 
-    def __call__(self, image, instruction: str, noise: np.ndarray) -> np.ndarray:
+    def __call__(self, image, instruction: str, noise: np.ndarray, state=None) -> np.ndarray:
         return self.pipeline.predict(image, instruction, noise=noise)

@@ -16,10 +16,10 @@ def pi0_tiny():
 
 @pytest.fixture(scope="session")
 def pi0_inputs(pi0_tiny, sample_image):
-    """One camera of two (the second slot masked), a padded prompt, a 7-dim state."""
+    """One camera of two (the second slot masked), a padded prompt, a 5-dim state (the benchmark gripper's)."""
     import numpy as np
 
-    return pi0_tiny.encode([sample_image], "put the apple into the bowl", np.linspace(-1, 1, 7))
+    return pi0_tiny.encode([sample_image], "put the apple into the bowl", np.linspace(-1, 1, 5))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from PIL import Image
 from vlacompile.errors import UserError
 from vlacompile.models.pi0.preprocess import image_array
 
-STATE = np.linspace(-1, 1, 7)
+STATE = np.linspace(-1, 1, 5)
 
 
 def test_too_many_cameras_is_one_line(pi0_tiny, sample_image):
@@ -17,9 +17,9 @@ def test_too_many_cameras_is_one_line(pi0_tiny, sample_image):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("state", [np.zeros(6), np.zeros(32), np.zeros((1, 7))])
+@pytest.mark.parametrize("state", [np.zeros(6), np.zeros(32), np.zeros((1, 5))])
 def test_wrong_state_shape_is_one_line(pi0_tiny, sample_image, state):
-    with pytest.raises(UserError, match="takes a vector of 7 values") as err:
+    with pytest.raises(UserError, match="takes a vector of 5 values") as err:
         pi0_tiny.predict([sample_image], "pick up the red block", state)
     assert "\n" not in str(err.value)
 
@@ -33,7 +33,7 @@ def test_state_is_normalized_with_mean_std_and_zero_padded(pi0_tiny, pi0_inputs)
     s = pi0_tiny.statistics
     expected = (STATE - s.state_mean) / (s.state_std + 1e-8)
     got = pi0_inputs["state"][0].numpy()
-    assert got.shape == (32,) and np.allclose(got[:7], expected, atol=1e-6) and not got[7:].any()
+    assert got.shape == (32,) and np.allclose(got[:5], expected, atol=1e-6) and not got[5:].any()
 
 
 def test_an_absent_camera_is_masked_and_never_read(pi0_tiny, pi0_inputs):

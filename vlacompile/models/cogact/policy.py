@@ -68,6 +68,10 @@ class CogACTPolicy:
         """The prompt ids; a bad or over-budget instruction is refused before any model work."""
         return self.tokenizer.prompt_ids(instruction, self.prompt_budget)
 
+    def calibration_forward(self, sample, noise: torch.Tensor) -> torch.Tensor:
+        """The reference forward on one calibration sample (data.calib.CalibSample); calibration's hooks watch it."""
+        return self.model(*self.encode(sample.load_image(), sample.instruction), noise)
+
     def encode(self, image: Image.Image, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
         """-> pixels [1, 6, 224, 224], prompt ids [1, L]. `image`: a PIL image or uint8 RGB array."""
         ids = torch.tensor([self.check_instruction(instruction)])

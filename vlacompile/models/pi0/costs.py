@@ -38,3 +38,35 @@ def param_counts(preset: str) -> dict[str, int]:
 def model_param_counts(model) -> dict[str, int]:
     """The same parts for a (possibly rewritten) model, read from its parameters."""
     return _tally((key, p.numel()) for key, p in model.named_parameters())
+
+
+def module_costs(model) -> list:
+    """Parameters and FLOPs per module of one predict call (costs.ModuleCost) for a pi0 model on the
+    meta device: "vision" = SigLIP + projector over every camera slot, "llm" = the prefix pass
+    through the VLM (every layer's K/V), "action_head" = the suffix projections and the expert over
+    the 10 Euler steps. Rows use CogACT's module names so reports and tables read the same."""
+    import torch
+
+    from ...costs import ModuleCost, count_flops
+    from .sampler import euler
+
+    cfg, meta = model.cfg, torch.device("meta")
+    pixels = torch.empty(1, cfg.cameras, 3, cfg.siglip.image, cfg.siglip.image, device=meta)
+    image_valid = torch.ones(1, cfg.cameras, dtype=torch.bool, device=meta)
+    ids = torch.zeros(1, cfg.prompt_len, dtype=torch.long, device=meta)
+    ids_valid = torch.ones(1, cfg.prompt_len, dtype=torch.bool, device=meta)
+    state = torch.empty(1, cfg.max_state_dim, device=meta)
+    noise = torch.empty(1, cfg.horizon, cfg.max_action_dim, device=meta)
+    vis_flops, images = count_flops(model.embed_images, pixels)
+    valid = torch.cat([image_valid.repeat_interleave(cfg.siglip.tokens, 1), ids_valid], dim=1)
+    h = torch.cat([images, model.vlm.embed(ids)], dim=1)
+    llm_flops, cache = count_flops(model.prefix_kv, h, valid)
+    velocity = lambda x, t, step: model.velocity(cache, state, x, t)  # noqa: E731
+    act_flops, _ = count_flops(euler, velocity, noise, cfg.flow.steps)
+    counts = model_param_counts(model)
+    return [
+        ModuleCost("vision", counts["vision"] + counts["projector"], vis_flops, cfg.image_tokens, images.shape[1], 1),
+        ModuleCost("llm", counts["llm"], llm_flops, cfg.prefix_len, cache.keys[-1].shape[2], 1),
+        ModuleCost("action_head", counts["expert"] + counts["suffix"], act_flops, cfg.suffix_len, cfg.horizon,
+                   cfg.flow.steps),
+    ]

@@ -67,6 +67,15 @@ class Pi0Policy:
         return {"pixels": torch.from_numpy(pixels), "image_valid": torch.from_numpy(image_valid),
                 "ids": torch.tensor([ids]), "ids_valid": torch.tensor([ids_valid]), "state": torch.from_numpy(padded)}
 
+    def calibration_forward(self, sample, noise: torch.Tensor) -> torch.Tensor:
+        """The reference forward on one calibration sample (data.calib.CalibSample), its image in the
+        first camera slot; calibration's hooks watch it. pi0 needs the sample's robot state."""
+        if sample.state is None or len(sample.state) != self.statistics.state_dim:
+            have = "no 'state'" if sample.state is None else f"a 'state' of {len(sample.state)} values"
+            raise UserError(f"calibration sample {sample.image_path} has {have}; pi0 reads the robot state: give each "
+                            f"manifest line \"state\": [{self.statistics.state_dim} numbers]")
+        return self.model(**self.encode([sample.load_image()], sample.instruction, sample.state), noise=noise)
+
     def noise(self, seed: int) -> torch.Tensor:
         """[1, 50, 32]: numpy's default_rng(seed), the project's one meaning of --seed."""
         shape = (self.cfg.horizon, self.cfg.max_action_dim)

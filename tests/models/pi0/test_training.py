@@ -1,0 +1,96 @@
+"""Training pi0 from scratch: the flow-matching objective as specified, its shared prefix cache equal to
+the joint forward, batches encoded as the policy encodes, and a few steps that lower the loss."""
+
+import numpy as np
+import pytest
+import torch
+
+from vlacompile.models.pi0.objective import Objective, flow_times, training_loss
+from vlacompile.models.pi0.recipe import Pi0Recipe
+
+
+@pytest.fixture(scope="module")
+def frames():
+    from vlacompile.sim.demos import episode_frames
+
+    return episode_frames("put", 7, np.random.default_rng(0), chunk=50, every=6)[:4]
+
+
+@pytest.fixture(scope="module")
+def stats():
+    from vlacompile.sim import demos
+    from vlacompile.sim.tasks import episode_seeds
+
+    return demos.statistics(episode_seeds("train", 20))
+
+
+def test_flow_times_follow_beta_1_5_1_on_their_range():
+    t = flow_times(200_000, torch.Generator().manual_seed(0))
+    assert 0.001 <= t.min() and t.max() <= 1.0
+    # Beta(1.5, 1): mean 1.5 / 2.5 = 0.6 and CDF t^1.5 (so P(t <= 0.25) = 0.125), before the rescale
+    assert float(t.mean()) == pytest.approx(0.6 * 0.999 + 0.001, abs=3e-3)
+    assert float((t <= 0.25 * 0.999 + 0.001).float().mean()) == pytest.approx(0.125, abs=3e-3)
+
+
+def test_the_batch_is_what_the_policy_encodes(pi0_tiny, frames, stats):
+    from PIL import Image
+
+    recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer)
+    pixels, image_valid, ids, ids_valid, state, actions, _ = recipe.batch(frames, stats)
+    s = recipe.statistics(stats)
+    f = frames[1]
+    policy = type(pi0_tiny)(pi0_tiny.model, pi0_tiny.tokenizer, s, "trained", pi0_tiny.cameras)
+    x = policy.encode([Image.fromarray(f.image)], f.instruction, f.state)
+    torch.testing.assert_close(pixels[1, 0], x["pixels"][0, 0])  # the first slot; the absent one is left out
+    assert image_valid.all() and ids[1].tolist() == x["ids"][0].tolist()
+    assert ids_valid[1].tolist() == x["ids_valid"][0].tolist()
+    torch.testing.assert_close(state[1], x["state"][0])
+    expected = (f.actions - s.action_mean) / (s.action_std + s.eps)
+    np.testing.assert_allclose(actions[1, :, :7].numpy(), expected, atol=1e-5)
+    assert actions.shape == (4, 50, 32) and not actions[..., 7:].any()
+
+
+def test_the_shared_prefix_cache_gives_the_joint_forwards_loss(pi0_tiny, frames, stats):
+    """The objective draws (t, noise) `repeats` times per prefix through the cache; the same draws
+    through joint_velocity (the uncached reference forward) give the same flow loss."""
+    model, r = pi0_tiny.model, 3
+    recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer, Objective(repeats=r))
+    pixels, image_valid, ids, ids_valid, state, actions, ground = recipe.batch(frames, stats)
+    head = torch.nn.Linear(pi0_tiny.cfg.expert.width, ground.shape[1])
+    with torch.no_grad():
+        _, flow, _ = training_loss(model, head, pixels, image_valid, ids, ids_valid, state, actions, ground, 7,
+                                   Objective(repeats=r), torch.Generator().manual_seed(5))
+        g = torch.Generator().manual_seed(5)  # the objective's draws, in its order
+        a = actions.repeat_interleave(r, 0)
+        t = flow_times(a.shape[0], g)
+        noise = torch.randn(a.shape, generator=g)
+        x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
+        h, valid = model.embed_prefix(pixels, image_valid, ids, ids_valid)
+        v = model.joint_velocity(h.repeat_interleave(r, 0), valid.repeat_interleave(r, 0),
+                                 state.repeat_interleave(r, 0), x_t, t)
+        expected = ((v - (noise - a))[..., :7] ** 2).mean()
+    assert float(flow) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_a_few_training_steps_lower_the_flow_loss(frames, stats):
+    from vlacompile.models.pi0.config import PRESETS
+    from vlacompile.models.pi0.policy import TINY_TOKENIZER
+    from vlacompile.models.pi0.tokenizer import PromptTokenizer
+
+    recipe = Pi0Recipe(PRESETS["pi0-tiny"], PromptTokenizer(TINY_TOKENIZER), Objective(repeats=2))
+    model = recipe.initial_model(seed=3)
+    head = torch.nn.Linear(recipe.head_width, 9)
+    batch = recipe.batch(frames, stats)
+
+    def flow(seed):  # the same times and noise every time: only the weights change
+        with torch.no_grad():
+            return float(recipe.loss(model, head, batch, torch.Generator().manual_seed(seed))[1])
+
+    before = np.mean([flow(s) for s in range(3)])
+    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=2e-3)
+    g = torch.Generator().manual_seed(7)
+    for _ in range(10):
+        opt.zero_grad()
+        recipe.loss(model, head, batch, g)[0].backward()
+        opt.step()
+    assert np.mean([flow(s) for s in range(3)]) < 0.7 * before
