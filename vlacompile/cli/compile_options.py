@@ -7,7 +7,7 @@ import functools
 import click
 
 from ..passes import CacheConfig, CompressConfig, LayerDropConfig, MlpPruneConfig, TokenSelectConfig
-from ..passes.layer_drop import METHODS as LAYER_METHODS
+from ..passes.layer_drop import METHODS as LAYER_METHODS, PAIRINGS
 from ..passes.token_select import METHODS
 
 
@@ -29,6 +29,9 @@ def compile_options(fn):
                      help="Tokens are selected before this LLM layer, scored by the attention of the one before."),
         click.option("--layer-method", type=click.Choice(LAYER_METHODS), default="importance", show_default=True,
                      help="Which layers go: the least important by calibration, or the random / last-n baselines."),
+        click.option("--expert-pairing", type=click.Choice(PAIRINGS), default="drop", show_default=True,
+                     help="pi0 only: a dropped VLM layer takes the expert layer that reads its K/V with it (drop), or "
+                          "leaves its K/V projections so the whole expert stays (kv)."),
         click.option("--baseline-seed", "select_seed", type=int, default=0, show_default=True,
                      help="Seed of the random baselines (--layer-method random, --token-method random)."),
     ]
@@ -48,7 +51,7 @@ def config_for(cfg, layers=None, tokens=None, **flags) -> CompressConfig:
 
 
 def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, cache_interval, token_method,
-                    select_layer, select_seed=0, layer_method="importance") -> CompressConfig:
+                    select_layer, select_seed=0, layer_method="importance", expert_pairing="drop") -> CompressConfig:
     """Flags -> passes; a flag at its 'off' value switches its pass off (range errors still apply)."""
     from ..passes.record import check_range
     from ..passes.token_select import check_select_layer
@@ -61,7 +64,7 @@ def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, 
         check_range("--cache-interval", cache_interval, 1, 10, "recompute at least every step (1)")
     select = token_method != "none" and tokens < n_visual
     return CompressConfig(
-        layers=LayerDropConfig(layers, layer_method, select_seed) if layers < n_layers else None,
+        layers=LayerDropConfig(layers, layer_method, select_seed, expert_pairing) if layers < n_layers else None,
         mlp=MlpPruneConfig(mlp_sparsity) if mlp_sparsity > 0 else None,
         tokens=TokenSelectConfig(tokens, select_layer, method=token_method, seed=select_seed) if select else None,
         cache=CacheConfig(cache_interval) if cache_interval > 1 else None,

@@ -59,8 +59,10 @@ class PassTarget(Protocol):
     def layers(self) -> nn.ModuleList:
         """The language stack's decoder layers, in model order."""
 
-    def keep_layers(self, kept: list[int]) -> None:
-        """Make the stack these layers (indices into layers()), renumbered, with the config saying so."""
+    def keep_layers(self, kept: list[int], pairing: str = "drop") -> None:
+        """Make the stack these layers (indices into layers()), renumbered, with the config saying so.
+        `pairing`: what happens to what reads a dropped layer's K/V (a family without such a reader
+        takes "drop" only; see LayerDropConfig)."""
 
     def attention_probs_of_call(self, i: int, args: tuple, kwargs: dict) -> torch.Tensor:
         """Layer i's attention probabilities [B, H, S, S] from the arguments it was called with (for

@@ -3,6 +3,11 @@
 The result is a plain smaller Llama: the kept layers, renumbered, with the config saying so.
 Two baselines choose the layers otherwise, for ablations: "random" (a seeded random subset) and
 "last" (drop the last layers, the usual early-exit choice).
+
+`pairing` matters where another stack reads a layer's K/V (pi0's expert layer l reads VLM layer l):
+"drop" drops the reader with the layer; "kv" keeps the dropped layer's K/V projections (norm, k_proj,
+v_proj over the residual stream at its depth) so every reader keeps a source. The family says what
+it supports (PassTarget.keep_layers).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from .record import PassRecord, check_range, count_params, fresh_copy
 
 
 METHODS = ("importance", "random", "last")
+PAIRINGS = ("drop", "kv")
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class LayerDropConfig:
     keep: int  # --layers: how many LLM layers remain
     method: str = "importance"  # --layer-method
     seed: int = 0  # random baseline only
+    pairing: str = "drop"  # --expert-pairing: what happens to the readers of a dropped layer's K/V
 
 
 def source_index(layer, position: int) -> int:
@@ -47,6 +54,8 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     layers = target_of(model).layers()
     if cfg.method not in METHODS:
         raise UserError(f"--layer-method {cfg.method!r} is not one of {', '.join(METHODS)}")
+    if cfg.pairing not in PAIRINGS:
+        raise UserError(f"--expert-pairing {cfg.pairing!r} is not one of {', '.join(PAIRINGS)}")
     check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
     sources = [source_index(layer, i) for i, layer in enumerate(layers)]
     importance = None if calib is None else [calib.layer_importance[s] for s in sources]
@@ -55,8 +64,9 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     target = target_of(out)
     for i, layer in enumerate(target.layers()):
         layer.vlacompile_source_index = sources[i]
-    target.keep_layers(kept)
+    target.keep_layers(kept, cfg.pairing)
     dropped = [sources[i] for i in range(len(layers)) if i not in kept]
-    return out, PassRecord("layer_drop", {"keep": cfg.keep, "method": cfg.method}, count_params(model), count_params(out),
+    settings = {"keep": cfg.keep, "method": cfg.method, **({"pairing": cfg.pairing} if cfg.pairing != "drop" else {})}
+    return out, PassRecord("layer_drop", settings, count_params(model), count_params(out),
                            {"dropped_layers": dropped, "kept_layers": [sources[i] for i in kept],
                             "calibrated": calib is not None})

@@ -94,3 +94,42 @@ def test_calibration_observes_pi0_through_its_target(pi0_tiny, pi0_inputs):
     assert importance[-1] == 1.0 and all(0 < x < 1 for x in importance[:-1])  # the last output feeds nothing
     assert res["token_relevance"].shape == (1, 512) and res["mlp_scores"].shape == (18, pi0_tiny.cfg.vlm.mlp)
     assert torch.tensor(res["dit_similarity"]["attn"]).shape == (18, 9)  # expert layers x step pairs
+
+
+def test_kv_pairing_keeps_the_whole_expert_and_the_dropped_layers_kv_projections(pi0_tiny, pi0_inputs):
+    """--expert-pairing kv, dropping the last three VLM layers: the cache keeps 18 entries; entries up to
+    15 are the reference's (nothing before them changed; entry 15 reads layer 14's output as before),
+    and 16, 17 are those layers' K/V projections of the residual stream after the last kept layer."""
+    model = pi0_tiny.model
+    new, record = layer_drop.apply(model, LayerDropConfig(keep=15, method="last", pairing="kv"), None)
+    assert record.changes["dropped_layers"] == [15, 16, 17] and record.config["pairing"] == "kv"
+    assert len(new.vlm.layers) == 15 and len(new.expert.layers) == 18
+    gone = sum(_numel(model.vlm.layers[i]) - _numel(model.vlm.layers[i].input_layernorm)
+               - _numel(model.vlm.layers[i].self_attn.k_proj) - _numel(model.vlm.layers[i].self_attn.v_proj)
+               for i in (15, 16, 17))
+    assert record.params_before - record.params_after == gone
+    x = pi0_inputs
+    with torch.no_grad():
+        h, valid = model.embed_prefix(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"])
+        ref, got = model.prefix_kv(h, valid), new.prefix_kv(h, valid)
+        for i in range(16):
+            torch.testing.assert_close(got.keys[i], ref.keys[i])
+            torch.testing.assert_close(got.values[i], ref.values[i])
+        from vlacompile.models.pi0.masks import positions, prefix_mask
+
+        cos, sin = model.vlm.rope(positions(valid))
+        stream = h
+        for layer in model.vlm.layers[:15]:
+            stream = layer(stream, cos, sin, prefix_mask(valid))
+        for i in (16, 17):
+            _, k, v = model.vlm.layers[i].qkv(stream, cos, sin)
+            torch.testing.assert_close(got.keys[i], k)
+            torch.testing.assert_close(got.values[i], v)
+        assert new(*_args(pi0_tiny, x)).shape == (1, 50, 32)
+
+
+def test_kv_pairing_is_refused_for_cogact(tiny):
+    from vlacompile.errors import UserError
+
+    with pytest.raises(UserError, match="--expert-pairing kv is for pi0"):
+        layer_drop.apply(tiny.model, LayerDropConfig(keep=22, pairing="kv"), None)

@@ -52,7 +52,12 @@ class CogACTTarget:
     def layers(self) -> nn.ModuleList:
         return self.model.llm_backbone.layers
 
-    def keep_layers(self, kept: list[int]) -> None:
+    def keep_layers(self, kept: list[int], pairing: str = "drop") -> None:
+        if pairing != "drop":
+            from ...errors import UserError
+
+            raise UserError(f"--expert-pairing {pairing} is for pi0, whose expert reads every VLM layer's K/V; "
+                            "CogACT's action head reads the cognition feature only (leave it at drop)")
         m = self.model
         layers = nn.ModuleList(m.llm_backbone.layers[i] for i in kept)
         for position, layer in enumerate(layers):

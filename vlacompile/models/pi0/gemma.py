@@ -114,6 +114,26 @@ class GemmaLayer(nn.Module):
         return h + self.mlp_branch(h)
 
 
+class KVSource(nn.Module):
+    """What layer drop keeps of a VLM layer whose expert reader stays (pairing "kv"): its input norm
+    and K/V projections, applied to the residual stream at its depth. Its key names stay the layer's."""
+
+    def __init__(self, layer: GemmaLayer):
+        super().__init__()
+        self.input_layernorm = layer.input_layernorm
+        self.self_attn = nn.Module()
+        self.self_attn.k_proj, self.self_attn.v_proj = layer.self_attn.k_proj, layer.self_attn.v_proj
+        self.head_dim = layer.self_attn.head_dim
+        self.vlacompile_source_index = getattr(layer, "vlacompile_source_index", None)
+
+    def kv(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Residual stream [B, S, W] -> k (after RoPE), v [B, KV, S, Dh], as the full layer computes them."""
+        x, (b, s, _) = self.input_layernorm(h), h.shape
+        k = self.self_attn.k_proj(x).view(b, s, -1, self.head_dim).transpose(1, 2)
+        v = self.self_attn.v_proj(x).view(b, s, -1, self.head_dim).transpose(1, 2)
+        return apply_rope(k, cos, sin), v
+
+
 class GemmaStack(nn.Module):
     """`layers` + final `norm` (+ `embed_tokens` for the language model; the expert has none)."""
 
@@ -124,6 +144,14 @@ class GemmaStack(nn.Module):
             self.embed_tokens = nn.Embedding(dims.vocab, dims.width)
         self.layers = nn.ModuleList(GemmaLayer(dims) for _ in range(dims.depth))
         self.norm = RMSNorm(dims.width, dims.eps)
+        # Set by layer drop with pairing "kv": K/V sources of dropped layers, keyed by the position of
+        # the kept layer they precede (len(layers) for those after the last one).
+        self.kv_sources: nn.ModuleDict | None = None
+
+    def sources_before(self, position: int) -> list:
+        if self.kv_sources is None:
+            return []
+        return list(self.kv_sources[str(position)]) if str(position) in self.kv_sources else []
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Token ids [B, L] -> [B, L, W] scaled by sqrt(W) (Gemma scales language embeddings only)."""

@@ -41,6 +41,11 @@ class PrefixKV:
     valid: list[torch.Tensor]
     offset: torch.Tensor
 
+    def append(self, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor) -> None:
+        self.keys.append(k)
+        self.values.append(v)
+        self.valid.append(valid)
+
 
 class Pi0(nn.Module):
     def __init__(self, cfg: Pi0Config):
@@ -106,17 +111,20 @@ class Pi0(nn.Module):
         allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
         cache = PrefixKV([], [], [], offset)
         h_in = h
+        tail = self.vlm.sources_before(len(layers))  # K/V sources after the last kept layer
         for i, layer in enumerate(layers):
             if self.selector is not None and i == self.selector.layer:
                 h, valid, pos = self.selector(self.vlm, h_in, h, valid, pos, allowed, (cos, sin))
                 allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
             h_in = h
+            for source in self.vlm.sources_before(i):  # dropped layers whose expert reader stays
+                cache.append(*source.kv(h, cos, sin), valid)
             q, k, v = layer.qkv(h, cos, sin)
-            cache.keys.append(k)
-            cache.values.append(v)
-            cache.valid.append(valid)
-            if i + 1 < len(layers):  # the last layer's attention output, MLP and final norm feed nothing
+            cache.append(k, v, valid)
+            if i + 1 < len(layers) or tail:  # the last layer's attention output, MLP and final norm feed nothing
                 h = layer(h, cos, sin, allowed, qkv=(q, k, v))  # through forward: calibration's hooks see it
+        for source in tail:
+            cache.append(*source.kv(h, cos, sin), valid)
         return cache
 
     # -- suffix ---------------------------------------------------------------------------------

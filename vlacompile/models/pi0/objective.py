@@ -5,7 +5,8 @@ Flow matching as openpi and LeRobot train pi0: for normalized actions a and nois
 drawn from Beta(1.5, 1), rescaled to [0.001, 1], so noisier times, where the flow is least determined,
 are drawn more. Beta(1.5, 1) has CDF t^1.5, so it is drawn as U^(1 / 1.5) from a seeded generator.
 
-The loss covers the real action dimensions only: the zero padding up to 32 carries no signal.
+The loss covers the real action dimensions only, as LeRobot truncates it (docs/PI0.md §6): the zero
+padding up to 32 carries no signal.
 
 Two economies, neither changing what is learned:
 - The prefix (images + prompt) cannot read the suffix, so its K/V cache is computed once per batch and

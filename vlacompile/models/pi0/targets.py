@@ -2,8 +2,9 @@
 
 - Language stack: the 18 Gemma layers of the VLM over [image tokens of every camera, prompt]; the
   visual span starts at 0 and covers all cameras, so token selection picks across cameras.
-- Layer drop: expert layer l reads VLM layer l's K/V, so dropping VLM layer l drops expert layer l
-  with it (the pairing stays 1:1 and both stacks keep the same depth).
+- Layer drop: expert layer l reads VLM layer l's K/V. Pairing "drop" (the default) drops expert
+  layer l with VLM layer l (the pairing stays 1:1, both stacks keep the same depth); pairing "kv"
+  keeps the dropped VLM layer's K/V projections (model.KVSource) and the whole expert.
 - Sampler: the expert's 10 Euler steps over [state; noisy actions], reading the prefix cache; each
   expert layer's attention (its o_proj output) and MLP are the two branches flow-step caching reuses.
 
@@ -19,6 +20,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from .gemma import KVSource
 from .sampler import flow_times
 
 
@@ -61,11 +63,21 @@ class Pi0Target:
     def layers(self) -> nn.ModuleList:
         return self.model.vlm.layers
 
-    def keep_layers(self, kept: list[int]) -> None:
+    def keep_layers(self, kept: list[int], pairing: str = "drop") -> None:
         m = self.model
+        if m.vlm.kv_sources is not None:
+            raise ValueError("layer drop with K/V sources runs once, on a model with every VLM layer")
+        if pairing == "kv":  # each dropped layer leaves its K/V source before the next kept layer
+            slots: dict[str, list] = {}
+            for i, layer in enumerate(m.vlm.layers):
+                if i not in kept:
+                    slots.setdefault(str(sum(k < i for k in kept)), []).append(KVSource(layer))
+            m.vlm.kv_sources = nn.ModuleDict({k: nn.ModuleList(v) for k, v in slots.items()})
+        else:
+            m.expert.layers = nn.ModuleList(m.expert.layers[i] for i in kept)  # its K/V source is gone
+            m.cfg = replace(m.cfg, expert=replace(m.cfg.expert, depth=len(kept)))
         m.vlm.layers = nn.ModuleList(m.vlm.layers[i] for i in kept)
-        m.expert.layers = nn.ModuleList(m.expert.layers[i] for i in kept)  # its K/V source is gone
-        m.cfg = replace(m.cfg, vlm=replace(m.cfg.vlm, depth=len(kept)), expert=replace(m.cfg.expert, depth=len(kept)))
+        m.cfg = replace(m.cfg, vlm=replace(m.cfg.vlm, depth=len(kept)))
 
     def attention_probs_of_call(self, i: int, args: tuple, kwargs: dict) -> torch.Tensor:
         h_in, cos, sin, allowed = args[:4]
