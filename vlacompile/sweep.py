@@ -18,7 +18,7 @@ from .latency import time_calls
 
 def label(config, model_cfg) -> str:
     """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval; a baseline method
-    in brackets ("L22[random]", "T56[fastv]")."""
+    or pi0's K/V pairing in brackets ("L22[random]", "L12[kv pairing]", "T56[fastv]")."""
     from .models import compile_counts
 
     n_layers, n_tokens = compile_counts(model_cfg)
@@ -26,7 +26,10 @@ def label(config, model_cfg) -> str:
     tokens = config.tokens.tokens if config.tokens else n_tokens
     mlp = config.mlp.sparsity if config.mlp else 0
     cache = config.cache.interval if config.cache else 1
-    lm = f"[{config.layers.method}]" if config.layers and config.layers.method != "importance" else ""
+    layer_notes = [] if not config.layers else [
+        *([config.layers.method] if config.layers.method != "importance" else []),
+        *([f"{config.layers.pairing} pairing"] if config.layers.pairing != "drop" else [])]
+    lm = f"[{', '.join(layer_notes)}]" if layer_notes else ""
     tm = f"[{config.tokens.method}]" if config.tokens and config.tokens.method != "efficientvla" else ""
     return f"L{layers}{lm} T{tokens}{tm} M{mlp:g} C{cache}"
 

@@ -56,7 +56,7 @@ def test_manifest_records_what_a_device_needs(graphs, tiny):
     assert m["prompt"]["length"] == 1 + tiny.cfg.text_len and (graphs / m["prompt"]["tokenizer"]).is_file()
     assert m["preprocess"]["normalizations"][0]["mean"] == [0.485, 0.456, 0.406]
     assert json.loads((graphs / m["statistics"]["file"]).read_text()) == tiny.statistics
-    assert m["compile"]["layers"] == {"keep": 22, "method": "importance", "seed": 0} and m["compile"]["tokens"]["tokens"] == 56
+    assert m["compile"]["layers"] == {"keep": 22, "method": "importance", "seed": 0, "pairing": "drop"} and m["compile"]["tokens"]["tokens"] == 56
     assert len(m["calibration"]["model_hash"]) == 64
     listed = set(m["files"])
     assert {f"{g}.{p}.onnx" for g in ("vision", "llm", "dit") for p in ("fp32", "fp16")} <= listed

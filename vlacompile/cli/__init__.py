@@ -45,7 +45,8 @@ class Group(click.Group):
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vlacompile")
 def main():
-    """Compile diffusion Vision-Language-Action policies (CogACT) into fast inference artifacts."""
+    """Compile Vision-Language-Action policies (CogACT; pi0 through calibration, passes and eval) into fast
+    inference artifacts."""
 
 
 def _register():

@@ -29,9 +29,10 @@ def compile_options(fn):
                      help="Tokens are selected before this LLM layer, scored by the attention of the one before."),
         click.option("--layer-method", type=click.Choice(LAYER_METHODS), default="importance", show_default=True,
                      help="Which layers go: the least important by calibration, or the random / last-n baselines."),
-        click.option("--expert-pairing", type=click.Choice(PAIRINGS), default="drop", show_default=True,
-                     help="pi0 only: a dropped VLM layer takes the expert layer that reads its K/V with it (drop), or "
-                          "leaves its K/V projections so the whole expert stays (kv)."),
+        click.option("--expert-pairing", type=click.Choice(PAIRINGS), default=None,
+                     help="pi0 only: a dropped VLM layer leaves its K/V projections so the whole expert stays (kv, "
+                          "pi0's default: measured in docs/BENCHMARKS.md), or takes the expert layer that reads its "
+                          "K/V with it (drop). CogACT: drop."),
         click.option("--baseline-seed", "select_seed", type=int, default=0, show_default=True,
                      help="Seed of the random baselines (--layer-method random, --token-method random)."),
     ]
@@ -41,13 +42,17 @@ def compile_options(fn):
 DEFAULT_KEEP = {"cogact": (22, 56), "pi0": (12, 128)}  # (--layers, --tokens) when not given
 
 
-def config_for(cfg, layers=None, tokens=None, **flags) -> CompressConfig:
+DEFAULT_PAIRING = {"cogact": "drop", "pi0": "kv"}  # pi0: same success as the reference, drop lost 6 points
+
+
+def config_for(cfg, layers=None, tokens=None, expert_pairing=None, **flags) -> CompressConfig:
     """The compile flags for a model configuration of either family, its defaults filled in."""
     from ..models import compile_counts, family
 
     keep_layers, keep_tokens = DEFAULT_KEEP[family(cfg)]
     return compress_config(*compile_counts(cfg), keep_layers if layers is None else layers,
-                           keep_tokens if tokens is None else tokens, **flags)
+                           keep_tokens if tokens is None else tokens,
+                           expert_pairing=expert_pairing or DEFAULT_PAIRING[family(cfg)], **flags)
 
 
 def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, cache_interval, token_method,

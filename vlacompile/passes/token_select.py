@@ -11,6 +11,7 @@ CogACT), which lie at [start, start + N) of the language stack's sequence (passe
   from every token already selected, chosen in one shot so the graph stays static.
 Kept tokens stay in their original order and keep their original rotary positions. Every shape is
 fixed by (T, K_key, alpha), so the op exports as TopK / Gather with no data-dependent shapes.
+Padding in the visual span (pi0's absent camera slots; CogACT has none) ranks after every real token.
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ def relevance(probs: torch.Tensor, valid: torch.Tensor, start: int, n_visual: in
     return (r - low) / (high - low).clamp_min(torch.finfo(r.dtype).tiny)
 
 
-def efficientvla_groups(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelectConfig):
-    """r [B, N], features [B, N, D] -> (by relevance [B, K_key + n_rel], by diversity [B, n_div])."""
+def efficientvla_groups(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelectConfig,
+                        present: torch.Tensor | None = None):
+    """r [B, N], features [B, N, D] -> (by relevance [B, K_key + n_rel], by diversity [B, n_div]).
+    `present` [B, N] bool: padding (pi0's absent cameras) ranks after every real token in both groups."""
     k_key, n_rel, n_div = cfg.split()
+    if present is not None:
+        r = r.masked_fill(~present, -1.0)  # relevance is in [0, 1]
     chosen = torch.topk(r, k_key + n_rel, dim=-1).indices  # [B, k_key + n_rel]
     if not n_div:
         return chosen, chosen[:, :0]
@@ -67,6 +72,8 @@ def efficientvla_groups(r: torch.Tensor, features: torch.Tensor, cfg: TokenSelec
     f = torch.nn.functional.normalize(features.float(), dim=-1)
     sim = (f @ f.transpose(1, 2)).masked_fill(~selected[:, None, :], -2.0)  # only similarity to selected
     distance = (1 - sim.amax(dim=-1)).masked_fill(selected, -1.0)  # candidates only
+    if present is not None:  # after real candidates, before a repeat of a selected token
+        distance = distance.masked_fill(~present & ~selected, -0.5)
     return chosen, torch.topk(distance, n_div, dim=-1).indices
 
 
@@ -99,12 +106,13 @@ class TokenSelector(nn.Module):
         if self.cfg.method == "random":
             return {"random": self.fixed.to(h_out.device).expand(h_out.shape[0], -1)}
         probs = backbone.attention_probs(self.layer - 1, h_in, mask, rope)
+        present = valid[:, self.start:self.start + self.n_visual]  # False: padding, never worth a slot
         if self.cfg.method == "fastv":
-            last = _last_query_attention(probs, valid, self.start, self.n_visual)
+            last = _last_query_attention(probs, valid, self.start, self.n_visual).masked_fill(~present, -1.0)
             return {"fastv": torch.topk(last, self.cfg.tokens, dim=-1).indices}
         visual = h_out[:, self.start:self.start + self.n_visual]
         r = relevance(probs, valid, self.start, self.n_visual)
-        by_relevance, by_diversity = efficientvla_groups(r, visual, self.cfg)
+        by_relevance, by_diversity = efficientvla_groups(r, visual, self.cfg, present)
         return {"relevance": by_relevance, "diversity": by_diversity}
 
     def indices(self, backbone, h_in, h_out, valid, mask, rope) -> torch.Tensor:

@@ -44,7 +44,7 @@ def test_layout_is_lerobots(pi0_folder):
     assert state["model.action_time_mlp_in.weight"].shape == (32, 64)
     config = json.loads((pi0_folder / "config.json").read_text())
     assert config["type"] == "pi0" and config["chunk_size"] == 50 and config["tokenizer_max_length"] == 48
-    assert config["input_features"]["observation.state"] == {"type": "STATE", "shape": [7]}
+    assert config["input_features"]["observation.state"] == {"type": "STATE", "shape": [5]}
     stats = load_file(str(pi0_folder / "policy_preprocessor_step_6_normalizer_processor.safetensors"))
     assert {"observation.state.mean", "observation.state.std", "action.mean", "action.std"} <= set(stats)
 
@@ -54,7 +54,7 @@ def test_round_trip_gives_the_same_model_and_actions(pi0_tiny, pi0_folder, sampl
     assert loaded.cfg.name == "pi0-tiny" and loaded.cameras == pi0_tiny.cameras  # inferred from the weights
     ours, theirs = loaded.model.state_dict(), pi0_tiny.model.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
-    args = ([sample_image], "stack the blue block on the green block", [0.1] * 7)
+    args = ([sample_image], "stack the blue block on the green block", [0.1] * 5)
     assert (loaded.predict(*args, seed=5) == pi0_tiny.predict(*args, seed=5)).all()
 
 

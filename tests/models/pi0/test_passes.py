@@ -133,3 +133,15 @@ def test_kv_pairing_is_refused_for_cogact(tiny):
 
     with pytest.raises(UserError, match="--expert-pairing kv is for pi0"):
         layer_drop.apply(tiny.model, LayerDropConfig(keep=22, pairing="kv"), None)
+
+
+@pytest.mark.parametrize("method", ["efficientvla", "fastv"])
+def test_token_selection_never_keeps_an_absent_cameras_tokens(pi0_tiny, pi0_inputs, method):
+    """One camera of two is present (256 real visual tokens); keeping 128, every kept one is real."""
+    new, _ = token_select.apply(pi0_tiny.model, TokenSelectConfig(tokens=128, method=method), None)
+    x = pi0_inputs
+    with torch.no_grad():
+        h, valid = new.embed_prefix(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"])
+        cache = new.prefix_kv(h, valid)
+    kept_visual = cache.valid[-1][0, :128]
+    assert cache.valid[-1].shape[1] == 128 + 48 and bool(kept_visual.all())

@@ -94,3 +94,34 @@ def test_a_few_training_steps_lower_the_flow_loss(frames, stats):
         recipe.loss(model, head, batch, g)[0].backward()
         opt.step()
     assert np.mean([flow(s) for s in range(3)]) < 0.7 * before
+
+
+def test_the_shipped_pi0_tiny_loads_strictly_and_matches_its_recorded_hash():
+    from vlacompile.fsutil import sha256
+    from vlacompile.models import resolve
+    from vlacompile.models.pi0 import embedded
+    from vlacompile.models.pi0.build import state_shapes
+
+    record = embedded.training_record()
+    assert sha256(embedded.WEIGHTS) == record["weights_sha256"] and record["preset"] == "pi0-tiny"
+    assert {"config", "steps", "data", "wall_seconds", "final_loss", "code_revision"} <= set(record)
+    assert record["data"]["split"] == "train" and record["data"]["chunk"] == 50
+    policy = resolve("pi0-tiny")
+    assert {k: v.shape for k, v in policy.model.state_dict().items()} == state_shapes("pi0-tiny")
+    assert (policy.statistics.state_dim, policy.statistics.action_dim) == (5, 7)
+
+
+def test_a_damaged_shipped_pi0_tiny_is_refused_with_one_line(tmp_path, monkeypatch):
+    import shutil
+
+    from vlacompile.errors import UserError
+    from vlacompile.models.pi0 import embedded
+
+    copy = tmp_path / "model.safetensors"
+    shutil.copyfile(embedded.WEIGHTS, copy)
+    data = bytearray(copy.read_bytes())
+    data[-10] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(embedded, "WEIGHTS", copy)
+    with pytest.raises(UserError, match="does not match the sha256"):
+        embedded.embedded_policy()

@@ -1,0 +1,65 @@
+"""pi0 from the command line: info, predict and eval with --model pi0-tiny / pi0-base."""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from vlacompile.cli import main
+
+from ..conftest import CALIB
+from ..models.pi0.test_params import CONFIRMED
+
+IMAGE = CALIB / "images" / "ep00_step00.png"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_info_on_pi0_base_gives_the_confirmed_parameters_per_module():
+    result = run("info", "--model", "pi0-base", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    params = {m: v["params"] for m, v in data["modules"].items()}
+    assert params == {"vision": CONFIRMED["vision"] + CONFIRMED["projector"], "llm": CONFIRMED["llm"],
+                      "action_head": CONFIRMED["expert"] + CONFIRMED["suffix"]}
+    assert data["total"]["params"] == CONFIRMED["total"]
+    assert data["modules"]["action_head"]["steps"] == 10 and data["modules"]["llm"]["tokens_in"] == 3 * 256 + 48
+
+
+def test_info_keeping_everything_changes_no_count():
+    result = run("info", "--model", "pi0-tiny", "--json", "--layers", 18, "--tokens", 512, "--mlp-sparsity", 0,
+                 "--cache-interval", 1)
+    data = json.loads(result.output)
+    assert data["compressed"] == {"modules": data["modules"], "total": data["total"]}
+
+
+def test_info_defaults_compress_every_module_of_pi0_but_vision():
+    data = json.loads(run("info", "--model", "pi0-tiny", "--json").output)
+    assert data["config"]["layers"]["keep"] == 12 and data["config"]["tokens"]["tokens"] == 128
+    flops = {m: (data["modules"][m]["flops"], data["compressed"]["modules"][m]["flops"]) for m in data["modules"]}
+    assert flops["vision"][0] == flops["vision"][1]
+    assert flops["llm"][1] < 0.5 * flops["llm"][0] and flops["action_head"][1] < flops["action_head"][0]
+
+
+def test_predict_on_pi0_is_the_python_apis_chunk():
+    from vlacompile.models import resolve
+    from vlacompile.runtime.image import open_image
+
+    state = [0.2, 0.38, 0.35, 0.0, 1.0]
+    result = run("predict", "--model", "pi0-tiny", "--image", IMAGE, "--instruction", "pick up the blue block",
+                 "--state", ",".join(map(str, state)), "--seed", 3, "--json")
+    assert result.exit_code == 0, result.output
+    got = np.array(json.loads(result.output)["actions"])
+    expected = resolve("pi0-tiny").predict([open_image(IMAGE)], "pick up the blue block", np.array(state), seed=3)
+    assert got.shape == (50, 7) and np.allclose(got, expected, atol=1e-5)
+
+
+def test_eval_runs_pi0_in_closed_loop(tmp_path):
+    out = tmp_path / "eval"
+    result = run("eval", "--model", "pi0-tiny", "--episodes", 1, "--filmstrips", 0, "--out", out)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "eval.json").read_text())
+    [(name, policy)] = data["policies"].items()
+    assert name == "reference (PyTorch)" and policy["episodes"][0]["calls"] >= 1
