@@ -15,9 +15,10 @@ from .options import OldNames, model_option, preset_option, table
 @click.option("--recalibrate", "--force", "force", cls=OldNames, is_flag=True,
               help="Recompute even if a stored calibration exists.")
 def calibrate(model, preset, calib_dir, cache_dir, select_layer, force):
-    """Measure layer importance, MLP channel importance, token relevance and DiT cross-step similarity."""
+    """Measure layer importance, MLP channel importance, token relevance and the action head's cross-step
+    similarity (CogACT's DiT blocks, pi0's expert layers)."""
     from .. import pipeline
-    from ..models import resolve
+    from ..models import family, resolve
 
     policy = resolve(model, preset)
     calib, reused, _ = pipeline.calibrate(policy, calib_dir, cache_dir, select_layer=select_layer, force=force)
@@ -28,5 +29,6 @@ def calibrate(model, preset, calib_dir, cache_dir, select_layer, force):
     sim = meta["dit_similarity"]
     rows = [[f"block {j}", " ".join(f"{v:+.2f}" for v in sim["attn"][j]), " ".join(f"{v:+.2f}" for v in sim["mlp"][j])]
             for j in range(len(sim["attn"]))]
-    click.echo("DiT cross-step cosine, steps (1,0) (2,1) ...:")
+    head = "pi0 expert layer" if family(policy) == "pi0" else "DiT block"
+    click.echo(f"action head cross-step cosine per {head}, steps (1,0) (2,1) ...:")
     click.echo(table(["block", "attention", "mlp"], rows))

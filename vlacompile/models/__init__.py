@@ -36,7 +36,7 @@ def _builtin_policy(name: str, random_weights: bool = False):
             return pi0_synthetic(name)
         if name != "pi0-tiny":
             raise UserError(f"{name} has released dimensions and no embedded weights; pass a LeRobot pi0 folder "
-                            f"with --model PATH, or --random-weights for speed measurements")
+                            "with --model PATH")
         return pi0_embedded.embedded_policy()
     from .cogact.embedded import embedded_policy, synthetic_policy
 
