@@ -20,7 +20,7 @@ from ..fsutil import staged_folder
 from .collect import Collector
 from .hashing import data_hash, model_hash
 
-SCHEMA = 2  # 2: noise from runtime.noise (numpy), the store hashed
+SCHEMA = 3  # 2: noise from runtime.noise (numpy), the store hashed; 3: the action head's MLP scores
 MLP_CRITERION = "mean |silu(gate_j) * up_j| over calibration tokens x ||W_down[:, j]||_2"
 DEFAULT_DIR = Path(".vlacompile-cache")
 META, TENSORS = "calibration.json", "tensors.safetensors"
@@ -32,6 +32,7 @@ class Calibration:
     mlp_scores: torch.Tensor  # [layers, intermediate]
     token_relevance: torch.Tensor  # [samples, visual tokens]
     path: Path | None = None
+    head_mlp_scores: torch.Tensor | None = None  # [action-head MLPs, width]: pi0's expert; [0, 0] for CogACT
 
     @property
     def layer_importance(self) -> list[float]:
@@ -60,7 +61,7 @@ def run(policy, samples, select_layer: int = 2, progress: bool = True) -> Calibr
             "layer_importance": res["layer_importance"], "mlp_criterion": MLP_CRITERION,
             "token_relevance_mean": res["token_relevance"].mean(dim=0).tolist(),
             "dit_similarity": res["dit_similarity"]}
-    return Calibration(meta, res["mlp_scores"], res["token_relevance"])
+    return Calibration(meta, res["mlp_scores"], res["token_relevance"], head_mlp_scores=res["head_mlp_scores"])
 
 
 def key(policy, samples, select_layer: int) -> str:
@@ -83,8 +84,9 @@ def save(calib: Calibration, folder: Path) -> Path:
     from ..fsutil import sha256
 
     with staged_folder(folder) as tmp:
-        save_file({"mlp_scores": calib.mlp_scores.contiguous(), "token_relevance": calib.token_relevance.contiguous()},
-                  str(tmp / TENSORS))
+        tensors = {"mlp_scores": calib.mlp_scores, "token_relevance": calib.token_relevance,
+                   "head_mlp_scores": calib.head_mlp_scores}
+        save_file({k: v.contiguous() for k, v in tensors.items() if v is not None and v.numel()}, str(tmp / TENSORS))
         meta = {**calib.meta, "tensors_sha256": sha256(tmp / TENSORS)}
         meta["digest"] = _digest(meta)
         (tmp / META).write_text(json.dumps(meta, indent=1))
@@ -118,7 +120,8 @@ def _read(folder: Path) -> Calibration:
         raise damaged(f"{TENSORS} is missing or does not match its sha256 (truncated or modified)")
     try:
         tensors = load_file(str(path))
-        return Calibration(meta, tensors["mlp_scores"], tensors["token_relevance"], folder)
+        return Calibration(meta, tensors["mlp_scores"], tensors["token_relevance"], folder,
+                           tensors.get("head_mlp_scores"))
     except Exception as exc:  # safetensors raises its own error type on a malformed file
         raise damaged(f"{TENSORS} is not readable ({str(exc).splitlines()[0]})") from None
 

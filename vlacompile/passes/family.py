@@ -64,6 +64,10 @@ class PassTarget(Protocol):
         `pairing`: what happens to what reads a dropped layer's K/V (a family without such a reader
         takes "drop" only; see LayerDropConfig)."""
 
+    def head_mlps(self) -> list[nn.Module]:
+        """Gated MLPs (gate_proj, up_proj, down_proj) of the action head that MLP pruning prunes too,
+        with calibration's scores for them (pi0's expert layers; CogACT's DiT has none)."""
+
     def attention_probs_of_call(self, i: int, args: tuple, kwargs: dict) -> torch.Tensor:
         """Layer i's attention probabilities [B, H, S, S] from the arguments it was called with (for
         calibration's forward hooks)."""

@@ -1,5 +1,5 @@
-"""Structured MLP channel pruning of every language-stack layer's gated MLP (gate, up, down), by
-calibrated importance.
+"""Structured MLP channel pruning of every language-stack layer's gated MLP (gate, up, down), and of
+the action head's gated MLPs where the family has them (pi0's expert), by calibrated importance.
 
 Criterion (recorded by calibration): s_j = mean over tokens of |act(gate_j(x)) * up_j(x)| (SiLU in Llama), times
 ||W_down[:, j]||_2: how much channel j contributes to the layer's output on real inputs. The
@@ -40,14 +40,23 @@ def _sliced(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
 def apply(model, cfg: MlpPruneConfig, calib=None):
     check_range("--mlp-sparsity", cfg.sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
     out = fresh_copy(model)
-    widths = []
-    for i, layer in enumerate(target_of(out).layers()):
-        mlp = layer.mlp
-        scores = None if calib is None else calib.mlp_scores[source_index(layer, i)]
-        keep = channels_to_keep(scores, mlp.gate_proj.out_features, cfg.sparsity)
-        mlp.gate_proj, mlp.up_proj = _sliced(mlp.gate_proj, keep, 0), _sliced(mlp.up_proj, keep, 0)
-        mlp.down_proj = _sliced(mlp.down_proj, keep, 1)
-        mlp.intermediate_size = len(keep)
-        widths.append(len(keep))
-    return out, PassRecord("mlp_prune", {"sparsity": cfg.sparsity}, count_params(model), count_params(out),
-                           {"intermediate_widths": sorted(set(widths)), "calibrated": calib is not None})
+    target = target_of(out)
+    scores = None if calib is None else calib.mlp_scores
+    widths = [_prune(layer.mlp, None if scores is None else scores[source_index(layer, i)], cfg.sparsity)
+              for i, layer in enumerate(target.layers())]
+    head = None if calib is None else calib.head_mlp_scores
+    head_widths = [_prune(mlp, None if head is None else head[source_index(mlp, j)], cfg.sparsity)
+                   for j, mlp in enumerate(target.head_mlps())]
+    changes = {"intermediate_widths": sorted(set(widths)), "calibrated": calib is not None}
+    if head_widths:
+        changes["head_intermediate_widths"] = sorted(set(head_widths))
+    return out, PassRecord("mlp_prune", {"sparsity": cfg.sparsity}, count_params(model), count_params(out), changes)
+
+
+def _prune(mlp: nn.Module, scores: torch.Tensor | None, sparsity: float) -> int:
+    """Keep the best-scoring channels of one gated MLP in place; -> its new width."""
+    keep = channels_to_keep(scores, mlp.gate_proj.out_features, sparsity)
+    mlp.gate_proj, mlp.up_proj = _sliced(mlp.gate_proj, keep, 0), _sliced(mlp.up_proj, keep, 0)
+    mlp.down_proj = _sliced(mlp.down_proj, keep, 1)
+    mlp.intermediate_size = len(keep)
+    return len(keep)

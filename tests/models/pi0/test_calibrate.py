@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from vlacompile import pipeline
 from vlacompile.errors import UserError
@@ -31,10 +32,12 @@ def test_pi0_calibrates_on_the_manifests_states(pi0_tiny, tmp_path):
     assert not reused and meta["model"] == "pi0-tiny" and len(meta["layer_importance"]) == 18
     assert meta["layer_importance"][-1] == 1.0  # the last VLM layer's output feeds nothing (targets.py)
     assert calib.mlp_scores.shape == (18, pi0_tiny.cfg.vlm.mlp)
+    assert calib.head_mlp_scores.shape == (18, pi0_tiny.cfg.expert.mlp) and bool((calib.head_mlp_scores > 0).all())
     assert calib.token_relevance.shape == (meta["samples"], pi0_tiny.cfg.image_tokens)
     assert len(meta["dit_similarity"]["attn"]) == 18  # the expert's layers, over the flow steps
     again, reused, _ = pipeline.calibrate(pi0_tiny, data, tmp_path / "cache", progress=False)
     assert reused and again.meta["layer_importance"] == meta["layer_importance"]
+    assert torch.equal(again.head_mlp_scores, calib.head_mlp_scores)
 
 
 def test_a_calibration_set_without_states_is_refused_for_pi0(pi0_tiny, tmp_path):

@@ -43,12 +43,30 @@ def test_layer_drop_removes_each_dropped_vlm_layer_with_the_expert_layer_that_re
     assert len(cache_.keys) == 12 and new(*_args(pi0_tiny, pi0_inputs)).isfinite().all()
 
 
-def test_mlp_pruning_shrinks_the_vlm_geglu(pi0_tiny):
-    new, _ = mlp_prune.apply(pi0_tiny.model, MlpPruneConfig(0.25), None)
-    width, hidden = pi0_tiny.cfg.vlm.mlp, pi0_tiny.cfg.vlm.width
-    kept = width - width // 4
-    for layer in new.vlm.layers:
-        assert layer.mlp.gate_proj.weight.shape == (kept, hidden) and layer.mlp.down_proj.weight.shape == (hidden, kept)
+def test_mlp_pruning_shrinks_both_stacks_geglus(pi0_tiny):
+    new, record = mlp_prune.apply(pi0_tiny.model, MlpPruneConfig(0.25), None)
+    for stack, dims in ((new.vlm, pi0_tiny.cfg.vlm), (new.expert, pi0_tiny.cfg.expert)):
+        kept = dims.mlp - dims.mlp // 4
+        for layer in stack.layers:
+            assert layer.mlp.gate_proj.weight.shape == (kept, dims.width)
+            assert layer.mlp.down_proj.weight.shape == (dims.width, kept)
+    assert record.changes["head_intermediate_widths"] == [96] and record.changes["intermediate_widths"] == [192]
+
+
+def test_expert_mlp_pruning_keeps_the_calibrated_channels_of_each_original_layer(pi0_tiny):
+    """With pairing drop, expert layer k after the drop is original layer kept[k]: it keeps the
+    channels calibration scored highest for that original layer."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(0)
+    calib = SimpleNamespace(layer_importance=torch.rand(18, generator=g).tolist(), mlp_scores=torch.rand(18, 256, generator=g),
+                            head_mlp_scores=torch.rand(18, 128, generator=g))
+    dropped, record = layer_drop.apply(pi0_tiny.model, LayerDropConfig(keep=12), calib)
+    new, _ = mlp_prune.apply(dropped, MlpPruneConfig(0.5), calib)
+    for position, source in enumerate(record.changes["kept_layers"]):
+        keep = torch.topk(calib.head_mlp_scores[source], 64).indices.sort().values
+        want = pi0_tiny.model.expert.layers[source].mlp.up_proj.weight[keep]
+        torch.testing.assert_close(new.expert.layers[position].mlp.up_proj.weight, want)
 
 
 def test_token_selection_shortens_the_cache_of_the_layers_after_it(pi0_tiny, pi0_inputs):

@@ -66,6 +66,9 @@ class CogACTTarget:
         m.llm_backbone.llm.config.num_hidden_layers = len(layers)
         m.cfg = replace(m.cfg, llm=replace(m.cfg.llm, layers=len(layers)))
 
+    def head_mlps(self) -> list:
+        return []  # the DiT's MLPs are plain GELU; EfficientVLA prunes the LLM's
+
     def attention_probs_of_call(self, i: int, args: tuple, kwargs: dict) -> torch.Tensor:
         mask, rope = kwargs["attention_mask"], kwargs["position_embeddings"]
         return self.model.llm_backbone.attention_probs(i, args[0], mask, rope)

@@ -5,6 +5,7 @@
 - Layer drop: expert layer l reads VLM layer l's K/V. Pairing "drop" (the default) drops expert
   layer l with VLM layer l (the pairing stays 1:1, both stacks keep the same depth); pairing "kv"
   keeps the dropped VLM layer's K/V projections (model.KVSource) and the whole expert.
+- MLP pruning: the VLM's GeGLUs (layers()) and the expert's (head_mlps()), each by its own scores.
 - Sampler: the expert's 10 Euler steps over [state; noisy actions], reading the prefix cache; each
   expert layer's attention (its o_proj output) and MLP are the two branches flow-step caching reuses.
 
@@ -74,10 +75,15 @@ class Pi0Target:
                     slots.setdefault(str(sum(k < i for k in kept)), []).append(KVSource(layer))
             m.vlm.kv_sources = nn.ModuleDict({k: nn.ModuleList(v) for k, v in slots.items()})
         else:
+            for i in kept:  # calibration's expert MLP scores are keyed by the original layer
+                m.expert.layers[i].mlp.vlacompile_source_index = getattr(m.vlm.layers[i], "vlacompile_source_index", i)
             m.expert.layers = nn.ModuleList(m.expert.layers[i] for i in kept)  # its K/V source is gone
             m.cfg = replace(m.cfg, expert=replace(m.cfg.expert, depth=len(kept)))
         m.vlm.layers = nn.ModuleList(m.vlm.layers[i] for i in kept)
         m.cfg = replace(m.cfg, vlm=replace(m.cfg.vlm, depth=len(kept)))
+
+    def head_mlps(self) -> list:
+        return [layer.mlp for layer in self.model.expert.layers]
 
     def attention_probs_of_call(self, i: int, args: tuple, kwargs: dict) -> torch.Tensor:
         h_in, cos, sin, allowed = args[:4]
