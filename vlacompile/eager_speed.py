@@ -24,10 +24,14 @@ def predictor(policy, sample):
     from .models import family
 
     noise, image = policy.noise(0), sample.load_image()
-    if family(policy) == "pi0":
-        return lambda: policy.predict([image], sample.instruction, sample.state, noise=noise)
-    with torch.no_grad():
-        return lambda: policy.predict(image, sample.instruction, noise=noise)
+    pi0 = family(policy) == "pi0"
+
+    def call():
+        with torch.no_grad():  # as deployed: no autograd graph
+            if pi0:
+                return policy.predict([image], sample.instruction, sample.state, noise=noise)
+            return policy.predict(image, sample.instruction, noise=noise)
+    return call
 
 
 def measure(policy, compiled_policy, sample, runs: int, rounds: int = 5) -> dict:

@@ -124,7 +124,6 @@ class KVSource(nn.Module):
         self.self_attn = nn.Module()
         self.self_attn.k_proj, self.self_attn.v_proj = layer.self_attn.k_proj, layer.self_attn.v_proj
         self.head_dim = layer.self_attn.head_dim
-        self.vlacompile_source_index = getattr(layer, "vlacompile_source_index", None)
 
     def kv(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Residual stream [B, S, W] -> k (after RoPE), v [B, KV, S, Dh], as the full layer computes them."""

@@ -2,9 +2,10 @@
 
 - Language stack: the 18 Gemma layers of the VLM over [image tokens of every camera, prompt]; the
   visual span starts at 0 and covers all cameras, so token selection picks across cameras.
-- Layer drop: expert layer l reads VLM layer l's K/V. Pairing "drop" (the default) drops expert
-  layer l with VLM layer l (the pairing stays 1:1, both stacks keep the same depth); pairing "kv"
-  keeps the dropped VLM layer's K/V projections (model.KVSource) and the whole expert.
+- Layer drop: expert layer l reads VLM layer l's K/V. Pairing "drop" drops expert layer l with VLM
+  layer l (the pairing stays 1:1, both stacks keep the same depth); pairing "kv" (the commands'
+  default for pi0, measured in docs/BENCHMARKS.md) keeps the dropped VLM layer's K/V projections
+  (gemma.KVSource) and the whole expert.
 - MLP pruning: the VLM's GeGLUs (layers()) and the expert's (head_mlps()), each by its own scores.
 - Sampler: the expert's 10 Euler steps over [state; noisy actions], reading the prefix cache; each
   expert layer's attention (its o_proj output) and MLP are the two branches flow-step caching reuses.
