@@ -13,6 +13,7 @@ from vlacompile.models.cogact.build import from_state, state_shapes
 from vlacompile.models.cogact.config import PRESETS
 from vlacompile.models.cogact.objective import Objective, diffusion_loss, initial_state
 from vlacompile.models.cogact.recipe import CogACTRecipe
+from vlacompile.models.pi0 import embedded as pi0_embedded
 from vlacompile.training import Batches, TrainConfig, learning_rate
 
 
@@ -61,15 +62,16 @@ def test_the_shipped_weights_load_strictly_and_match_their_recorded_hash(tiny):
     assert tiny.statistics == embedded.read_statistics(embedded.STATISTICS, 7)
 
 
-def test_a_damaged_shipped_model_is_refused_with_one_line(tmp_path, monkeypatch):
-    copy = tmp_path / "weights.safetensors"
-    shutil.copyfile(embedded.WEIGHTS, copy)
+@pytest.mark.parametrize("module", [embedded, pi0_embedded], ids=["cogact-tiny", "pi0-tiny"])
+def test_a_damaged_shipped_model_is_refused_with_one_line(module, tmp_path, monkeypatch):
+    copy = tmp_path / module.WEIGHTS.name
+    shutil.copyfile(module.WEIGHTS, copy)
     data = bytearray(copy.read_bytes())
     data[-10] ^= 0xFF
     copy.write_bytes(bytes(data))
-    monkeypatch.setattr(embedded, "WEIGHTS", copy)
+    monkeypatch.setattr(module, "WEIGHTS", copy)
     with pytest.raises(UserError, match="does not match the sha256"):
-        embedded.embedded_policy()
+        module.embedded_policy()
 
 
 def test_grounding_targets_point_from_the_gripper_to_the_named_objects():

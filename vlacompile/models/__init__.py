@@ -61,10 +61,11 @@ def _folder(spec: str, preset: str | None) -> Path:
     path = Path(spec)
     if not path.is_dir():
         raise UserError(f"--model {spec}: neither a preset ({', '.join(preset_names())}) nor a checkpoint folder")
-    if preset is not None and (preset in PI0_PRESETS) != is_pi0_folder(path):
+    pi0 = is_pi0_folder(path)
+    if preset is not None and (preset in PI0_PRESETS) != pi0:
         family = "pi0" if preset in PI0_PRESETS else "CogACT"
         raise UserError(f"--preset {preset} is a {family} preset but {spec} is a "
-                        f"{'pi0' if is_pi0_folder(path) else 'CogACT'} checkpoint folder; pass a preset of its family")
+                        f"{'pi0' if pi0 else 'CogACT'} checkpoint folder; pass a preset of its family")
     return path
 
 

@@ -9,10 +9,7 @@
 
 from __future__ import annotations
 
-import json
-
-from ...errors import UserError
-from ...fsutil import sha256
+from ..shipped import check_weights, read_record
 from .build import from_state, synthetic
 from .config import DEFAULT_PRESET, PRESETS
 from .policy import EMBEDDED, TINY_TOKENIZER, CogACTPolicy, read_statistics
@@ -22,19 +19,14 @@ WEIGHTS, STATISTICS, RECORD = EMBEDDED / "weights.safetensors", EMBEDDED / "data
 
 
 def training_record() -> dict:
-    try:
-        return json.loads(RECORD.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{RECORD}: the embedded model's training record is unreadable ({exc}); reinstall vlacompile") from None
+    return read_record(RECORD, "the embedded model")
 
 
 def embedded_policy() -> CogACTPolicy:
     from safetensors.torch import load_file
 
     cfg = PRESETS[DEFAULT_PRESET]
-    if not WEIGHTS.is_file() or sha256(WEIGHTS) != training_record().get("weights_sha256"):
-        raise UserError(f"{WEIGHTS} is missing or does not match the sha256 in {RECORD.name}; reinstall vlacompile "
-                        f"or retrain it with `vlacompile train --out {EMBEDDED}`")
+    check_weights(WEIGHTS, RECORD, "the embedded model", f"vlacompile train --out {EMBEDDED}")
     model = from_state(cfg, load_file(str(WEIGHTS)), str(WEIGHTS))
     statistics = read_statistics(STATISTICS, cfg.dit.action_dim)
     return CogACTPolicy(model, PromptTokenizer(TINY_TOKENIZER), statistics, DEFAULT_PRESET)

@@ -4,10 +4,7 @@ is checked at every load."""
 
 from __future__ import annotations
 
-import json
-
-from ...errors import UserError
-from ...fsutil import sha256
+from ..shipped import check_weights, read_record
 from .checkpoint import WEIGHTS as WEIGHTS_NAME, load_folder
 from .policy import ASSETS, Pi0Policy
 
@@ -16,16 +13,11 @@ WEIGHTS, RECORD = FOLDER / WEIGHTS_NAME, FOLDER / "training.json"
 
 
 def training_record() -> dict:
-    try:
-        return json.loads(RECORD.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{RECORD}: pi0-tiny's training record is unreadable ({exc}); reinstall vlacompile") from None
+    return read_record(RECORD, "pi0-tiny")
 
 
 def embedded_policy() -> Pi0Policy:
-    if not WEIGHTS.is_file() or sha256(WEIGHTS) != training_record().get("weights_sha256"):
-        raise UserError(f"{WEIGHTS} is missing or does not match the sha256 in {RECORD.name}; reinstall vlacompile "
-                        f"or retrain it with `vlacompile train --preset pi0-tiny --out {FOLDER}`")
+    check_weights(WEIGHTS, RECORD, "pi0-tiny", f"vlacompile train --preset pi0-tiny --out {FOLDER}")
     policy = load_folder(FOLDER)
     policy.source = "pi0-tiny"
     return policy
