@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import UserError
 from . import manifest as manifest_io
 from . import noise as noise_io
-from . import postprocess, preprocess
+from . import observation, postprocess, preprocess
 from .image import as_rgb
 from .prompt import Prompt
 
@@ -68,7 +68,8 @@ class GraphPipeline:
         if verify:
             manifest_io.verify(folder, m)
         statistics = json.loads((folder / m["statistics"]["file"]).read_text())
-        postprocess.check_statistics(statistics, m["actions"]["dims"], folder / m["statistics"]["file"])
+        postprocess.check_statistics(statistics, m["actions"]["dims"], folder / m["statistics"]["file"],
+                                     m["postprocess"].get("unnormalize", postprocess.UNNORMALIZE))
         files = model_files(folder, m, precision, backend, Path(engines) if engines else None)
         self._setup(folder, m, precision, backend, {name: runner(backend, path) for name, path in files.items()},
                     statistics)
@@ -85,6 +86,8 @@ class GraphPipeline:
         self.precision, self.backend, self.graphs = precision, backend, manifest["graphs"][precision]
         preprocess.check(manifest["preprocess"])  # refuse what this runtime would not follow, before any run
         postprocess.check(manifest["postprocess"])
+        if "state" in manifest:
+            observation.check(manifest, statistics, folder / manifest["postprocess"]["statistics"])
         self.prompt = Prompt.from_declaration(folder, manifest["prompt"])
         self._closers, self.runners = [], {}
         for name, r in runners.items():
@@ -119,10 +122,19 @@ class GraphPipeline:
             raise UserError(f"noise has shape {array.shape}; the graphs take {list(shape)} (standard normal, float32)")
         return array.reshape(shape)
 
-    def inputs(self, image, instruction: str, noise: np.ndarray) -> dict[str, np.ndarray]:
-        ids, index = self.prompt.padded(instruction)  # refuses a bad instruction before the image is touched
-        return {"pixels": preprocess.preprocess(as_rgb(image), self.manifest["preprocess"]),
-                "input_ids": np.asarray([ids], dtype=np.int64), "cognition_index": np.asarray([index], dtype=np.int64),
+    def inputs(self, image, instruction: str, noise: np.ndarray, state=None) -> dict[str, np.ndarray]:
+        """The first graphs' inputs. `image`: one image, or (pi0) a list with one per camera slot;
+        `state`: the robot state, for graphs that read it (the manifest's "state")."""
+        m = self.manifest
+        if "cameras" not in m:
+            ids, index = self.prompt.padded(instruction)  # refuses a bad instruction before the image is touched
+            return {"pixels": preprocess.preprocess(as_rgb(image), m["preprocess"]),
+                    "input_ids": np.asarray([ids], dtype=np.int64),
+                    "cognition_index": np.asarray([index], dtype=np.int64), "noise": self._noise_input(noise)}
+        ids, valid = self.prompt.masked(instruction)
+        stats = self.statistics[postprocess.statistics_key(self.statistics)]
+        return {**observation.state(state, m["state"], stats), **observation.cameras(image, m["cameras"], m["preprocess"]),
+                "input_ids": np.asarray([ids], dtype=np.int64), m["prompt"]["valid"]: np.asarray([valid]),
                 "noise": self._noise_input(noise)}
 
     def run(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -133,13 +145,15 @@ class GraphPipeline:
             tensors.update(r.infer(feed))
         return tensors
 
-    def predict_normalized(self, image, instruction: str, noise: np.ndarray | None = None, seed: int = 0):
+    def predict_normalized(self, image, instruction: str, noise: np.ndarray | None = None, seed: int = 0,
+                           state=None):
         noise = self.noise(seed) if noise is None else noise
-        return self.run(self.inputs(image, instruction, noise))["actions"][0]  # [16, 7]
+        return self.run(self.inputs(image, instruction, noise, state))["actions"][0]  # [16, 7]; pi0 [50, 32]
 
-    def predict(self, image, instruction: str, seed: int = 0, noise=None, unnorm_key: str | None = None) -> np.ndarray:
-        """Un-normalized action chunk [16, 7], as the PyTorch policy's `predict` gives it for the same
-        seed (or noise)."""
+    def predict(self, image, instruction: str, seed: int = 0, noise=None, unnorm_key: str | None = None,
+                state=None) -> np.ndarray:
+        """Un-normalized action chunk ([16, 7] for CogACT, [50, action dims] for pi0), as the PyTorch
+        policy's `predict` gives it for the same seed (or noise)."""
         stats = self.statistics[postprocess.statistics_key(self.statistics, unnorm_key)]
-        return postprocess.unnormalize(self.predict_normalized(image, instruction, noise, seed), stats,
+        return postprocess.unnormalize(self.predict_normalized(image, instruction, noise, seed, state), stats,
                                        self.manifest["postprocess"])

@@ -1,5 +1,8 @@
-"""From normalized DiT output to robot actions (field-notes §1, Sampling), as a manifest's
-"postprocess" entry declares it."""
+"""From normalized model output to robot actions, as a manifest's "postprocess" entry declares it.
+
+Two kinds: CogACT's q01/q99 (clip, binarize the gripper, map [-1, 1] to [q01, q99]; field-notes §1,
+Sampling) and pi0's mean/std (keep the first `dims` of the padded output, a * std + mean; LeRobot's
+unnormalizer)."""
 
 from __future__ import annotations
 
@@ -20,13 +23,24 @@ def declaration(gripper_dim: int, statistics: str = "dataset_statistics.json") -
 
 
 DEFAULT = declaration(6)  # CogACT's: the gripper is the 7th dimension
+MEAN_STD = "mean_std"
+
+
+def mean_std_declaration(dims: int, statistics: str = "dataset_statistics.json") -> dict:
+    """pi0's "postprocess" entry: the graphs' output is padded to 32 dims; the robot's are the first `dims`."""
+    return {"input": "actions", "dims": dims, "unnormalize": MEAN_STD, "formula": "a[..., :dims] * std + mean",
+            "statistics": statistics, "order": ["slice", "unnormalize"]}
+
+
+KNOWN = {UNNORMALIZE: DEFAULT["order"], MEAN_STD: ["slice", "unnormalize"]}
+FIELDS = {UNNORMALIZE: ("q01", "q99", "mask"), MEAN_STD: ("mean", "std")}
 
 
 def check(decl: dict) -> None:
-    if decl.get("unnormalize") != UNNORMALIZE or decl.get("order") != DEFAULT["order"]:
-        raise UserError(f"the manifest's post-processing ({decl.get('unnormalize')!r}, order {decl.get('order')}) is "
-                        f"not the one this runtime implements ({UNNORMALIZE!r}, {DEFAULT['order']}); upgrade "
-                        "vlacompile or export the graphs again")
+    kind = decl.get("unnormalize")
+    if kind not in KNOWN or decl.get("order") != KNOWN[kind]:
+        raise UserError(f"the manifest's post-processing ({kind!r}, order {decl.get('order')}) is not one this "
+                        f"runtime implements ({KNOWN}); upgrade vlacompile or export the graphs again")
 
 
 def statistics_key(statistics: dict, key: str | None = None) -> str:
@@ -38,11 +52,12 @@ def statistics_key(statistics: dict, key: str | None = None) -> str:
     return key
 
 
-def check_statistics(statistics: dict, dims: int, source) -> None:
-    """Every dataset's action statistics has one q01, q99 (and mask) entry per action dimension."""
+def check_statistics(statistics: dict, dims: int, source, kind: str = UNNORMALIZE) -> None:
+    """Every dataset's action statistics has one q01, q99 (and mask) entry per action dimension, or
+    one mean and std entry for `kind` mean_std."""
     for key, entry in statistics.items():
         action = entry.get("action", {}) if isinstance(entry, dict) else {}
-        for field in ("q01", "q99", "mask"):
+        for field in FIELDS[kind]:
             value = action.get(field)
             if field == "mask" and value is None:
                 continue
@@ -63,6 +78,10 @@ def unnormalize(normalized: np.ndarray, stats: dict, decl: dict = DEFAULT) -> np
     if not np.isfinite(a).all():
         raise UserError("the policy produced non-finite actions (NaN or inf); the weights or graphs are broken: "
                         "check the checkpoint, or export and validate the graphs again")
+    if decl["unnormalize"] == MEAN_STD:
+        action = stats["action"]
+        mean, std = (np.asarray(action[k], dtype=np.float64) for k in ("mean", "std"))
+        return (a[..., : decl["dims"]] * std + mean).astype(np.float32)
     low, high = decl["clip"]
     a = np.clip(a, low, high)
     g = decl["gripper_dim"]

@@ -11,17 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-
-def resize_with_pad(image: Image.Image, size: int) -> Image.Image:
-    width, height = image.size
-    if (width, height) == (size, size):
-        return image
-    ratio = max(width / size, height / size)
-    new_w, new_h = int(width / ratio), int(height / ratio)
-    resized = image.resize((new_w, new_h), resample=Image.Resampling.BILINEAR)
-    canvas = Image.new(resized.mode, (size, size), 0)
-    canvas.paste(resized, ((size - new_w) // 2, (size - new_h) // 2))
-    return canvas
+from ...runtime.preprocess import resize_with_pad
 
 
 def image_array(image: Image.Image, size: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import UserError
-from ...runtime.prompt import load_tokenizer
+from ...runtime.prompt import Prompt, load_tokenizer, masked_declaration
 
 BOS, PAD = "<bos>", "<pad>"
 
@@ -32,14 +32,12 @@ class PromptTokenizer:
     def vocab_size(self) -> int:
         return self.tok.get_vocab_size(with_added_tokens=True)
 
+    def declaration(self, length: int) -> dict:
+        """The manifest's "prompt" entry: the runtime builds the same ids from it (runtime.prompt)."""
+        return masked_declaration(self.bos_id, self.pad_id, length)
+
     def encode(self, instruction: str, length: int) -> tuple[list[int], list[bool]]:
         """(ids, valid), both of `length`: [BOS, task + "\\n"], truncated like LeRobot, then padding."""
-        if not instruction.strip():
-            raise UserError("--instruction is empty: say what the robot should do")
-        text = instruction if instruction.endswith("\n") else instruction + "\n"
-        ids = self.tok.encode(text, add_special_tokens=True).ids
-        if not ids or ids[0] != self.bos_id:
-            ids = [self.bos_id, *ids]
-        ids = ids[:length]  # LeRobot truncates silently (truncation=True); so does openpi, with a warning
-        pad = length - len(ids)
-        return ids + [self.pad_id] * pad, [True] * len(ids) + [False] * pad
+        prompt = Prompt(self.tok, "{instruction}", self.bos_id, [], lowercase=False, length=length,
+                        pad_id=self.pad_id, newline=True, truncate=True)
+        return prompt.masked(instruction)
