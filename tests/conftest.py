@@ -61,8 +61,7 @@ def trace_tensors(tiny, compiled):
     from vlacompile.models import export_declaration
 
     sample = compiled.heldout[0]
-    return export_declaration(tiny).reference_tensors(tiny, compiled.model, sample.load_image(), sample.instruction,
-                                                      tiny.noise(0))
+    return export_declaration(tiny).reference_tensors(tiny, compiled.model, sample, tiny.noise(0))
 
 
 @pytest.fixture(scope="session")

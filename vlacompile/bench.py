@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .latency import time_calls
 
-MODULES = {"vision": "vision", "llm": "llm", "dit": "action_head"}  # graph -> cost module
 
 
 @dataclass(frozen=True)
@@ -33,17 +32,16 @@ class BenchConfig:
     eval_episodes: int = 10  # sweeps: held-out benchmark episodes per configuration for its success rate
 
 
-def reference_calls(policy, image, instruction, noise, device, dtype):
-    """Module -> zero-argument call of the uncompressed model, on fixed inputs. Moves the policy's
-    model to `device` / `dtype` (a copy of a 7.6 B model would double the memory)."""
+def reference_calls(policy, sample, noise, device, dtype):
+    """Graph name (and "end_to_end") -> zero-argument call of the uncompressed model on fixed inputs
+    (the family's `module_calls`). Moves the policy's model to `device` / `dtype` (a copy of a 7.6 B
+    model would double the memory)."""
     import torch
 
-    model = policy.model.to(device, dtype)
-    pixels, ids = (t.to(device) for t in policy.encode(image, instruction))
-    pixels, noise = pixels.to(dtype), noise.to(device)
+    from .models import export_declaration
+
     with torch.no_grad():
-        visual = model.visual_tokens(pixels)
-        cognition = model.cognition_from_visual(visual, ids)
+        calls = export_declaration(policy).module_calls(policy, sample, noise, device, dtype)
 
     def sync(fn):
         def call():
@@ -53,23 +51,17 @@ def reference_calls(policy, image, instruction, noise, device, dtype):
                 torch.cuda.synchronize()
         return call
 
-    def end_to_end():  # image + instruction -> actions, preprocessing included as on the compiled side
-        px, prompt = policy.encode(image, instruction)
-        model(px.to(device, dtype), prompt.to(device), noise)
-
-    return {"vision": sync(lambda: model.visual_tokens(pixels)),
-            "llm": sync(lambda: model.cognition_from_visual(visual, ids)),
-            "dit": sync(lambda: model.act(cognition, noise)),
-            "end_to_end": sync(end_to_end)}
+    return {name: sync(fn) for name, fn in calls.items()}
 
 
-def _compiled_calls(pipe, image, instruction, noise):
-    tensors = pipe.run(pipe.inputs(image, instruction, noise))
+def _compiled_calls(pipe, sample, noise, observation: dict):
+    image, instruction = sample.load_image(), sample.instruction
+    tensors = pipe.run(pipe.inputs(image, instruction, noise, **observation))
     calls = {}
     for name, r in pipe.runners.items():
         feed = {t["name"]: tensors[t["name"]] for t in pipe.graphs[name]["inputs"]}
         calls[name] = lambda r=r, feed=feed: r.infer(feed)
-    calls["end_to_end"] = lambda: pipe.predict_normalized(image, instruction, noise)
+    calls["end_to_end"] = lambda: pipe.predict_normalized(image, instruction, noise, **observation)
     return calls
 
 
@@ -92,8 +84,7 @@ def compiled_pipeline(policy, compiled, cfg: BenchConfig, scratch: Path, precisi
         for p in precisions:  # refuse before exporting (bf16 / fp8 on a CPU)
             check_runnable(p, cfg.backend)
         sample = compiled.heldout[0]
-        trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
-                                                             sample.instruction, policy.noise(0))
+        trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample, policy.noise(0))
         export(policy, compiled.model, folder, ExportConfig(precisions), trace, compiled.provenance(), progress=False,
                data=compiled.quant_data())
         if cfg.backend == "tensorrt":
@@ -118,18 +109,19 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
     import torch
 
     from .costs import before_after
+    from .models import export_declaration
 
-    sample = compiled.heldout[0]
-    image, noise = sample.load_image(), policy.noise(0)
+    family = export_declaration(policy)
+    sample, noise = compiled.heldout[0].loaded(), policy.noise(0)
     ref_dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
-    reference = reference_calls(policy, image, sample.instruction, noise, cfg.device, ref_dtype)
+    reference = reference_calls(policy, sample, noise, cfg.device, ref_dtype)
     others = {}
     with tempfile.TemporaryDirectory(prefix="vlacompile-bench.") as scratch, contextlib.ExitStack() as stack:
         pipes = {p: stack.enter_context(compiled_pipeline(policy, compiled, cfg, Path(scratch), p))
                  for p in (cfg.precision, *cfg.compare)}
-        calls = {p: _compiled_calls(pipe, image, sample.instruction, noise.numpy()) for p, pipe in pipes.items()}
+        calls = {p: _compiled_calls(pipe, sample, noise.numpy(), family.observation(sample)) for p, pipe in pipes.items()}
         latency = {}
-        for name in [*MODULES, "end_to_end"]:  # interleaved per module: ratios hold on a noisy machine
+        for name in [*family.BENCH_MODULES, "end_to_end"]:  # interleaved per module: ratios hold on a noisy machine
             latency[name] = {"reference": time_calls(reference[name], cfg.warmup, cfg.runs)}
             for p in pipes:
                 latency[name][p] = time_calls(calls[p][name], cfg.warmup, cfg.runs)
@@ -140,7 +132,8 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
     memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if cfg.device.startswith("cuda"):
         memory["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    return {"model": policy.source, "compile": compiled.config.to_json(), "backend": cfg.backend,
+    return {"model": policy.source, "modules": family.BENCH_MODULES, "compile": compiled.config.to_json(),
+            "backend": cfg.backend,
             "precision": cfg.precision, "device": cfg.device, "runs": cfg.runs, "warmup": cfg.warmup,
             "reference": f"PyTorch eager, uncompressed, {str(ref_dtype).removeprefix('torch.')}",
             "latency": latency, "costs": {"reference": [c.to_json() for c in ref],
@@ -188,7 +181,7 @@ def table1(result: dict) -> tuple[list[str], list[list[str]]]:
     ref = {c["module"]: c for c in result["costs"]["reference"]}
     new = {c["module"]: c for c in result["costs"]["compressed"]}
     rows = []
-    for graph, module in [*MODULES.items(), ("end_to_end", "total")]:
+    for graph, module in [*result["modules"].items(), ("end_to_end", "total")]:
         t = result["latency"][graph]
         r50, n50 = t["reference"]["p50_ms"], t["compiled"]["p50_ms"]
         time = f"{r50:.1f} -> {n50:.1f} ms ({r50 / n50:.2f}x), p90 {t['compiled']['p90_ms']:.1f}"
@@ -208,7 +201,7 @@ def precision_table(result: dict) -> tuple[list[str], list[list[str]]]:
     first, *others = result["precisions"]
     sizes = result.get("graph_bytes", {})
     rows = []
-    for graph in [*MODULES, "end_to_end"]:
+    for graph in [*result["modules"], "end_to_end"]:
         t = result["latency"][graph]
         row = [graph.replace("_", " "), f"{t[first]['p50_ms']:.2f} ms"]
         row += [f"{t[p]['p50_ms']:.2f} ms ({t[first]['p50_ms'] / t[p]['p50_ms']:.2f}x)" for p in others]

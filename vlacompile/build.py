@@ -67,19 +67,22 @@ def _latency(policy, bc: BuildConfig, sample, runs: int) -> dict:
     import torch
 
     from .latency import time_calls
+    from .models import export_declaration
     from .runtime import GraphPipeline
 
-    image, noise = sample.load_image(), policy.noise(0)  # both sides time image + instruction -> actions
+    family = export_declaration(policy)
+    sample, noise = sample.loaded(), policy.noise(0)  # both sides time image + instruction -> actions
     with torch.no_grad():
         out = {"reference (PyTorch eager)": time_calls(
-            lambda: policy.predict_normalized(image, sample.instruction, noise), runs=runs)}
+            lambda: family.reference_actions(policy, policy.model, sample, noise), runs=runs)}
     name = {"onnxruntime": "ONNX Runtime", "tensorrt": "TensorRT"}[bc.backend]
     for p in bc.export.precisions:
         if p in ("bf16", "fp8") and bc.backend == "onnxruntime":
             continue  # no CPU kernels (see compare.validate)
         with GraphPipeline(bc.out, p, bc.backend, verify=False, engines=bc.engines) as pipe:
             out[f"compiled {p} ({name})"] = time_calls(
-                lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), runs=runs)
+                lambda: pipe.predict_normalized(sample.image, sample.instruction, noise.numpy(),
+                                                **family.observation(sample)), runs=runs)
     return out
 
 
@@ -131,8 +134,7 @@ def _build(policy, config, bc: BuildConfig, log, progress: bool) -> BuildResult:
     log(f"calibration: {'reused' if compiled.reused else 'computed'} {compiled.calib.path}")
     step("calibrate+rewrite")
     samples = spread(load_calib(bc.calib_dir), bc.samples)
-    trace = export_declaration(policy).reference_tensors(policy, compiled.model, samples[0].load_image(),
-                                                         samples[0].instruction, policy.noise(0))
+    trace = export_declaration(policy).reference_tensors(policy, compiled.model, samples[0], policy.noise(0))
     exported = export(policy, compiled.model, bc.out, bc.export, trace, compiled.provenance(), progress,
                       data=compiled.quant_data(), force=bc.force)
     log(f"graphs: {exported.folder} ({', '.join(bc.export.precisions)}, {bc.export.exporter} exporter)")

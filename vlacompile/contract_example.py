@@ -110,8 +110,7 @@ def _default_graphs(out: Path) -> Path:
     config = compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, 22, 56, 0.25, 5, "efficientvla", 2)
     compiled = pipeline.rewrite(policy, config, progress=False)
     sample = compiled.heldout[0]
-    trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample.load_image(),
-                                                         sample.instruction, policy.noise(0))
+    trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample, policy.noise(0))
     return export(policy, compiled.model, out / "graphs", ExportConfig(("fp32",)), trace, compiled.provenance(),
                   progress=False).folder
 

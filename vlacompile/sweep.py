@@ -47,10 +47,13 @@ def _row(policy, compiled, cfg: BenchConfig, sample) -> dict:
     from .costs import before_after
     from .sim.policies import GraphPolicy
 
-    image, noise = sample.load_image(), policy.noise(0)
+    from .models import export_declaration
+
+    image, noise, observation = sample.load_image(), policy.noise(0), export_declaration(policy).observation(sample)
     with tempfile.TemporaryDirectory(prefix="vlacompile-sweep.") as scratch, \
             compiled_pipeline(policy, compiled, cfg, Path(scratch)) as pipe:
-        t = time_calls(lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy()), cfg.warmup, cfg.runs)
+        t = time_calls(lambda: pipe.predict_normalized(image, sample.instruction, noise.numpy(), **observation),
+                       cfg.warmup, cfg.runs)
         success = _success(GraphPolicy(pipe), cfg)
     fid = fidelity(policy, compiled.model, compiled.heldout)
     ref, new = before_after(policy.cfg, compiled.config)
@@ -103,9 +106,9 @@ def run_sweep(policy, configs, cfg: BenchConfig, calib_dir, cache_dir, stored, s
     from .sim.policies import TorchPolicy
 
     ref_success = _success(TorchPolicy(policy), cfg)
-    sample = compiled.heldout[0]
+    sample = compiled.heldout[0].loaded()
     dtype = torch.bfloat16 if cfg.device.startswith("cuda") else torch.float32
-    reference = reference_calls(policy, sample.load_image(), sample.instruction, policy.noise(0), cfg.device, dtype)
+    reference = reference_calls(policy, sample, policy.noise(0), cfg.device, dtype)
     ref = time_calls(reference["end_to_end"], cfg.warmup, cfg.runs)
     log(f"reference (PyTorch eager, uncompressed, timed last): p50 {ref['p50_ms']:.1f} ms")
     for row in rows:

@@ -1,8 +1,9 @@
-"""pi0 from the command line: info, predict and eval with --model pi0-tiny / pi0-base."""
+"""pi0 from the command line: info, predict, build, package, run and eval with --model pi0-tiny / pi0-base."""
 
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from vlacompile.cli import main
@@ -63,3 +64,50 @@ def test_eval_runs_pi0_in_closed_loop(tmp_path):
     data = json.loads((out / "eval.json").read_text())
     [(name, policy)] = data["policies"].items()
     assert name == "reference (PyTorch)" and policy["episodes"][0]["calls"] >= 1
+
+
+@pytest.fixture(scope="module")
+def pi0_build(tmp_path_factory):
+    """`vlacompile build --model pi0-tiny` with the family's default flags (fp32, a short check)."""
+    out = tmp_path_factory.mktemp("pi0-build") / "graphs"
+    result = run("build", "--model", "pi0-tiny", "--out", out, "--precision", "fp32", "--samples", 2,
+                 "--latency-runs", 1, "--eval-episodes", 1, "--calib-cache", out.parent / "cache")
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_build_on_pi0_exports_validated_graphs_of_the_default_compression(pi0_build):
+    out, output = pi0_build
+    summary = json.loads((out / "build.json").read_text())
+    assert summary["parity"]["passed"] and summary["compile"]["layers"] == {
+        "keep": 12, "method": "importance", "seed": 0, "pairing": "kv"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["family"] == "pi0" and manifest["pipeline"] == ["vision", "prefix", "expert"]
+    prefix = manifest["graphs"]["fp32"]["prefix"]["outputs"]
+    assert len([t for t in prefix if t["name"].startswith("k_")]) == 18  # kv pairing: every expert layer reads one
+    assert "state token cosine" in output and (out / "report.html").is_file()
+
+
+def test_package_and_run_a_pi0_bundle_give_the_runtimes_actions(pi0_build, tmp_path):
+    from vlacompile.runtime import GraphPipeline
+    from vlacompile.runtime.image import open_image
+
+    out, _ = pi0_build
+    bundle = tmp_path / "bundle"
+    assert run("package", "--graphs", out, "--out", bundle).exit_code == 0
+    state = "0.2,0.38,0.35,0.0,1.0"
+    result = run("run", "--bundle", f"{bundle}.tar.gz", "--image", IMAGE, "--instruction", "pick up the blue block",
+                 "--state", state, "--seed", 5, "--json")
+    assert result.exit_code == 0, result.output
+    with GraphPipeline(out) as pipe:
+        want = pipe.predict(open_image(IMAGE), "pick up the blue block", seed=5, state=[0.2, 0.38, 0.35, 0.0, 1.0])
+    np.testing.assert_allclose(np.array(json.loads(result.output)["actions"]), want, atol=1e-5)
+
+
+def test_eval_runs_pi0_graphs_through_the_runtime(pi0_build, tmp_path):
+    out, _ = pi0_build
+    result = run("eval", "--model", "pi0-tiny", "--graphs", out, "--no-reference", "--episodes", 1,
+                 "--filmstrips", 0, "--out", tmp_path / "eval")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert list(data["policies"]) == ["compiled fp32 (onnxruntime)"]

@@ -67,7 +67,7 @@ def test_dynamo_exporter_gives_the_same_graph_numerics(tiny, compiled, trace_ten
     import onnxruntime as ort
 
     family = export_declaration(tiny)
-    spec = next(s for s in family.graphs(tiny.cfg) if s.name == "dit")
+    spec = next(s for s in family.graphs(compiled.model) if s.name == "dit")
     args = tuple(torch.from_numpy(trace_tensors[t.name]) for t in spec.inputs)
     path = export_graph(spec.wrapper(family.for_export(compiled.model, "fp32")), args, spec, tmp_path / "dit.onnx",
                         exporter="dynamo")
@@ -113,7 +113,7 @@ def test_weights_over_the_limit_go_to_external_data(tiny, compiled, trace_tensor
 
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 1)  # as if the dit were over 2 GB
     family = export_declaration(tiny)
-    spec = next(s for s in family.graphs(tiny.cfg) if s.name == "dit")
+    spec = next(s for s in family.graphs(compiled.model) if s.name == "dit")
     args = tuple(torch.from_numpy(trace_tensors[t.name]) for t in spec.inputs)
     path = export_graph(spec.wrapper(family.for_export(compiled.model, "fp32")), args, spec, tmp_path / "dit.onnx")
     assert (tmp_path / "dit.onnx.data").stat().st_size > path.stat().st_size  # the weights live beside it
@@ -142,7 +142,7 @@ def test_bf16_graphs_export_lint_clean_and_are_left_to_the_device(tiny, compiled
         GraphPipeline(out, "bf16")
     # What the bf16 graph computes, run in PyTorch (which has CPU bf16 kernels): close to fp32.
     family = export_declaration(tiny)
-    dit = family.graphs(tiny.cfg)[2].wrapper(family.for_export(compiled.model, "bf16"))
+    dit = family.graphs(compiled.model)[2].wrapper(family.for_export(compiled.model, "bf16"))
     with torch.no_grad():
         actions = dit(torch.from_numpy(trace_tensors["cognition"]), torch.from_numpy(trace_tensors["noise"]))
     ref = torch.from_numpy(trace_tensors["actions"])

@@ -30,7 +30,7 @@ def _tokens_the_model_keeps(tiny, compiled, image, instruction):
 
 def test_selected_tokens_are_the_ones_the_llm_keeps(tiny, compiled):
     sample = compiled.heldout[2]
-    groups = selected_tokens(tiny, compiled.model, sample.load_image(), sample.instruction)
+    groups = selected_tokens(tiny, compiled.model, sample)
     assert [len(groups["relevance"]), len(groups["diversity"])] == [4 + 26, 26]  # K_key + alpha (T - K_key)
     assert not set(groups["relevance"]) & set(groups["diversity"])
     union = sorted(groups["relevance"] + groups["diversity"])

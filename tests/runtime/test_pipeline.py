@@ -88,16 +88,15 @@ def test_a_missing_precision_says_which_exist(graphs):
 @pytest.fixture(scope="module")
 def uncompressed_graphs(tiny, tmp_path_factory):
     """The embedded model with every pass off, exported fp32: the graphs compute `predict`'s model."""
-    from PIL import Image
-
+    from vlacompile.data.calib import CalibSample
     from vlacompile.export import ExportConfig, export
     from vlacompile.models import export_declaration
     from vlacompile.passes import CompressConfig
 
     from ..conftest import CALIB
 
-    image = Image.open(CALIB / "images" / "ep02_step07.png").convert("RGB")
-    trace = export_declaration(tiny).reference_tensors(tiny, tiny.model, image, "pick up the red block", tiny.noise(0))
+    sample = CalibSample(CALIB / "images" / "ep02_step07.png", "pick up the red block")
+    trace = export_declaration(tiny).reference_tensors(tiny, tiny.model, sample, tiny.noise(0))
     provenance = {"compile": CompressConfig().to_json(), "passes": [], "calibration": {}}
     return export(tiny, tiny.model, tmp_path_factory.mktemp("plain") / "graphs", ExportConfig(("fp32",)), trace,
                   provenance, progress=False).folder

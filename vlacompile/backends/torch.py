@@ -38,7 +38,9 @@ class TorchRunner(BaseRunner):
         with torch.no_grad():
             args = [torch.from_numpy(np.ascontiguousarray(feed_dict[n])).to(self.device) for n in self.input_names]
             out = self.module(*args)
-        return OrderedDict({self.output_names[0]: out.float().cpu().numpy()})
+        outs = out if isinstance(out, tuple) else (out,)  # pi0's prefix graph returns its whole K/V cache
+        return OrderedDict((name, o.cpu().numpy() if o.dtype in (torch.bool, torch.int64) else o.float().cpu().numpy())
+                           for name, o in zip(self.output_names, outs, strict=True))
 
     def deactivate_impl(self):
         pass
@@ -55,7 +57,7 @@ def runners(policy, compressed, device: str = "cuda", precision: str = "bf16", c
     model = family.for_export(compressed, precision) if precision != "fp32" else copy.deepcopy(compressed)
     model = model.to(device).eval()
     out = {}
-    for spec in family.graphs(policy.cfg):
+    for spec in family.graphs(compressed):
         module = spec.wrapper(model).eval()
         if compile:  # static shapes, one graph per module; CUDA graphs remove per-kernel launch cost
             module = torch.compile(module, mode="reduce-overhead" if device.startswith("cuda") else "default",
@@ -73,7 +75,8 @@ def pipeline(policy, compressed, device: str = "cuda", precision: str = "bf16", 
 
     family = export_declaration(policy)
     decl = family.declarations(policy)
-    io = {s.name: s.io_json() for s in family.graphs(policy.cfg)}
+    io = {s.name: s.io_json() for s in family.graphs(compressed)}
     manifest = {**decl, "graphs": {precision: io}, "prompt": {**decl["prompt"], "tokenizer": str(policy.tokenizer.path)}}
     return GraphPipeline.from_runners(policy.tokenizer.path.parent, manifest, precision, "torch",
-                                      runners(policy, compressed, device, precision, compile), policy.statistics)
+                                      runners(policy, compressed, device, precision, compile),
+                                      family.statistics_json(policy))

@@ -11,12 +11,15 @@ from .calib_options import calib_options
 from .options import model_option, preset_option, table
 
 
-SWEEP_HELP = {"--layers": "LLM layers kept", "--tokens": "Visual tokens kept of 256",
-              "--cache-interval": "DiT recompute interval in denoising steps"}
+SWEEP_HELP = {"--layers": "LLM layers kept (default: 22 for CogACT, 12 for pi0)",
+              "--tokens": "Visual tokens kept (default: 56 of 256 for CogACT, 128 of all cameras' for pi0)",
+              "--cache-interval": "Action-head recompute interval in denoising steps"}
 
 
 def _ints(name: str):
     def parse(ctx, param, value):
+        if value is None:
+            return [None]  # the model family's default (compile_options.DEFAULT_KEEP)
         try:
             values = [int(v) for v in str(value).split(",") if v.strip()]
         except ValueError:
@@ -25,7 +28,7 @@ def _ints(name: str):
             raise click.BadParameter(f"{value!r}: give integers separated by commas, e.g. 32,28,22")
         return values
     return click.option(name, callback=parse, show_default=True,
-                        default={"--layers": "22", "--tokens": "56", "--cache-interval": "5"}[name],
+                        default={"--layers": None, "--tokens": None, "--cache-interval": "5"}[name],
                         help=f"{SWEEP_HELP[name]}: one value, or several separated by commas for a sweep.")
 
 
@@ -91,9 +94,9 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
 
     from ..bench import BenchConfig, markdown, measure, precision_table, table1
     from ..fsutil import write_json, write_text
-    from ..models import require_cogact, resolve
+    from ..models import resolve
     from ..sweep import run_sweep
-    from .compile_options import compress_config
+    from .compile_options import config_for
     from .export_options import precisions as parse_precisions
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -107,9 +110,8 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
                       eval_episodes=eval_episodes)
     policy = resolve(model, preset, random_weights)
-    require_cogact(policy, "bench")
-    configs = [compress_config(policy.cfg.llm.layers, policy.cfg.visual_tokens, n, t, mlp_sparsity, c, token_method,
-                               select_layer) for n in layers for t in tokens for c in cache_interval]
+    configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, cache_interval=c, token_method=token_method,
+                          select_layer=select_layer) for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:
         files = run_sweep(policy, configs, cfg, calib_dir, cache_dir, stored, select_layer, out, log=click.echo)
         click.echo(f"wrote {', '.join(str(f) for f in files)}")

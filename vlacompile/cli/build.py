@@ -33,14 +33,13 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
     from ..build import BuildConfig, build as run
     from ..engines import EngineConfig
     from ..export import ExportConfig
-    from ..models import require_cogact, resolve
+    from ..models import resolve
     from ..output import check_replaceable
     from ..sweep import label
 
     chosen = precisions(precision)
     check_replaceable(out, "graphs", force)  # before any work (the build checks again under its lock)
     policy = resolve(model, preset)
-    require_cogact(policy, "build")
     quant = quant_config(quant_method, quant_recipe, policy, chosen, exporter, calib_dir)
     export = ExportConfig(chosen, exporter, quant=quant)
     config = config_for(policy.cfg, **flags)
@@ -84,8 +83,9 @@ def summary_table(s: dict) -> str:
         ["latency p50", f"{base:.1f} ms (PyTorch eager)", compiled],
         ["parity vs PyTorch", "", parity_verdict(parity).split(" (")[0] + "; actions cosine "
          + ", ".join(f"{p} {c:.6f}" for p, c in worst.items())],
-        ["fidelity (held out)", "", f"{fidelity_verdict(s['fidelity']).split(':')[0]}: cognition cosine "
-                                    f"{fid['cognition_cosine']:.4f}, actions cosine {fid['actions']['overall']['cosine']:.4f}"],
+        ["fidelity (held out)", "", f"{fidelity_verdict(fid).split(':')[0]}: {fid.get('feature', 'cognition')} "
+                                    f"cosine {fid['cognition_cosine']:.4f}, actions cosine "
+                                    f"{fid['actions']['overall']['cosine']:.4f}"],
     ]
     loop = s.get("closed_loop")
     if loop:

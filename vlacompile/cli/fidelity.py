@@ -20,21 +20,20 @@ from .options import model_option, preset_option, table
 def fidelity(model, preset, calib_dir, stored, cache_dir, out, **flags):
     """Compare the rewritten model with the reference on held-out calibration samples."""
     from .. import pipeline
-    from ..compare.fidelity import DIMS, fidelity as measure
-    from ..models import require_cogact, resolve
+    from ..compare.fidelity import fidelity as measure
+    from ..models import resolve
 
     check_can_create(out)  # before the rewrite, not after it
     policy = resolve(model, preset)
-    require_cogact(policy, "fidelity")
     config = config_for(policy.cfg, **flags)
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, flags["select_layer"])
     report = {"config": config.to_json(), "passes": [r.to_json() for r in compiled.records],
               **measure(policy, compiled.model, compiled.heldout)}
     write_json(out, report)
     act = report["actions"]
-    click.echo(f"held-out samples: {report['samples']}; cognition cosine {report['cognition_cosine']:.4f} "
+    click.echo(f"held-out samples: {report['samples']}; {report['feature']} cosine {report['cognition_cosine']:.4f} "
                f"(min {report['cognition_cosine_min']:.4f})")
-    rows = [["all", *_cells(act["overall"])]] + [[d, *_cells(act["per_dim"][d])] for d in DIMS]
+    rows = [["all", *_cells(act["overall"])]] + [[d, *_cells(m)] for d, m in act["per_dim"].items()]
     click.echo(table(["actions", "cosine", "L1", "Linf"], rows))
     click.echo(f"wrote {out}")
 

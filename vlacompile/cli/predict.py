@@ -12,7 +12,8 @@ from .options import json_option, model_option, preset_option
 
 DIMS = ["x", "y", "z", "roll", "pitch", "yaw", "grip"]
 
-IMAGE_HELP = "Camera image, 8-bit RGB (any size: resized to 224x224, bicubic, no crop)."
+IMAGE_HELP = ("Camera image, 8-bit RGB, any size: resized to 224x224 (CogACT: bicubic, no crop; pi0: bilinear, "
+              "aspect ratio kept and padded with black).")
 INSTRUCTION_HELP = ('What the robot should do, e.g. "pick up the red block". The prompt it makes must fit the '
                     "model's budget: 33 tokens with the template and special tokens for every CogACT preset (about "
                     "15 words; `vlacompile info` shows the budget).")

@@ -28,7 +28,7 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
     from ..compare.validate import validate as run
     from ..data.calib import load_calib, spread
     from ..errors import UserError
-    from ..models import require_cogact, resolve
+    from ..models import resolve
     from ..passes import CompressConfig
     from ..runtime import manifest as manifest_io
 
@@ -36,7 +36,6 @@ def validate(folder, model, preset, calib_dir, stored, cache_dir, samples, backe
     manifest_io.verify(folder, manifest, manifest_io.needed_files(manifest))  # before any work
     chosen = precisions(precision) if precision else None
     policy = resolve(model or manifest["model"]["source"], preset)
-    require_cogact(policy, "validate")
     config = CompressConfig.from_json(manifest["compile"])
     compiled = pipeline.rewrite(policy, config, calib_dir, cache_dir, stored, manifest["calibration"]["select_layer"])
     if compiled.calib.meta["model_hash"] != manifest["calibration"]["model_hash"]:

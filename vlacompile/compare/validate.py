@@ -59,7 +59,7 @@ def reference_samples(policy, compressed, samples, seed: int = 0) -> list[dict]:
     from ..models import export_declaration
 
     family = export_declaration(policy)
-    return [family.reference_tensors(policy, compressed, s.load_image(), s.instruction, policy.noise(seed + i))
+    return [family.reference_tensors(policy, compressed, s, policy.noise(seed + i))
             for i, s in enumerate(samples)]
 
 
@@ -98,18 +98,17 @@ def check_pipeline(folder: Path, precision: str, policy, compressed, samples, se
                    backend: str = "onnxruntime", engines: Path | None = None) -> Parity:
     """Image + instruction -> normalized actions through the runtime (padding, graphs and all)
     against the PyTorch rewritten model on the unpadded prompt, with the same noise."""
-    import torch
-
+    from ..models import export_declaration
     from ..runtime import GraphPipeline
 
+    family = export_declaration(policy)
     got, want = [], []
     with GraphPipeline(folder, precision, backend, verify=False, engines=engines) as pipe:
         for i, s in enumerate(samples):
-            image, noise = s.load_image(), policy.noise(seed + i)
-            got.append({"actions": pipe.predict_normalized(image, s.instruction, noise.numpy())[None]})
-            pixels, ids = policy.encode(image, s.instruction)
-            with torch.no_grad():
-                want.append({"actions": compressed(pixels, ids, noise).numpy()})
+            noise = policy.noise(seed + i)
+            got.append({"actions": pipe.predict_normalized(s.load_image(), s.instruction, noise.numpy(),
+                                                           **family.observation(s))[None]})
+            want.append({"actions": family.reference_actions(policy, compressed, s, noise)})
     return Parity("pipeline", precision, len(samples),
                   compare(as_run_results(f"onnxrt:{precision}", got), as_run_results("pytorch", want),
                           TOLERANCES[precision]))
@@ -127,7 +126,7 @@ def localize_fault(folder: Path, manifest: dict, parity: Parity, policy, compres
     from .localize import localize
 
     family = export_declaration(policy)
-    spec = next(s for s in family.graphs(policy.cfg) if s.name == parity.graph)
+    spec = next(s for s in family.graphs(compressed) if s.name == parity.graph)
     feed = {t.name: sample[t.name] for t in spec.inputs}
     exporter = manifest["export"]["exporter"]
     # named like a staging folder of `folder`, so a killed run's leftover is cleaned by the next export

@@ -37,6 +37,22 @@ class CalibSample:
         with Image.open(self.image_path) as im:
             return im.convert("RGB")
 
+    def loaded(self) -> "LoadedSample":
+        return LoadedSample(self.image_path, self.instruction, self.episode, self.step, self.state, self.load_image())
+
+
+@dataclass(frozen=True)
+class LoadedSample(CalibSample):
+    """A sample whose image is decoded once (timed and repeated calls read it from memory)."""
+
+    image: Image.Image | None = None
+
+    def load_image(self) -> Image.Image:
+        return self.image
+
+    def loaded(self) -> "LoadedSample":
+        return self
+
 
 def _check_image(path: Path, where: str) -> None:
     if not path.is_file():

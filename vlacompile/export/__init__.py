@@ -19,6 +19,7 @@ from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
 DEFAULT_PRECISIONS = ("fp32", "fp16")
+OBSERVATION = ("cameras", "state")  # a family's inputs besides one image and the prompt (pi0's; runtime.observation)
 DEFAULT_DIR = Path("graphs")
 
 
@@ -64,7 +65,7 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
     from ..models import export_declaration
 
     family = export_declaration(policy)
-    specs = family.graphs(policy.cfg)
+    specs = family.graphs(compressed)
     quantized = [p for p in cfg.precisions if p in QUANTIZED]
     if quantized:  # before any tracing: a bad flag costs nothing
         from ..quant import check_config
@@ -95,7 +96,7 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
                 for f in (graph_file(spec.name, "fp32"), f"{graph_file(spec.name, 'fp32')}.data"):
                     (tmp / f).unlink(missing_ok=True)
         shutil.copyfile(policy.tokenizer.path, tmp / "tokenizer.json")
-        write_json(tmp / "dataset_statistics.json", policy.statistics)
+        write_json(tmp / "dataset_statistics.json", family.statistics_json(policy))
         decl = family.declarations(policy)
         manifest = {"schema": manifest_io.SCHEMA, "created_by": f"vlacompile {__version__}",
                     "model": {"family": family.FAMILY, "preset": policy.cfg.name, "source": policy.source},
@@ -105,9 +106,10 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
                     "pipeline": decl["pipeline"], "graphs": graphs,
                     "prompt": {**decl["prompt"], "tokenizer": "tokenizer.json"},
                     "preprocess": decl["preprocess"], "noise": decl["noise"],
-                    "statistics": {"file": "dataset_statistics.json", "keys": sorted(policy.statistics)},
+                    "statistics": {"file": "dataset_statistics.json", "keys": sorted(family.statistics_json(policy))},
                     "actions": decl["actions"],
                     "postprocess": {**decl["postprocess"], "statistics": "dataset_statistics.json"},
+                    **{k: decl[k] for k in OBSERVATION if k in decl},
                     "validation": manifest_io.NOT_VALIDATED}
         if quantization:  # part of schema 2 (docs/CONTRACT.md), covered by the digest like every other key
             manifest["quantization"] = quantization

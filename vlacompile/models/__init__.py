@@ -108,16 +108,6 @@ def resolve_config(spec: str | None = None, preset: str | None = None):
     return infer_preset(read_state(weights), str(weights))
 
 
-PI0_COMMANDS = "info, predict, calibrate, train and eval (the reference, and --rewritten for the compressed model)"
-
-
-def require_cogact(policy, command: str) -> None:
-    """Graph export, parity and the deployed runtime exist for CogACT only so far: refuse pi0 in one line."""
-    if family(policy) == "pi0":
-        raise UserError(f"{policy.source} is a pi0 policy and `vlacompile {command}` handles CogACT only so far (pi0 "
-                        f"graphs are not exported yet); pi0 runs through {PI0_COMMANDS}")
-
-
 def compile_counts(cfg) -> tuple[int, int]:
     """(LLM layers, visual tokens): what --layers and --tokens count, for either family."""
     if family(cfg) == "pi0":
@@ -155,7 +145,12 @@ def training_recipe(preset: str):
 
 
 def export_declaration(policy):
-    """The family's export declaration (graphs, their IO, reference tensors); CogACT's is the only one."""
+    """The family's export declaration (models/<family>/export.py): graphs, their IO, reference
+    tensors and the manifest's entries."""
+    if family(policy) == "pi0":
+        from .pi0 import export as pi0_export
+
+        return pi0_export
     from .cogact import export
 
     return export

@@ -124,9 +124,11 @@ class TokenSelector(nn.Module):
         and positions."""
         keep = self.indices(backbone, h_in, h_out, valid, mask, rope) + self.start  # [B, T]
         b, s = valid.shape
-        head = torch.arange(self.start, device=keep.device).expand(b, -1)
         tail = torch.arange(self.start + self.n_visual, s, device=keep.device).expand(b, -1)
-        index = torch.cat([head, keep, tail], dim=1)  # [B, S - N + T]
+        parts = [keep, tail]
+        if self.start:  # pi0's visual span starts at 0: an empty arange folds to a wrong shape in ONNX
+            parts.insert(0, torch.arange(self.start, device=keep.device).expand(b, -1))
+        index = torch.cat(parts, dim=1)  # [B, S - N + T]
         h = torch.gather(h_out, 1, index[..., None].expand(-1, -1, h_out.shape[-1]))
         return h, torch.gather(valid, 1, index), torch.gather(positions, 1, index)
 

@@ -37,7 +37,7 @@ def pipeline_inputs(policy, samples, seed: int = 0) -> list[dict]:
     family = export_declaration(policy)
     out = []
     for i, s in enumerate(samples):
-        tensors = family.pipeline_inputs(policy, s.load_image(), s.instruction, policy.noise(seed + i))
+        tensors = family.pipeline_inputs(policy, s, policy.noise(seed + i))
         out.append({k: v.numpy() for k, v in tensors.items()})
     return out
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from ..models import export_declaration
 from ..passes.family import target_of
 from .summary import facts, warnings
 
 
-def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, list[int]]:
-    """Visual tokens the static selection keeps for one image, by why they were kept."""
+def selected_tokens(policy, compressed, sample) -> dict[str, list[int]]:
+    """Visual tokens the static selection keeps for one sample, by why they were kept (pi0: indices
+    over every camera slot, the sample's image in the first)."""
     selector = target_of(compressed).selector()
     if selector is None:
         return {}
@@ -22,9 +23,7 @@ def selected_tokens(policy, compressed, image, instruction: str) -> dict[str, li
 
     handle = selector.register_forward_pre_hook(grab)
     try:
-        pixels, ids = policy.encode(image, instruction)
-        with torch.no_grad():
-            compressed.cognition(pixels, ids)
+        export_declaration(policy).reference_actions(policy, compressed, sample, policy.noise(0))
     finally:
         handle.remove()
     return {why: sorted(int(i) for i in idx[0]) for why, idx in captured.items()}
@@ -35,19 +34,21 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
     filmstrips: policy name -> recorded episodes of the closed-loop check (the first compiled one is drawn)."""
     compiled_films = [f for name, f in (filmstrips or {}).items() if f and not name.startswith("reference")]
     passes = {p["name"]: p for p in summary["passes"]}
-    image = sample.load_image().convert("RGB").resize((policy.cfg.dino.image,) * 2)
+    view = export_declaration(policy).report_view(policy.cfg)
+    image = sample.load_image().convert("RGB").resize((view["image"],) * 2)
+    kept = selected_tokens(policy, compressed, sample)
+    drawn = view["grid"] ** 2  # the sample's image; pi0's other camera slots are padding, never kept
     return {
         "model": summary["model"], "compile": summary["compile"],
         "facts": facts(summary), "warnings": warnings(summary),
         "layers": {"importance": calib_meta["layer_importance"],
                    "dropped": passes.get("layer_drop", {}).get("changes", {}).get("dropped_layers", [])},
         "tokens": {"image": str(sample.image_path), "instruction": sample.instruction,
-                   "grid": policy.cfg.dino.image // policy.cfg.dino.patch,
-                   "kept": selected_tokens(policy, compressed, sample.load_image(), sample.instruction),
+                   "grid": view["grid"], "kept": {why: [i for i in idx if i < drawn] for why, idx in kept.items()},
                    "relevance_mean": calib_meta["token_relevance_mean"]},
         "dit": {"similarity": calib_meta["dit_similarity"],
                 "computing_steps": passes.get("cache", {}).get("changes", {}).get("computing_steps",
-                                                                                   list(range(policy.cfg.sampler.steps))),
+                                                                                   list(range(view["steps"]))),
                 "interval": (summary["compile"].get("cache") or {"interval": 1})["interval"]},
         "parity": summary["parity"], "fidelity": summary["fidelity"],
         "latency": summary["latency"], "costs": summary["costs"],

@@ -75,7 +75,7 @@ def dit_similarity(similarity: dict, computing_steps: list[int], interval: int):
     for s in computing_steps:
         ax.axvline(s, color="grey", lw=1, ls=":")
     ax.set(xlabel="denoising step s (compared with s-1)", ylabel="cosine",
-           title=f"DiT cross-step similarity; dotted: steps that recompute (cache interval {interval})")
+           title=f"Action-head cross-step similarity; dotted: steps that recompute (cache interval {interval})")
     ax.legend(fontsize=7, ncol=2)
     return fig
 

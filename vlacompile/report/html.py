@@ -98,7 +98,7 @@ def _closed_loop(data: dict, section) -> str:
 
 
 def _fidelity_rows(fid: dict) -> list[list]:
-    rows = [["cognition feature", f"{fid['cognition_cosine']:.4f}", "", ""]]
+    rows = [[f"{fid.get('feature', 'cognition')} feature", f"{fid['cognition_cosine']:.4f}", "", ""]]
     rows.append(["actions, all", *(f"{fid['actions']['overall'][k]:.4f}" for k in ("cosine", "l1", "linf"))])
     rows += [[f"actions, {d}", *(f"{m[k]:.4f}" for k in ("cosine", "l1", "linf"))]
              for d, m in fid["actions"]["per_dim"].items()]
@@ -130,7 +130,7 @@ def render(data: dict) -> str:
         section("Layer importance and the dropped layers", "layers"),
         section(f"Kept visual tokens on {html.escape(Path(data['tokens']['image']).name)}: "
                 f"&ldquo;{html.escape(data['tokens']['instruction'])}&rdquo;", "tokens"),
-        section("DiT cross-step similarity and the cache", "dit"),
+        section("Action-head (DiT / expert) cross-step similarity and the cache", "dit"),
         "<h2>Parity with the PyTorch rewritten model</h2>",
         "<p class='look'><b>What to look for:</b> the margin column: how much of the tighter gate (error or "
         "cosine) is left; &ldquo;used&rdquo; is what the gate decides on (the average for averaged gates) and "

@@ -80,7 +80,7 @@ def flags(compile_config: dict) -> str:
              f"--tokens {tokens['tokens']} ({tokens['method']}, before layer {tokens['layer']})" if tokens
              else "no token selection",
              f"--mlp-sparsity {c['mlp']['sparsity']}" if c.get("mlp") else "no MLP pruning",
-             f"--cache-interval {c['cache']['interval']}" if c.get("cache") else "no DiT cache"]
+             f"--cache-interval {c['cache']['interval']}" if c.get("cache") else "no action-head cache"]
     return ", ".join(parts)
 
 
@@ -110,7 +110,8 @@ def fidelity_verdict(fid: dict) -> str:
     actions, cognition = fid["actions"]["overall"]["cosine"], fid["cognition_cosine"]
     poor = actions < POOR_ACTIONS_COSINE or cognition < POOR_COGNITION_COSINE
     return (f"{'poor' if poor else 'good'}: held-out actions cosine {actions:.3f} (poor below {POOR_ACTIONS_COSINE}), "
-            f"cognition cosine {cognition:.3f} (poor below {POOR_COGNITION_COSINE}), {fid['samples']} samples")
+            f"{fid.get('feature', 'cognition')} cosine {cognition:.3f} (poor below {POOR_COGNITION_COSINE}), "
+            f"{fid['samples']} samples")
 
 
 def facts(summary: dict) -> list[tuple[str, str]]:
@@ -174,7 +175,8 @@ def _fidelity_warnings(fid: dict) -> list[tuple[str, str]]:
     actions, cognition = fid["actions"]["overall"]["cosine"], fid["cognition_cosine"]
     if actions >= POOR_ACTIONS_COSINE and cognition >= POOR_COGNITION_COSINE:
         return []
-    return [("warning", f"poor fidelity on held-out episodes: actions cosine {actions:.3f} and cognition cosine "
+    return [("warning", f"poor fidelity on held-out episodes: actions cosine {actions:.3f} and "
+                        f"{fid.get('feature', 'cognition')} cosine "
                         f"{cognition:.3f} against the uncompressed model (poor below {POOR_ACTIONS_COSINE} / "
                         f"{POOR_COGNITION_COSINE}); check closed-loop success, or compress less")]
 
@@ -205,8 +207,8 @@ def _cache_warnings(summary: dict) -> list[tuple[str, str]]:
     reused = 2 * len(similarity["attn"]) * len([s for s in steps if s not in computing])
     worst = sorted(low, key=lambda x: x[3])[:3]
     names = ", ".join(f"block {b} {'attention' if k == 'attn' else 'MLP'} at step {s} ({c:+.2f})" for b, k, s, c in worst)
-    return [("warning", f"the cache interval {cache['interval']} reuses DiT outputs where consecutive steps differ: "
-                        f"{len(low)} of {reused} reused block outputs have a calibrated cross-step "
+    return [("warning", f"the cache interval {cache['interval']} reuses action-head (DiT / expert) outputs where "
+                        f"consecutive steps differ: {len(low)} of {reused} reused block outputs have a calibrated cross-step "
                         f"cosine below {CACHE_MIN_SIMILARITY}, lowest {names}; try a shorter --cache-interval")]
 
 

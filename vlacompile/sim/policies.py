@@ -33,8 +33,8 @@ class GraphPolicy:
     def __init__(self, pipeline, name: str | None = None):
         self.pipeline = pipeline
         self.name = name or f"compiled {pipeline.precision} ({pipeline.backend})"
-        actions = pipeline.manifest["actions"]
-        self.noise_shape = (1, actions["chunk"], actions["dims"])
+        self.noise_shape = tuple(pipeline.manifest["noise"]["shape"])
+        self.reads_state = "state" in pipeline.manifest
 
     def __call__(self, image, instruction: str, noise: np.ndarray, state=None) -> np.ndarray:
-        return self.pipeline.predict(image, instruction, noise=noise)
+        return self.pipeline.predict(image, instruction, noise=noise, state=state if self.reads_state else None)

@@ -15,8 +15,8 @@ import copy
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ...export.islands import swap_layer_norms
 from ...export.spec import GraphSpec, TensorSpec
 from ...runtime import noise
 from .preprocess import constants
@@ -60,7 +60,9 @@ class DiTGraph(nn.Module):
         return self.model.act(cognition, noise).float()  # [1, D], [1, 16, 7] -> [1, 16, 7]
 
 
-def graphs(cfg) -> list[GraphSpec]:
+def graphs(model) -> list[GraphSpec]:
+    """The graphs of `model` (the rewritten one: for pi0 its shapes depend on the passes; here they do not)."""
+    cfg = model.cfg
     d, ids_len = cfg.llm.hidden, 1 + cfg.text_len
     chunk = (1, cfg.dit.chunk, cfg.dit.action_dim)
     image = (1, 6, cfg.dino.image, cfg.dino.image)
@@ -74,27 +76,6 @@ def graphs(cfg) -> list[GraphSpec]:
         GraphSpec("dit", DiTGraph, (TensorSpec("cognition", (1, d)), TensorSpec("noise", chunk)),
                   (TensorSpec("actions", chunk),)),
     ]
-
-
-class Fp32LayerNorm(nn.Module):
-    """A LayerNorm that computes in float32 inside a float16 graph (FP16 overflows in norms)."""
-
-    def __init__(self, norm: nn.LayerNorm):
-        super().__init__()
-        self.shape, self.eps = norm.normalized_shape, norm.eps
-        self.weight = None if norm.weight is None else nn.Parameter(norm.weight.detach().float())
-        self.bias = None if norm.bias is None else nn.Parameter(norm.bias.detach().float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x.float(), self.shape, self.weight, self.bias, self.eps).to(x.dtype)
-
-
-def _swap_layer_norms(module: nn.Module) -> None:
-    for name, child in module.named_children():
-        if isinstance(child, nn.LayerNorm):
-            setattr(module, name, Fp32LayerNorm(child))
-        else:
-            _swap_layer_norms(child)
 
 
 def _keep_rotary_float32(model, buffers: dict) -> None:
@@ -120,22 +101,23 @@ def for_export(model, precision: str):
     if precision in HALF:
         rotary = {k: v.clone() for k, v in out.llm_backbone.llm.model.rotary_emb.named_buffers()}
         out.to(HALF[precision])
-        _swap_layer_norms(out)
+        swap_layer_norms(out)
         _keep_rotary_float32(out, rotary)
     return out
 
 
-def pipeline_inputs(policy, image, instruction: str, noise: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The first graphs' inputs for one sample, as the runtime feeds them (prompt right-padded)."""
+def pipeline_inputs(policy, sample, noise: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The first graphs' inputs for one calibration sample, as the runtime feeds them (prompt right-padded)."""
+    image, instruction = sample.load_image(), sample.instruction
     pixels, _ = policy.encode(image, instruction)
     ids, index = policy.tokenizer.prompt(1 + policy.cfg.text_len).padded(instruction)
     return {"pixels": pixels, "input_ids": torch.tensor([ids]), "cognition_index": torch.tensor([index]),
             "noise": noise}
 
 
-def reference_tensors(policy, compressed, image, instruction: str, noise: torch.Tensor) -> dict[str, np.ndarray]:
-    """Every graph tensor for one sample, computed by the PyTorch (rewritten) model in float32."""
-    inputs = pipeline_inputs(policy, image, instruction, noise)
+def reference_tensors(policy, compressed, sample, noise: torch.Tensor) -> dict[str, np.ndarray]:
+    """Every graph tensor for one calibration sample, computed by the PyTorch (rewritten) model in float32."""
+    inputs = pipeline_inputs(policy, sample, noise)
     pixels, input_ids, cognition_index = inputs["pixels"], inputs["input_ids"], inputs["cognition_index"]
     with torch.no_grad():
         visual = compressed.visual_tokens(pixels)
@@ -150,12 +132,65 @@ def declarations(policy) -> dict:
     """The manifest entries a deployment needs besides the graphs (files are copied by the exporter):
     every step a client reproduces, as data the runtime reads (docs/CONTRACT.md)."""
     chunk = (1, policy.cfg.dit.chunk, policy.cfg.dit.action_dim)
-    return {"pipeline": [g.name for g in graphs(policy.cfg)],
+    return {"pipeline": [g.name for g in graphs(policy.model)],
             "prompt": policy.tokenizer.declaration(1 + policy.cfg.text_len),
             "preprocess": constants(policy.cfg.dino.image),
             "noise": noise.declaration(chunk),
             "actions": {"chunk": policy.cfg.dit.chunk, "dims": policy.cfg.dit.action_dim},
             "postprocess": policy.postprocess}
+
+
+def reference_actions(policy, compressed, sample, noise: torch.Tensor) -> np.ndarray:
+    """Normalized actions [1, 16, 7] of the PyTorch rewritten model on the unpadded prompt (what the
+    whole pipeline, padding included, must reproduce)."""
+    pixels, ids = policy.encode(sample.load_image(), sample.instruction)
+    with torch.no_grad():
+        return compressed(pixels, ids, noise).numpy()
+
+
+FIDELITY_FEATURE = "cognition"  # the cognition token
+
+
+def fidelity_outputs(policy, model, sample, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cognition feature [D], normalized actions [16, 7]) of `model` (the reference or the rewritten)."""
+    pixels, ids = policy.encode(sample.load_image(), sample.instruction)
+    cognition = model.cognition(pixels, ids)
+    return cognition[0], model.act(cognition, noise)[0]
+
+
+def report_view(cfg) -> dict:
+    """What the build report draws: the image size, the visual token grid, the denoising steps."""
+    return {"image": cfg.dino.image, "grid": cfg.dino.image // cfg.dino.patch, "steps": cfg.sampler.steps}
+
+
+BENCH_MODULES = {"vision": "vision", "llm": "llm", "dit": "action_head"}  # graph -> costs.ModuleCost module
+
+
+def module_calls(policy, sample, noise, device, dtype) -> dict:
+    """Graph name (and "end_to_end") -> call of the uncompressed model on fixed inputs, for `bench`."""
+    model = policy.model.to(device, dtype)
+    image, instruction = sample.load_image(), sample.instruction
+    pixels, ids = (t.to(device) for t in policy.encode(image, instruction))
+    pixels, noise = pixels.to(dtype), noise.to(device)
+    visual = model.visual_tokens(pixels)
+    cognition = model.cognition_from_visual(visual, ids)
+
+    def end_to_end():  # image + instruction -> actions, preprocessing included as on the compiled side
+        px, prompt = policy.encode(image, instruction)
+        model(px.to(device, dtype), prompt.to(device), noise)
+
+    return {"vision": lambda: model.visual_tokens(pixels), "llm": lambda: model.cognition_from_visual(visual, ids),
+            "dit": lambda: model.act(cognition, noise), "end_to_end": end_to_end}
+
+
+def statistics_json(policy) -> dict:
+    """dataset_statistics.json as CogACT releases it (q01 / q99 per dataset)."""
+    return policy.statistics
+
+
+def observation(sample) -> dict:
+    """The runtime's predict arguments besides image and instruction (CogACT reads the image only)."""
+    return {}
 
 
 # The family's quantization declaration (groups and float islands) lives in quant.py.

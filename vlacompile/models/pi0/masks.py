@@ -33,8 +33,11 @@ def suffix_ar(horizon: int, device=None) -> torch.Tensor:
 
 
 def positions(valid: torch.Tensor) -> torch.Tensor:
-    """RoPE positions [B, N]: padding takes no position, so masking a token shifts the ones after it."""
-    return valid.long().cumsum(-1) - 1
+    """RoPE positions [B, N]: padding takes no position, so masking a token shifts the ones after it.
+
+    The running count is taken in float32 (exact below 2**24 tokens) because TensorRT's CumSum takes
+    floating-point input only; the exported prefix graph computes the same."""
+    return valid.float().cumsum(-1).long() - 1
 
 
 def prefix_mask(valid: torch.Tensor) -> torch.Tensor:

@@ -98,8 +98,11 @@ class Pi0(nn.Module):
         """-> h [B, P, W] = [image tokens; prompt tokens], valid [B, P].
 
         image_valid [B, C] bool (False: an absent camera); ids, ids_valid [B, L] (right padding)."""
-        images = self.embed_images(pixels)
-        per_camera = images.shape[1] // pixels.shape[1]
+        return self.join_prefix(self.embed_images(pixels), image_valid, ids, ids_valid)
+
+    def join_prefix(self, images, image_valid, ids, ids_valid) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image tokens [B, C * 256, W] (embed_images) and the prompt -> (h [B, P, W], valid [B, P])."""
+        per_camera = images.shape[1] // image_valid.shape[1]
         valid = torch.cat([image_valid.bool().repeat_interleave(per_camera, dim=1), ids_valid.bool()], dim=1)
         return torch.cat([images, self.vlm.embed(ids).to(images.dtype)], dim=1), valid
 
@@ -183,7 +186,10 @@ class Pi0(nn.Module):
     @torch.no_grad()
     def forward(self, pixels, image_valid, ids, ids_valid, state, noise) -> torch.Tensor:
         """Observation and initial noise [B, 50, 32] -> normalized actions [B, 50, 32] (float32)."""
-        cache = self.prefix_kv(*self.embed_prefix(pixels, image_valid, ids, ids_valid))
+        return self.sample(self.prefix_kv(*self.embed_prefix(pixels, image_valid, ids, ids_valid)), state, noise)
+
+    def sample(self, cache: PrefixKV, state, noise) -> torch.Tensor:
+        """The flow loop from the prefix cache: initial noise [B, 50, 32] -> normalized actions (float32)."""
         denoiser = getattr(self, "denoiser", None)  # set by the flow-step caching pass
         if denoiser is not None:
             return denoiser(self, (cache, state), noise)
