@@ -56,3 +56,10 @@ def test_runs_of_other_episodes_do_not_share_a_table(tmp_path):
 def test_a_folder_without_results_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match=f"--collate {tmp_path}: no readable ablation.json"):
         ablation.collate([tmp_path])
+
+
+def test_rows_default_to_all_and_split_on_semicolons_since_names_hold_commas():
+    assert ablation.parse_rows(None) == list(ablation.ROWS)
+    assert ablation.parse_rows("reference; all, cache interval 2") == ["reference", "all, cache interval 2"]
+    with pytest.raises(SystemExit, match="--rows: unknown \\['all'\\]"):
+        ablation.parse_rows("all")

@@ -1,7 +1,7 @@
 """Closed-loop ablation in the style of EfficientVLA's Table 2: the reference, each pass alone, all
 passes, and the baselines, every row on the same held-out episodes and the same initial noise.
 
-    python -m vlacompile.ablation [--episodes 100] [--rows NAME,...] [--out ablation]
+    python -m vlacompile.ablation [--episodes 100] [--rows "NAME;NAME..."] [--out ablation]
 
 Rows run one after another in PyTorch (the passes' effect, not the runtime's). `--rows` picks a
 subset, so that the rows can be split between processes; `--collate DIR...` merges their
@@ -105,13 +105,24 @@ def write(results: dict, out: Path) -> None:
     write_text(Path(out) / TABLE, f"Protocol: {protocol(results['config'])}\n\n" + markdown(results))
 
 
+def parse_rows(text: str | None) -> list[str]:
+    """--rows: names separated by ';' (row names contain commas), all rows when absent."""
+    if text is None:
+        return list(ROWS)
+    rows = [r.strip() for r in text.split(";") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown or not rows:
+        raise SystemExit(f"--rows: unknown {unknown or text!r}; give names from {list(ROWS)} separated by ';'")
+    return rows
+
+
 def main(argv=None) -> None:
     from .calibration import DEFAULT_DIR
     from .pipeline import DEFAULT_CALIB
 
     ap = argparse.ArgumentParser(prog="python -m vlacompile.ablation", description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=int, default=100)
-    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated row names (default: all)")
+    ap.add_argument("--rows", default=None, help="row names separated by ';' (names contain commas; default: all)")
     ap.add_argument("--out", type=Path, default=Path("ablation"))
     ap.add_argument("--collate", type=Path, nargs="+", help="merge these partial runs into --out instead")
     args = ap.parse_args(argv)
@@ -122,10 +133,7 @@ def main(argv=None) -> None:
         from .models import resolve
         from .sim.evaluate import EvalConfig
 
-        rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-        unknown = [r for r in rows if r not in ROWS]
-        if unknown:
-            raise SystemExit(f"--rows: unknown {unknown}; choose from {list(ROWS)}")
+        rows = parse_rows(args.rows)
         results = closed_loop.run(policies(resolve(None, None), rows, DEFAULT_CALIB, DEFAULT_DIR),
                                   EvalConfig(args.episodes, filmstrips=0))
         results.pop("filmstrips", None)
