@@ -124,3 +124,19 @@ def test_an_interrupted_validation_leaves_a_folder_that_says_so(tiny, compiled, 
         load(bundle)
     with load(bundle, allow_unvalidated=True) as policy:
         assert policy.predict(load_calib(CALIB)[0].load_image(), "pick up the red block").shape == (16, 7)
+
+
+def test_the_terminal_table_folds_many_passing_outputs_into_their_worst_and_shows_every_failure():
+    from vlacompile.compare.parity import parity_rows
+
+    def output(name, used, passed=True):
+        return {"name": name, "tolerance": "t", "max_abs": used, "mean_abs": used, "cosine": 1.0, "used": used,
+                "worst_used": used, "worst_sample_name": "s.png", "margin": 1 - used, "passed": passed,
+                "verdict": "pass" if passed else "FAIL"}
+
+    outputs = [output("offset", 0.0), output("k_0", 0.2), output("v_0", 1.5, passed=False), output("k_1", 0.4),
+               output("v_1", 0.1)]
+    parity = {"graphs": [{"graph": "prefix", "precision": "fp16", "outputs": outputs}], "pipelines": []}
+    assert [r[2] for r in parity_rows(parity)] == ["offset", "k_0", "v_0", "k_1", "v_1"]
+    assert [(r[2], r[-1]) for r in parity_rows(parity, fold=4)] == [("v_0", "FAIL"),
+                                                                    ("4 outputs pass, worst k_1", "pass")]

@@ -58,7 +58,7 @@ def report(result) -> None:
         click.echo(f"lint {lint.graph}: {lint.nodes} nodes, {state}")
         for finding in lint.findings[:10]:
             click.echo(f"  {finding}")
-    click.echo(table(PARITY_HEADERS, parity_rows(result.to_json())))
+    click.echo(table(PARITY_HEADERS, parity_rows(result.to_json(), fold=4)))  # every output: manifest "parity"
     for precision, why in result.skipped.items():
         click.echo(f"{precision} parity not checked here: {why}")
     for p in result.graphs:

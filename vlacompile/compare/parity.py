@@ -197,12 +197,26 @@ PARITY_HEADERS = ["graph", "precision", "output", "tolerance", "max abs", "mean 
                   "worst sample", "margin", "parity"]
 
 
-def parity_rows(parity: dict) -> list[list[str]]:
+def _folded(outputs: list[dict], fold: int | None) -> list[dict]:
+    """A graph's outputs, those that pass folded into their worst one when there are more than
+    `fold` (pi0's prefix graph returns a K/V pair per expert layer); failures always show."""
+    if fold is None or len(outputs) <= fold:
+        return outputs
+    passing = [o for o in outputs if o["passed"]]
+    failing = [o for o in outputs if not o["passed"]]
+    if not passing:
+        return failing
+    worst = max(passing, key=lambda o: o["used"])
+    return failing + [{**worst, "name": f"{len(passing)} outputs pass, worst {worst['name']}"}]
+
+
+def parity_rows(parity: dict, fold: int | None = None) -> list[list[str]]:
     """One row per graph output, from Validation.to_json(): errors, the gate, how much of it the
-    deciding statistic uses, the worst single sample's use of it, and the margin left."""
+    deciding statistic uses, the worst single sample's use of it, and the margin left. `fold`: a
+    graph with more outputs than that shows its passing ones as one row, their worst."""
     rows = []
     for p in parity["graphs"] + parity["pipelines"]:
-        for o in p["outputs"]:
+        for o in _folded(p["outputs"], fold):
             rows.append([p["graph"], p["precision"], o["name"], o["tolerance"], f"{o['max_abs']:.2e}",
                          f"{o['mean_abs']:.2e}", f"{o['cosine']:.6f}", f"{o['used']:.0%}",
                          f"{o['worst_used']:.0%} {o['worst_sample_name']}", f"{o['margin']:.0%}", o["verdict"]])
