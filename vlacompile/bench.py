@@ -119,7 +119,8 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
     with tempfile.TemporaryDirectory(prefix="vlacompile-bench.") as scratch, contextlib.ExitStack() as stack:
         pipes = {p: stack.enter_context(compiled_pipeline(policy, compiled, cfg, Path(scratch), p))
                  for p in (cfg.precision, *cfg.compare)}
-        calls = {p: _compiled_calls(pipe, sample, noise.numpy(), family.observation(sample)) for p, pipe in pipes.items()}
+        observation = family.observation(sample)
+        calls = {p: _compiled_calls(pipe, sample, noise.numpy(), observation) for p, pipe in pipes.items()}
         latency = {}
         for name in [*family.BENCH_MODULES, "end_to_end"]:  # interleaved per module: ratios hold on a noisy machine
             latency[name] = {"reference": time_calls(reference[name], cfg.warmup, cfg.runs)}
@@ -133,8 +134,7 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
     if cfg.device.startswith("cuda"):
         memory["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return {"model": policy.source, "modules": family.BENCH_MODULES, "compile": compiled.config.to_json(),
-            "backend": cfg.backend,
-            "precision": cfg.precision, "device": cfg.device, "runs": cfg.runs, "warmup": cfg.warmup,
+            "backend": cfg.backend, "precision": cfg.precision, "device": cfg.device, "runs": cfg.runs, "warmup": cfg.warmup,
             "reference": f"PyTorch eager, uncompressed, {str(ref_dtype).removeprefix('torch.')}",
             "latency": latency, "costs": {"reference": [c.to_json() for c in ref],
                                           "compressed": [c.to_json() for c in new]},

@@ -121,7 +121,8 @@ def postprocess(normalized: np.ndarray, post: dict, statistics: dict) -> np.ndar
     if post["unnormalize"] == "mean_std":  # pi0
         assert post["order"] == ["slice", "unnormalize"]
         (stats,) = statistics.values()
-        return normalized[..., : post["dims"]] * np.asarray(stats["action"]["std"]) + np.asarray(stats["action"]["mean"])
+        mean, std = np.asarray(stats["action"]["mean"]), np.asarray(stats["action"]["std"])
+        return normalized[..., : post["dims"]] * std + mean
     assert post["order"] == ["clip", "gripper", "unnormalize"] and post["unnormalize"] == "q01_q99"
     a = np.clip(normalized.astype(np.float64), *post["clip"])
     g = post["gripper_dim"]
