@@ -44,6 +44,13 @@ def test_info_defaults_compress_every_module_of_pi0_but_vision():
     assert flops["llm"][1] < 0.5 * flops["llm"][0] and flops["action_head"][1] < flops["action_head"][0]
 
 
+def test_info_shows_the_prefix_the_token_selection_leaves():
+    """pi0-tiny's prefix: 2 cameras x 256 tokens + 48 prompt ids; after the selection, 128 + 48."""
+    result = run("info", "--model", "pi0-tiny")
+    assert result.exit_code == 0, result.output
+    assert "560 -> 560 (compressed: 560 -> 176)" in result.output
+
+
 def test_predict_on_pi0_is_the_python_apis_chunk():
     from vlacompile.models import resolve
     from vlacompile.runtime.image import open_image

@@ -39,13 +39,21 @@ def info(model, preset, as_json, **flags):
     click.echo(_about(cfg))
     click.echo(f"compressed: {label(config, cfg)} (LLM layers, visual tokens by {flags['token_method']}, MLP sparsity, "
                "cache interval)")
-    rows = [[r.module, human(r.params), _reduction(r.params, n.params), f"{r.tokens_in} -> {r.tokens_out}",
-             r.steps, human(r.flops, "FLOP"), f"{human(n.flops, 'FLOP')} ({n.flops / r.flops:.1%})"]
+    rows = [[r.module, human(r.params), _reduction(r.params, n.params), _tokens(r, n), r.steps, human(r.flops, "FLOP"), f"{human(n.flops, 'FLOP')} ({n.flops / r.flops:.1%})"]
             for r, n in zip(ref, new)]
     tr, tn = sum(c.flops for c in ref), sum(c.flops for c in new)
     pr, pn = sum(c.params for c in ref), sum(c.params for c in new)
     rows.append(["total", human(pr), _reduction(pr, pn), "", "", human(tr, "FLOP"), f"{human(tn, 'FLOP')} ({tn / tr:.1%})"])
     click.echo(table(["module", "params", "compressed", "tokens", "steps", "FLOPs", "compressed FLOPs"], rows))
+
+
+def _tokens(ref, new) -> str:
+    """Tokens in -> out of the reference module, and of the compressed one where they differ (pi0's
+    prefix leaves the selection with fewer tokens than it took in)."""
+    text = f"{ref.tokens_in} -> {ref.tokens_out}"
+    if (new.tokens_in, new.tokens_out) != (ref.tokens_in, ref.tokens_out):
+        text += f" (compressed: {new.tokens_in} -> {new.tokens_out})"
+    return text
 
 
 def _about(cfg) -> str:
