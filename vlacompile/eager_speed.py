@@ -2,8 +2,8 @@
 
     python -m vlacompile.eager_speed --model pi0-tiny [compile flags] [--runs 20]
 
-For a family whose graphs are not exported yet (pi0), this is the speedup of the passes themselves:
-one observation (a held-out calibration sample: image, instruction, and the state pi0 reads) ->
+This is the speedup of the passes themselves, without an exporter or a runtime (`vlacompile bench`
+times the compiled graphs): one observation (a held-out calibration sample: image, instruction, and the state pi0 reads) ->
 un-normalized actions, the reference and the rewritten model timed alternately in rounds so that a
 change in the machine's load hits both. Compiled graphs are timed by `vlacompile bench`.
 """

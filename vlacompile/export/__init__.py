@@ -19,7 +19,6 @@ from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
 DEFAULT_PRECISIONS = ("fp32", "fp16")
-OBSERVATION = ("cameras", "state")  # a family's inputs besides one image and the prompt (pi0's; runtime.observation)
 DEFAULT_DIR = Path("graphs")
 
 
@@ -96,20 +95,18 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
                 for f in (graph_file(spec.name, "fp32"), f"{graph_file(spec.name, 'fp32')}.data"):
                     (tmp / f).unlink(missing_ok=True)
         shutil.copyfile(policy.tokenizer.path, tmp / "tokenizer.json")
-        write_json(tmp / "dataset_statistics.json", family.statistics_json(policy))
-        decl = family.declarations(policy)
+        statistics = family.statistics_json(policy)
+        write_json(tmp / "dataset_statistics.json", statistics)
+        decl = family.declarations(policy)  # pipeline, prompt, preprocess, noise, actions, postprocess (+ pi0's own)
         manifest = {"schema": manifest_io.SCHEMA, "created_by": f"vlacompile {__version__}",
                     "model": {"family": family.FAMILY, "preset": policy.cfg.name, "source": policy.source},
                     **provenance,
                     "export": {"exporter": cfg.exporter, "opset": cfg.opset, "torch": torch.__version__,
                                "constant_folding": "polygraphy fold_constants"},
-                    "pipeline": decl["pipeline"], "graphs": graphs,
+                    **decl, "graphs": graphs,
                     "prompt": {**decl["prompt"], "tokenizer": "tokenizer.json"},
-                    "preprocess": decl["preprocess"], "noise": decl["noise"],
-                    "statistics": {"file": "dataset_statistics.json", "keys": sorted(family.statistics_json(policy))},
-                    "actions": decl["actions"],
+                    "statistics": {"file": "dataset_statistics.json", "keys": sorted(statistics)},
                     "postprocess": {**decl["postprocess"], "statistics": "dataset_statistics.json"},
-                    **{k: decl[k] for k in OBSERVATION if k in decl},
                     "validation": manifest_io.NOT_VALIDATED}
         if quantization:  # part of schema 2 (docs/CONTRACT.md), covered by the digest like every other key
             manifest["quantization"] = quantization
