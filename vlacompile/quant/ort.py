@@ -80,6 +80,40 @@ def _copy(src: Path, dst: Path) -> None:
               location=f"{Path(dst).name}.data")
 
 
+def _unshare(src: Path, nodes: list[str], scratch: Path) -> Path:
+    """`src`, or a copy of it in which every float node that reads a weight a quantized node also
+    reads gets its own copy of that weight. quantize_static replaces a quantized weight by Q -> DQ
+    for all its readers, so a shared weight would feed the token-scoring island (which reuses layer
+    K-1's q / k weights, shared since the exporter dedups constants) a dequantized tensor."""
+    import onnx
+
+    model = onnx.load(str(src), load_external_data=False)
+    graph, chosen = model.graph, set(nodes)
+    constants = {t.name: t for t in graph.initializer}
+    quantized = {n.input[1] for n in graph.node if n.name in chosen and len(n.input) > 1}
+    copies = {}
+    for node in graph.node:
+        if node.name in chosen:
+            continue
+        for i, name in enumerate(node.input):
+            if name in quantized and name in constants:
+                if name not in copies:
+                    copies[name] = f"{name}__float"
+                    copy = onnx.TensorProto()
+                    copy.CopyFrom(constants[name])
+                    copy.name = copies[name]
+                    graph.initializer.append(copy)
+                node.input[i] = copies[name]
+    if not copies:
+        return src
+    if _external(src):  # the copies point into the source's data file: load it to write one of our own
+        onnx.load_external_data_for_model(model, str(Path(src).parent))
+    out = Path(scratch) / f"{Path(src).stem}.unshared.onnx"
+    onnx.save(model, str(out), save_as_external_data=_external(src), all_tensors_to_one_file=True,
+              location=f"{out.name}.data")
+    return out
+
+
 def calibrate(src: Path, feeds: list[dict], method: str, cache: Path) -> None:
     """Write `cache`: the range of every GEMM input and output of `src` over `feeds`, by `method`."""
     import tempfile
@@ -107,6 +141,7 @@ def quantize(src: Path, dst: Path, nodes: list[str], feeds: list[dict], precisio
         return
     if not Path(cache).is_file():
         calibrate(src, feeds, method, cache)
+    src = _unshare(src, nodes, Path(cache).parent)
     qtype = QuantType.QInt8 if precision == "int8" else QuantType.QFLOAT8E4M3FN
     with _quiet():
         quantize_static(str(src), str(dst), None, quant_format=QuantFormat.QDQ,
