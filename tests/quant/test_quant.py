@@ -109,10 +109,8 @@ def test_the_manifest_records_method_recipe_and_evidence(int8_graphs):
     assert {"norms", "softmax", "token_scoring", "ddim", "action_head_io"} <= set(q["islands"])
 
 
-def test_a_group_that_overspends_the_budget_stays_float(tiny, compiled, int8_graphs, tmp_path):
-    """With a budget far below what the most damaging group costs, that group is kept float."""
+def _sensitivity_inputs(tiny, compiled, int8_graphs):
     from vlacompile.models import export_declaration
-    from vlacompile.quant import sensitivity
     from vlacompile.quant.chain import run_chain
     from vlacompile.quant.feeds import pipeline_inputs
     from vlacompile.quant.targets import plan
@@ -121,13 +119,50 @@ def test_a_group_that_overspends_the_budget_stays_float(tiny, compiled, int8_gra
     sources = {g: int8_graphs / f"{g}.fp32.onnx" for g in ("vision", "llm", "dit")}
     plans = {g: plan(g, onnx.load(str(p)), compiled.model, family.group_of, family.ISLANDS) for g, p in sources.items()}
     calib, held = pipeline_inputs(tiny, compiled.calib_set[:8]), pipeline_inputs(tiny, compiled.heldout[:3], 99)
-    reference = run_chain(sources, dict.fromkeys(sources, "fp32"), held)
-    recipe = sensitivity.measure(sources, plans, tuple(family.GROUPS), calib, held, "int8", "max", tmp_path,
-                                 gate=1 - 2e-5, reference=reference)
+    return sources, plans, calib, held, run_chain(sources, dict.fromkeys(sources, "fp32"), held)
+
+
+def test_a_group_that_overspends_the_budget_stays_float(tiny, compiled, int8_graphs, tmp_path, monkeypatch):
+    """With a budget far below what the most damaging group costs, that group is kept float
+    (whole: groups are not refined GEMM by GEMM here, see the next test)."""
+    from vlacompile.models import export_declaration
+    from vlacompile.quant import sensitivity
+
+    monkeypatch.setattr(sensitivity, "MAX_REFINE", 0)
+    sources, plans, calib, held, reference = _sensitivity_inputs(tiny, compiled, int8_graphs)
+    recipe = sensitivity.measure(sources, plans, tuple(export_declaration(tiny).GROUPS), calib, held, "int8", "max",
+                                 tmp_path, gate=1 - 2e-5, reference=reference)
     rows = recipe.evidence["groups"]
     worst = min(rows, key=lambda g: rows[g]["min_cosine"])
     assert 1 - rows[worst]["min_cosine"] > 1e-5 and worst not in recipe.quantize
     assert all(1 - rows[g]["min_cosine"] <= 1e-5 for g in recipe.quantize)
+
+
+def test_a_group_whose_damage_sits_in_one_gemm_joins_with_that_gemm_float(tiny, compiled, int8_graphs, tmp_path):
+    """The trained default's vision attention owes its damage to few GEMMs (DINOv2's first qkv):
+    with a budget of half the group's damage, the group joins the recipe with its most damaging
+    GEMM float, and the rest of it, quantized through the export path, costs a tenth of the budget."""
+    from vlacompile.quant import sensitivity
+    from vlacompile.quant.chain import cosines, quantize_chain, run_chain
+
+    sources, plans, calib, held, reference = _sensitivity_inputs(tiny, compiled, int8_graphs)
+    group = ("vision_attention",)
+    whole = sensitivity.measure(sources, plans, group, calib, held, "int8", "max", tmp_path, 0.0, reference)
+    damage = whole.evidence["groups"]["vision_attention"]["damage"]
+    budget = damage / 2
+    recipe = sensitivity.measure(sources, plans, group, calib, held, "int8", "max", tmp_path, 1 - 2 * budget,
+                                 reference)
+    row = recipe.evidence["groups"]["vision_attention"]
+    assert recipe.quantize == group and recipe.keep_float == tuple(row["keep_float"])
+    worst = max(row["modules"], key=lambda m: row["modules"][m]["damage"])
+    assert worst in recipe.keep_float and len(recipe.keep_float) < row["nodes"]
+    nodes = plans["vision"].nodes(group, recipe.keep_float)
+    assert len(nodes) == row["nodes"] - len(recipe.keep_float)
+    out = {"vision": tmp_path / "vision.rest.onnx"}
+    fp32 = run_chain(sources, dict.fromkeys(sources, "fp32"), calib)
+    quantize_chain({"vision": sources["vision"]}, out, {"vision": nodes}, fp32, "int8", "max", tmp_path)
+    got = run_chain({**sources, **out}, {"vision": "int8", "llm": "fp32", "dit": "fp32"}, held)
+    assert 1 - cosines(got, reference).min() <= sensitivity.PARTIAL * budget + 1e-9
 
 
 def test_fp8_graphs_lint_clean_and_compute_the_vision_tokens_in_onnx_reference(tiny, compiled, trace_tensors,

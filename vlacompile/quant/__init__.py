@@ -90,7 +90,7 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
             recipe = cfg.recipe or sensitivity.measure(sources, plans, groups, calib, held, precision, method, scratch,
                                                        gate, reference)
             files = {g: Path(out_dir) / f"{g}.{precision}.onnx" for g in sources}
-            nodes = {g: plans[g].nodes(recipe.quantize) for g in sources}
+            nodes = {g: plans[g].nodes(recipe.quantize, recipe.keep_float) for g in sources}
             quantize_chain(sources, files, nodes, calib, precision, method, scratch)
             got = run_chain(files, {g: precision if nodes[g] else "fp32" for g in sources}, held)
             evidence = dict(recipe.evidence)
@@ -107,7 +107,7 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
                                 "inputs": "calibration images and prompts through the pipeline: each graph is "
                                           "calibrated on the outputs of the quantized graphs before it"},
                 "recipe": recipe.to_json(), "evidence": evidence,
-                "graphs": {g: plans[g].summary(recipe.quantize) for g in sources},
+                "graphs": {g: plans[g].summary(recipe.quantize, recipe.keep_float) for g in sources},
                 "islands": family.ISLANDS}
     return record
 

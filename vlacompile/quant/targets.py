@@ -27,19 +27,26 @@ class Plan:
     groups: dict[str, str] = field(default_factory=dict)  # node -> group
     floats: dict[str, str] = field(default_factory=dict)  # node -> why it stays float
 
-    def nodes(self, groups) -> list[str]:
-        return [n for n in self.quantize if self.groups[n] in set(groups)]
+    def nodes(self, groups, keep_float=()) -> list[str]:
+        """The nodes of `groups`, less those whose module a recipe keeps float (see kept)."""
+        return [n for n in self.quantize if self.groups[n] in set(groups) and not kept(self.quantize[n], keep_float)]
 
-    def summary(self, groups) -> dict:
-        chosen = self.nodes(groups)
+    def summary(self, groups, keep_float=()) -> dict:
+        chosen = self.nodes(groups, keep_float)
         reasons: dict[str, int] = {}
         for n, why in self.floats.items():
             reasons[why] = reasons.get(why, 0) + 1
         for n in self.quantize:
             if n not in chosen:
-                key = f"group {self.groups[n]} not in the recipe"
+                key = ("kept float by the recipe" if kept(self.quantize[n], keep_float) else
+                       f"group {self.groups[n]} not in the recipe")
                 reasons[key] = reasons.get(key, 0) + 1
         return {"quantized": len(chosen), "float": reasons}
+
+
+def kept(path: str, keep_float) -> bool:
+    """A recipe's keep_float entry names a module or any module inside it."""
+    return any(path == k or path.startswith(k + ".") for k in keep_float)
 
 
 def _digest(array) -> str:
@@ -82,7 +89,7 @@ def plan(graph_name: str, model_proto, model, group_of, islands: dict, keep_floa
             out.floats[node.name] = f"island {island}"
         elif not paths:
             out.floats[node.name] = "weight of no module"
-        elif any(p == k or p.startswith(k + ".") for p in paths for k in keep_float):
+        elif any(kept(p, keep_float) for p in paths):
             out.floats[node.name] = "kept float by the recipe"
         elif group_of(paths[0]) is None:
             out.floats[node.name] = "in no group"

@@ -74,6 +74,8 @@ def _quant_rows(quantization: dict) -> list[list]:
         ev = q["evidence"]
         for group, r in ev.get("groups", {}).items():
             state = ("quantized" if group in q["recipe"]["quantize"] else "float") if r.get("nodes") else "absent"
+            if state == "quantized" and r.get("keep_float"):  # refined GEMM by GEMM (quant/sensitivity.py)
+                state = f"quantized, {', '.join(r['keep_float'])} float"
             cos = f"{r['min_cosine']:.6f}" if "min_cosine" in r else ""
             rows.append([precision, group, r.get("graph") or "", r.get("nodes", 0), cos, state])
         for name in ("recipe", "all"):

@@ -138,6 +138,8 @@ def quantization_text(quantization: dict) -> str:
         chosen = q["recipe"]["quantize"]
         what = (f"{len(chosen)} of {len(groups)} groups quantized" if groups else
                 f"{', '.join(chosen)} quantized by a {q['recipe'].get('source', 'given')} recipe")
+        kept = len(q["recipe"].get("keep_float", []))
+        what += f" ({kept} of their modules kept float)" if kept else ""
         measured = q["evidence"].get("recipe")
         cosine = f", held-out actions cosine {measured['min_cosine']:.4f} against fp32" if measured else ""
         parts.append(f"{precision}: {what}, {q['method']} calibration on {q['calibration']['samples']} samples{cosine}")
