@@ -81,6 +81,20 @@ def test_a_pass_that_holds_only_on_the_average_is_labelled_with_its_worst_sample
     assert clean.passed and not clean.average_only and clean.verdict() == "pass"
 
 
+def test_each_output_of_a_graph_gets_its_own_verdict():
+    """pi0's prefix graph returns validity masks beside its K/V cache: a K/V entry over the gate
+    must not fail the masks that match exactly (Polygraphy's overall verdict covers all outputs)."""
+    from vlacompile.compare.parity import TOLERANCES, as_run_results, compare
+
+    want = [{"k": np.linspace(0.1, 1, 64, dtype=np.float32), "valid": np.array([True, False, True])}
+            for _ in range(2)]
+    got = [{"k": w["k"] + 1.0, "valid": w["valid"].copy()} for w in want]
+    for precision in ("fp32", "int8"):  # elementwise, and the averaged statistic
+        out = {o.name: o for o in compare(as_run_results("got", got), as_run_results("want", want),
+                                          TOLERANCES[precision])}
+        assert not out["k"].passed and out["valid"].passed and out["valid"].max_abs == 0
+
+
 def test_elementwise_gate_use_is_the_smaller_of_abs_and_rel():
     """fp32: an element passes within 1e-3 abs OR 1e-3 rel. An error of 5e-4 on values of 10 uses
     50% of the abs tolerance but 5% of the rel one, so 5% of the gate."""
