@@ -68,6 +68,11 @@ def bomb_png(tmp: Path) -> str:
     return str(path)
 
 
+def text_file(tmp: Path, name: str, text: str) -> str:
+    (tmp / name).write_text(text)
+    return str(tmp / name)
+
+
 def calib_set(tmp: Path, lines: list[bytes]) -> str:
     folder = tmp / "calib"
     (folder / "images").mkdir(parents=True)
@@ -226,8 +231,10 @@ CLI_CASES = [
     Case("a CogACT folder passed as pi0",
          lambda e, t: ["predict", "--model", e.cogact_folder, "--preset", "pi0-tiny", "--image", IMAGE,
                        "--instruction", "x", "--state", "0,0,0,0,1"], "is a pi0 preset but"),
-    Case("int8 for pi0", lambda e, t: ["export", "--model", "pi0-tiny", "--precision", "int8", "--out", t / "g"],
-         "int8 / fp8 quantization is declared for CogACT only so far"),
+    Case("a CogACT quantization group asked of pi0",
+         lambda e, t: ["export", "--model", "pi0-tiny", "--precision", "int8", "--out", t / "g", "--quant-recipe",
+                       text_file(t, "recipe.json", '{"quantize": ["llm_mlp"]}')],
+         "no group named llm_mlp; the groups are vision_attention, vision_mlp, projector, vlm_attention"),
     Case("run a CogACT bundle with a state", lambda e, t: ["run", "--bundle", e.bundle, "--image", IMAGE,
                                                           "--instruction", "x", "--state", "0,0,0,0,1"],
          "holds CogACT graphs: give them one --image and no --state"),

@@ -5,7 +5,8 @@ pipeline's actions on held-out samples are compared with the fp32 graphs'. Small
 errors add in 1 - cosine (it is half the squared relative error), so the recipe spends an error
 budget: half of the parity gate's slack, 1 - cosine <= (1 - gate) / 2, leaving the other half for
 inputs calibration never saw. Groups go in from the least damaging while the sum of their
-damages (each group's 1 - lowest cosine over the samples) stays within the budget.
+damages (each group's 1 - lowest cosine over the samples) stays within the budget, and only if
+their graph still passes its own parity gate on every output (what `validate` checks).
 
 A group that would overspend it is looked into, GEMM by GEMM, when it has few enough of them: the
 damage of a trained model's group is often one module's (on the shipped cogact-tiny, DINOv2's
@@ -20,6 +21,8 @@ recipe is then measured, not assumed.
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from .chain import cosines, quantize_chain, run_chain
 from .recipe import Recipe
@@ -36,13 +39,19 @@ def group_graphs(plans: dict, groups) -> dict[str, str | None]:
 
 
 class _Probe:
-    """Quantize some GEMMs of one graph (everything else fp32) and measure the actions."""
+    """Quantize some GEMMs of one graph (everything else fp32); measure the actions and the graph's gate."""
 
-    def __init__(self, sources, plans, calib, held, precision, method, scratch, reference):
-        self.sources, self.plans, self.held, self.reference = sources, plans, held, reference
+    def __init__(self, sources, calib, held, precision, method, scratch, reference):
+        import onnx
+
+        from ..compare.parity import TOLERANCES
+
+        self.sources, self.held, self.reference = sources, held, reference
         self.precision, self.method, self.scratch = precision, method, Path(scratch)
         self.calib = run_chain(sources, {g: "fp32" for g in sources}, calib)  # a lone group's upstream is fp32
-        self.runs = 0
+        self.outputs = {g: [o.name for o in onnx.load(str(p), load_external_data=False).graph.output]
+                        for g, p in sources.items()}
+        self.tol, self.runs = TOLERANCES[precision], 0
 
     def __call__(self, graph: str, nodes: list[str]) -> dict:
         self.runs += 1
@@ -51,9 +60,29 @@ class _Probe:
         quantize_chain({graph: self.sources[graph]}, {graph: files[graph]}, {graph: nodes}, self.calib,
                        self.precision, self.method, self.scratch)
         precisions = {g: "fp32" for g in self.sources} | {graph: self.precision}
-        cos = cosines(run_chain(files, precisions, self.held), self.reference)
+        got = run_chain(files, precisions, self.held)
         files[graph].unlink()
-        return {"mean_cosine": float(cos.mean()), "min_cosine": float(cos.min())}
+        cos = cosines(got, self.reference)
+        return {"mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()), "graph_gate": self.gate(graph, got)}
+
+    def gate(self, graph: str, got: list[dict]) -> dict:
+        """The graph's own parity gate (validate's, compare/parity.py) on every output against the
+        fp32 graph's, the inputs fp32: a recipe whose graph fails it would fail the build's
+        validation however little the actions move. pi0's prefix returns the K/V cache, where an
+        int8 VLM swaps near-tied kept tokens (docs/BENCHMARKS.md)."""
+        from ..compare.localize import tensor_error
+
+        worst = {"output": None, "used": 0.0, "passed": True}
+        for name in self.outputs[graph]:
+            pairs = [(np.asarray(g[name], np.float64), np.asarray(w[name], np.float64))
+                     for g, w in zip(got, self.reference)]
+            abs_err = float(np.mean([np.abs(a - b).mean() for a, b in pairs]))
+            rel_err = float(np.mean([(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)).mean() for a, b in pairs]))
+            cosine = min(tensor_error(a, b)[1] for a, b in pairs)
+            used = max(self.tol.used(abs_err, rel_err), self.tol.cosine_used(cosine, name))
+            if used > worst["used"]:
+                worst = {"output": name, "used": used, "passed": used <= 1.0}
+        return worst
 
 
 def _damage(row: dict) -> float:
@@ -72,7 +101,7 @@ def _refine(probe: _Probe, plan, grp: str, graph: str, room: float, row: dict) -
             break  # the rest cost nothing alone: keeping more float cannot help
         rest = [n for n in nodes if n not in worst[:k]]
         measured = probe(graph, rest)
-        if _damage(measured) <= room:
+        if _damage(measured) <= room and measured["graph_gate"]["passed"]:
             row["keep_float"] = [plan.quantize[n] for n in worst[:k]]
             row["partial"] = {**measured, "damage": _damage(measured), "nodes": len(rest)}
             return
@@ -81,7 +110,7 @@ def _refine(probe: _Probe, plan, grp: str, graph: str, room: float, row: dict) -
 def measure(sources: dict[str, Path], plans: dict, groups, calib: list[dict], held: list[dict], precision: str,
             method: str, scratch: Path, gate: float, reference: list[dict]) -> Recipe:
     """`reference`: the fp32 graphs' tensors on `held` (its "actions")."""
-    probe = _Probe(sources, plans, calib, held, precision, method, scratch, reference)
+    probe = _Probe(sources, calib, held, precision, method, scratch, reference)
     rows, where = {}, group_graphs(plans, groups)
     for grp, graph in where.items():
         nodes = plans[graph].nodes([grp]) if graph else []
@@ -89,7 +118,7 @@ def measure(sources: dict[str, Path], plans: dict, groups, calib: list[dict], he
     budget, spent, chosen, keep = (1 - gate) / 2, 0.0, [], []
     for grp, row in sorted((r for r in rows.items() if r[1]["nodes"]), key=lambda r: _damage(r[1])):
         row["damage"] = _damage(row)
-        row["quantized"] = spent + row["damage"] <= budget
+        row["quantized"] = spent + row["damage"] <= budget and row["graph_gate"]["passed"]
         if not row["quantized"] and row["nodes"] <= MAX_REFINE:
             _refine(probe, plans[row["graph"]], grp, row["graph"], min(budget - spent, PARTIAL * budget), row)
             row["quantized"] = "partial" in row

@@ -76,6 +76,9 @@ def _quant_rows(quantization: dict) -> list[list]:
             state = ("quantized" if group in q["recipe"]["quantize"] else "float") if r.get("nodes") else "absent"
             if state == "quantized" and r.get("keep_float"):  # refined GEMM by GEMM (quant/sensitivity.py)
                 state = f"quantized, {', '.join(r['keep_float'])} float"
+            gate = r.get("graph_gate") or {}
+            if state == "float" and not gate.get("passed", True):
+                state = f"float: {r['graph']}'s {gate['output']} at {gate['used']:.0%} of its parity gate"
             cos = f"{r['min_cosine']:.6f}" if "min_cosine" in r else ""
             rows.append([precision, group, r.get("graph") or "", r.get("nodes", 0), cos, state])
         for name in ("recipe", "all"):

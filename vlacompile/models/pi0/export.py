@@ -29,8 +29,6 @@ from .targets import FlowLoop
 
 FAMILY = "pi0"
 HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
-GROUPS: tuple[str, ...] = ()  # int8 / fp8 are not declared for pi0 yet (quant.check_config refuses them)
-ISLANDS: tuple = ()
 
 
 def cache_layout(model) -> list[int]:
@@ -245,3 +243,6 @@ def declarations(policy) -> dict:
             "actions": {"chunk": cfg.horizon, "dims": stats.action_dim},
             "postprocess": postprocess.mean_std_declaration(stats.action_dim)}
 
+
+# The family's quantization declaration (groups and float islands) lives in quant.py.
+from .quant import GROUPS, ISLANDS, group_of  # noqa: E402, F401
