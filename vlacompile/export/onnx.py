@@ -73,7 +73,7 @@ def dedup_initializers(model):
     named = {v.name for v in [*graph.input, *graph.output]}  # a graph's interface keeps its names
     named |= {i for n in graph.node for a in n.attribute if a.g.node for sub in a.g.node for i in sub.input}
     for t in graph.initializer:
-        digest = hashlib.sha1(numpy_helper.to_array(t).tobytes()).hexdigest()
+        digest = hashlib.sha1(t.raw_data or numpy_helper.to_array(t).tobytes()).hexdigest()  # raw: no copy
         key = (t.data_type, tuple(t.dims), digest)
         rename[t.name] = t.name if t.name in named else first.setdefault(key, t.name)
     for node in graph.node:
