@@ -99,7 +99,7 @@ def resolve_config(spec: str | None = None, preset: str | None = None):
         from .pi0.build import infer_preset as infer_pi0
         from .pi0.checkpoint import WEIGHTS, read_weights
 
-        state, prefix = read_weights(path / WEIGHTS)
+        state, prefix = read_weights(path / WEIGHTS, shapes_only=True)
         return infer_pi0(state, str(path / WEIGHTS), prefix)
     from .cogact.build import infer_preset
     from .cogact.checkpoint import find_weights, read_state

@@ -153,3 +153,20 @@ def test_a_flattened_siglip_name_is_read_as_lerobots(pi0_tiny, pi0_folder, tmp_p
 def test_save_refuses_to_overwrite(pi0_tiny, pi0_folder):
     with pytest.raises(UserError, match="exists"):
         save_folder(pi0_tiny, pi0_folder)
+
+
+def test_the_configuration_of_a_folder_comes_from_the_header_alone(pi0_tiny, pi0_folder, tmp_path):
+    """`info` needs shapes only: resolve_config reads the safetensors header (meta tensors), so it
+    names the preset of a folder whose weights it never loads, and still refuses a file it cannot read."""
+    from vlacompile.models import resolve_config
+    from vlacompile.models.pi0.checkpoint import read_weights
+
+    shapes, prefix = read_weights(pi0_folder / WEIGHTS, shapes_only=True)
+    loaded, _ = read_weights(pi0_folder / WEIGHTS)
+    assert prefix == "model." and {k: v.shape for k, v in shapes.items()} == {k: v.shape for k, v in loaded.items()}
+    assert all(v.is_meta for v in shapes.values())
+    assert resolve_config(str(pi0_folder)) == pi0_tiny.cfg
+    folder = _copy(pi0_folder, tmp_path)
+    (folder / WEIGHTS).write_bytes((folder / WEIGHTS).read_bytes()[:1000])
+    with pytest.raises(UserError, match=str(folder / WEIGHTS)):
+        resolve_config(str(folder))

@@ -63,14 +63,24 @@ def read_config(folder: Path) -> dict:
     return config
 
 
-def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    """(state with our key names, the prefix the file used); lm_heads handled as the module docstring says."""
+def _load(path: Path, shapes_only: bool) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, or (shapes_only) meta tensors of their shapes, read from
+    the header alone: `info` on pi0-base's folder needs shapes, not its 13 GB."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     try:
-        state = load_file(str(path))
+        if not shapes_only:
+            return load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
     except Exception as exc:  # corrupt or not safetensors; the message is the useful part
         raise UserError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+
+
+def read_weights(path: Path, shapes_only: bool = False) -> tuple[dict[str, torch.Tensor], str]:
+    """(state with our key names, the prefix the file used); lm_heads handled as the module docstring says."""
+    state = _load(path, shapes_only)
     prefix = PREFIX if state and all(k.startswith(PREFIX) for k in state) else ""
     state = {k[len(prefix):]: v for k, v in state.items()}
     if not any(VISION_MODEL in k for k in state):  # saved through a transformers with a flattened SigLIP
