@@ -105,9 +105,16 @@ def quant_sensitivity(quantization: dict):
     for ax, (precision, q) in zip(axes, quantization.items()):
         groups = {g: r for g, r in q["evidence"].get("groups", {}).items() if r.get("nodes")}
         names = list(groups)
-        damage = [max(1 - groups[g]["min_cosine"], 1e-7) for g in names]
+        whole = [max(1 - groups[g]["min_cosine"], 1e-7) for g in names]
+        # a refined group (quant/sensitivity.py) is drawn at what its quantized part costs, outlined at the whole's
+        damage = [max(1 - groups[g]["partial"]["min_cosine"], 1e-7) if "partial" in groups[g] else w
+                  for g, w in zip(names, whole)]
         ax.bar(range(len(names)), damage, color=[KEPT if g in q["recipe"]["quantize"] else DROPPED for g in names],
                gid=f"sensitivity:{precision}")
+        refined = [i for i, g in enumerate(names) if "partial" in groups[g]]
+        if refined:
+            ax.bar(refined, [whole[i] for i in refined], fill=False, edgecolor=KEPT, ls="--", lw=1,
+                   label="whole group (some GEMMs kept float)")
         if "budget" in q["evidence"]:
             ax.axhline(q["evidence"]["budget"], color="grey", ls="--", lw=1, label="error budget")
         recipe = q["evidence"].get("recipe")

@@ -24,8 +24,9 @@ LOOK_FOR = {
     "costs": "FLOPs should fall where the passes act (the LLM and the action head); the latency bars show how "
              "much of that saving reached the wall clock on this machine.",
     "quantization": "Each bar is one group quantized alone: the groups under the dashed error budget are quantized "
-                    "(blue), those over it stay float (red); the dotted line, the recipe measured as a whole, should "
-                    "stay under the budget too.",
+                    "(blue), those over it stay float (red); an outlined bar is a group over the budget that joins "
+                    "with its most damaging GEMMs float (the filled bar: what the rest of it costs); the dotted "
+                    "line, the recipe measured as a whole, should stay under the budget too.",
     "filmstrip": "Each row is one held-out episode, left to right in time: the gripper should go to the object the "
                  "instruction names, not to its look-alike; a failed row shows where the policy went wrong.",
 }
@@ -68,6 +69,14 @@ def plots(data: dict) -> dict:
     return out
 
 
+def _kept_float(quantization: dict) -> str:
+    """The modules a recipe keeps float inside quantized groups, one line per precision."""
+    lines = [f"<p><b>{p}, kept float inside quantized groups:</b> "
+             f"{', '.join(f'<code>{html.escape(m)}</code>' for m in q['recipe']['keep_float'])}</p>"
+             for p, q in quantization.items() if q["recipe"].get("keep_float")]
+    return "".join(lines)
+
+
 def _quant_rows(quantization: dict) -> list[list]:
     rows = []
     for precision, q in quantization.items():
@@ -75,10 +84,10 @@ def _quant_rows(quantization: dict) -> list[list]:
         for group, r in ev.get("groups", {}).items():
             state = ("quantized" if group in q["recipe"]["quantize"] else "float") if r.get("nodes") else "absent"
             if state == "quantized" and r.get("keep_float"):  # refined GEMM by GEMM (quant/sensitivity.py)
-                state = f"quantized, {', '.join(r['keep_float'])} float"
+                state = f"quantized, {len(r['keep_float'])} of {r['nodes']} GEMMs float (below)"
             gate = r.get("graph_gate") or {}
             if state == "float" and not gate.get("passed", True):
-                state = f"float: {r['graph']}'s {gate['output']} at {gate['used']:.0%} of its parity gate"
+                state = f"float: {gate['output']} at {gate['used']:.0%} of its gate"
             cos = f"{r['min_cosine']:.6f}" if "min_cosine" in r else ""
             rows.append([precision, group, r.get("graph") or "", r.get("nodes", 0), cos, state])
         for name in ("recipe", "all"):
@@ -147,7 +156,8 @@ def render(data: dict) -> str:
         _table(["what", "cosine", "L1", "Linf"], _fidelity_rows(data["fidelity"])),
         section("Quantization: sensitivity per group and the recipe", "quantization"),
         (_table(["precision", "group", "graph", "GEMMs", "lowest actions cosine (held out)", "recipe"],
-                _quant_rows(data["quantization"])) if data.get("quantization") else ""),
+                _quant_rows(data["quantization"])) + _kept_float(data["quantization"])
+         if data.get("quantization") else ""),
         section("Reference against compiled", "costs"),
         f"<script type='application/json' id='report-data'>{payload.replace('</', '<' + chr(92) + '/')}</script>",
         "</body></html>"])
