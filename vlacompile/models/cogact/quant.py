@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from ...quant.islands import SHARED
+
 # group -> module-path pattern (re.fullmatch against `model.named_modules()` names of nn.Linear layers)
 GROUPS = {
     "vision_attention": r"vision_backbone\.\w+\.blocks\.\d+\.attn\.(qkv|proj)",
@@ -33,12 +35,7 @@ ISLANDS = {
               "scope": r".*/(input_layernorm|post_attention_layernorm|norm)/",
               "why": "layer and RMS norms square and average activations: the mean and variance need float "
                      "range, and an 8-bit input would lose the small channels (field-notes §3)"},
-    "softmax": {"ops": ["Softmax"],
-                "why": "every softmax: the exponentials of quantized scores saturate, and attention weights near "
-                       "0 and 1 need float resolution"},
-    "token_scoring": {"scope": r".*/selector/",
-                      "why": "the static top-k token selection ranks near-tied scores: one quantization step can "
-                             "swap which visual tokens are kept, a discrete change no later layer undoes"},
+    **SHARED,  # softmax, token_scoring
     "ddim": {"scope": r"(/denoiser)?/[A-Za-z]+(_\d+)?$",
              "why": "the DDIM update, the guidance mix and the cached residual sums are the denoising loop's "
                     "accumulation: pi0's fp16 export fell to cosine -0.55 until it stayed fp32 (field-notes §3)"},

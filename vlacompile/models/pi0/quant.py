@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from ...quant.islands import SHARED
+
 _SIGLIP = r"paligemma_with_expert\.paligemma\.model\.vision_tower\.vision_model\.encoder\.layers\.\d+"
 _VLM = r"paligemma_with_expert\.paligemma\.model\.language_model\.(layers\.\d+|kv_sources\.\d+\.\d+)"
 _EXPERT = r"paligemma_with_expert\.gemma_expert\.model\.layers\.\d+"
@@ -38,12 +40,7 @@ ISLANDS = {
               "scope": rf".*/(input_layernorm|post_attention_layernorm|norm){_AGAIN}/",
               "why": "Gemma's RMSNorms square and average activations, and multiply by (1 + w): the mean needs "
                      "float range, and an 8-bit input would lose the small channels (field-notes §3)"},
-    "softmax": {"ops": ["Softmax"],
-                "why": "every softmax: the exponentials of quantized scores saturate, and attention weights near "
-                       "0 and 1 need float resolution"},
-    "token_scoring": {"scope": r".*/selector/",
-                      "why": "the static top-k token selection ranks near-tied scores: one quantization step can "
-                             "swap which visual tokens are kept, a discrete change no later layer undoes"},
+    **SHARED,  # softmax, token_scoring
     "flow": {"scope": rf"/denoiser/[A-Za-z]+{_AGAIN}$",
              "why": "the Euler update x + dt * v and the cached branch sums are the flow loop's accumulation, "
                     "ten steps deep; they stay float32 at fp16 already (docs/PI0.md)"},
