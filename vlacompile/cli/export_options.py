@@ -59,8 +59,8 @@ def quant_config(quant_method: str, quant_recipe: str, policy, chosen, exporter:
     family = export_declaration(policy)
     quantized = [p for p in chosen if p in QUANTIZED]
     if quantized and not family.GROUPS:
-        raise UserError(f"--precision {','.join(quantized)}: {policy.source} is a {family.FAMILY} policy and int8 / "
-                        "fp8 quantization is declared for CogACT only so far; export it at fp32, fp16 or bf16")
+        raise UserError(f"--precision {','.join(quantized)}: {policy.source} is a {family.FAMILY} policy, for which "
+                        "no int8 / fp8 quantization groups are declared; export it at fp32, fp16 or bf16")
     cfg = QuantConfig(quant_method, parse(quant_recipe, tuple(family.GROUPS)))
     if quantized:
         calib, heldout = split_heldout(load_calib(calib_dir), where=calib_dir)
