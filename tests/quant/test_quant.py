@@ -201,7 +201,9 @@ def test_graphs_over_2_gb_quantize_with_their_weights_beside_them(tiny, compiled
 
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 1)  # as if every graph were over 2 GB
     out = tmp_path / "graphs"
-    recipe = Recipe(("vision_mlp", "llm_mlp"))  # the dit graph has nothing to quantize: copied, renamed
+    # the dit graph has nothing to quantize: copied, renamed; llm_attention's layer-1 q / k weights are
+    # shared with the float token scoring, which gets its own copy beside the external data
+    recipe = Recipe(("vision_mlp", "llm_attention"))
     export(tiny, compiled.model, out, ExportConfig(("int8",), quant=QuantConfig(recipe=recipe)), trace_tensors,
            compiled.provenance(), progress=False, data=compiled.quant_data())
     names = sorted(p.name for p in out.glob("*.onnx*"))
@@ -209,6 +211,7 @@ def test_graphs_over_2_gb_quantize_with_their_weights_beside_them(tiny, compiled
                      "vision.int8.onnx", "vision.int8.onnx.data"]
     m = manifest.read(out)
     manifest.verify(out, m, manifest.needed_files(m))  # the .data files are hashed too
+    assert lint(out / "llm.int8.onnx", m["quantization"]["int8"]["islands"])  # the scoring reads float weights
     assert {"dit.int8.onnx.data", "llm.int8.onnx.data"} <= set(m["files"])
     from vlacompile.runtime import GraphPipeline
 
