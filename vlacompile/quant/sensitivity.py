@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .chain import cosines, quantize_chain, run_chain
 from .recipe import Recipe
 
@@ -66,23 +64,19 @@ class _Probe:
         return {"mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()), "graph_gate": self.gate(graph, got)}
 
     def gate(self, graph: str, got: list[dict]) -> dict:
-        """The graph's own parity gate (validate's, compare/parity.py) on every output against the
+        """The graph's own parity gate (validate's: compare/parity.py) on every output against the
         fp32 graph's, the inputs fp32: a recipe whose graph fails it would fail the build's
         validation however little the actions move. pi0's prefix returns the K/V cache, where an
-        int8 VLM swaps near-tied kept tokens (docs/BENCHMARKS.md)."""
-        from ..compare.localize import tensor_error
+        int8 VLM swaps near-tied kept tokens (docs/BENCHMARKS.md). -> its worst output."""
+        from ..backends import quiet_polygraphy
+        from ..compare.parity import as_run_results, compare
 
-        worst = {"output": None, "used": 0.0, "passed": True}
-        for name in self.outputs[graph]:
-            pairs = [(np.asarray(g[name], np.float64), np.asarray(w[name], np.float64))
-                     for g, w in zip(got, self.reference)]
-            abs_err = float(np.mean([np.abs(a - b).mean() for a, b in pairs]))
-            rel_err = float(np.mean([(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)).mean() for a, b in pairs]))
-            cosine = min(tensor_error(a, b)[1] for a, b in pairs)
-            used = max(self.tol.used(abs_err, rel_err), self.tol.cosine_used(cosine, name))
-            if used > worst["used"]:
-                worst = {"output": name, "used": used, "passed": used <= 1.0}
-        return worst
+        quiet_polygraphy()
+        names = self.outputs[graph]
+        outputs = compare(as_run_results(self.precision, [{n: g[n] for n in names} for g in got]),
+                          as_run_results("fp32", [{n: w[n] for n in names} for w in self.reference]), self.tol)
+        worst = min(outputs, key=lambda o: o.margin)
+        return {"output": worst.name, "used": 1.0 - worst.margin, "passed": all(o.passed for o in outputs)}
 
 
 def _damage(row: dict) -> float:
