@@ -34,7 +34,7 @@ POSITION_SCALE = 3.0  # relative positions span about +-0.3 table units; this br
 
 @dataclass
 class Frame:
-    image: np.ndarray  # [224, 224, 3] uint8
+    image: np.ndarray | None  # [224, 224, 3] uint8; None when not rendered
     instruction: str
     actions: np.ndarray  # [CHUNK, 7] float32, raw (not normalized)
     task: tuple[str, int]
@@ -60,14 +60,16 @@ def grounding(world, task) -> np.ndarray:
 
 
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
-                   every: int = 1) -> list[Frame]:
-    """One demonstration episode, every `every`-th step as a frame (rendered), with its label."""
+                   every: int = 1, render: bool = True) -> list[Frame]:
+    """One demonstration episode, every `every`-th step as a frame (rendered unless `render` is False:
+    then its image is None), with its label."""
     noise = float(rng.uniform(*DART_NOISE)) if noise is None else noise
-    ep, frames = Episode(family, seed), []
+    ep, frames = Episode(family, seed, render=render), []
     while not ep.done:
         if ep.world.steps % every == 0:
             obs = ep.observe()
-            frames.append(Frame(np.array(obs.image), obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
+            image = None if obs.image is None else np.array(obs.image)
+            frames.append(Frame(image, obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
                                 grounding(ep.world, ep.task), obs.state))
         a = expert_action(ep.world, ep.task)
         a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
@@ -75,7 +77,7 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
     return frames
 
 
-def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chunk: int = CHUNK):
+def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True):
     """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
     a batch mixes episodes. Each frame is yielded once."""
     rng = np.random.default_rng(seed)
@@ -88,7 +90,7 @@ def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chun
             if nxt is None:
                 exhausted = True
             else:
-                pool += episode_frames(*nxt, rng, chunk)
+                pool += episode_frames(*nxt, rng, chunk, render=render)
         if pool:
             k = int(rng.integers(len(pool)))
             pool[k], pool[-1] = pool[-1], pool[k]
