@@ -68,3 +68,19 @@ def test_a_few_steps_lower_the_oracle_loss_on_a_small_set():
         opt.step()
     assert before == pytest.approx(1.0, abs=0.2)  # the zero-initialized head predicts no noise
     assert loss() < 0.7 * before
+
+
+@pytest.mark.parametrize("module, args, names", [
+    ("vlacompile.sim.oracle", ["abc"], "STEPS"),
+    ("vlacompile.sim.oracle", ["10", "999999"], "--episodes 999999"),
+    ("vlacompile.sim.openloop", ["0"], "EPISODES"),
+    ("vlacompile.sim", ["5", "6"], "at most 1"),
+])
+def test_the_diagnostics_refuse_bad_counts_in_one_line(module, args, names):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ") and names in out.stderr
+    assert "Traceback" not in out.stderr

@@ -6,7 +6,6 @@ episodes, and how fast the simulator steps with the camera rendering every frame
 
 from __future__ import annotations
 
-import sys
 import time
 
 from .env import Episode
@@ -38,8 +37,10 @@ def steps_per_second(episodes: int = 25) -> float:
     return steps / (time.perf_counter() - start)
 
 
-if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+def main(argv: list[str]) -> None:
+    from .args import counts
+
+    (n,) = counts(argv, ("episodes",), (500,))
     s = expert_success(n)
     o = s["overall"]
     print(f"expert: {o['successes']}/{o['episodes']} = {o['success_rate']:.1%} (95% CI {o['ci95'][0]:.1%}-"
@@ -49,3 +50,9 @@ if __name__ == "__main__":
         if b:
             print(f"  {f:<6} {b['success_rate']:.1%} of {b['episodes']}, mean {b['mean_steps']:.1f} steps")
     print(f"simulator: {steps_per_second():.0f} steps/s with a 224x224 frame rendered every step (1 process)")
+
+
+if __name__ == "__main__":
+    from .args import run
+
+    run(main)

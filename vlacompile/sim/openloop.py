@@ -10,8 +10,6 @@ A policy that has learnt where to go agrees on most signs; chance is 50%.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from .env import Episode
@@ -47,11 +45,16 @@ def main(argv: list[str]) -> None:
     from ..models.cogact.embedded import embedded_policy
     from .policies import TorchPolicy
 
-    episodes = int(argv[0]) if argv else 25
+    from .args import counts
+
+    (episodes,) = counts(argv, ("episodes",), (25,))
+    EvalConfig(episodes=episodes).episodes_list()
     r = agreement(TorchPolicy(embedded_policy()), episodes)
     print(f"{r['predictions']} predictions on {episodes} held-out episodes: sign of x, y, z right "
           f"{r['sign_agreement']:.1%} (of {r['signs']}), gripper state right {r['gripper_agreement']:.1%}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from .args import run
+
+    run(main)
