@@ -11,7 +11,8 @@ from ..errors import UserError
 def counts(argv: list[str], names: tuple[str, ...], defaults: tuple[int, ...]) -> list[int]:
     """Positive integers for `names`, in order; missing ones take their default."""
     if len(argv) > len(names):
-        raise UserError(f"expected at most {len(names)} arguments ({' '.join(n.upper() for n in names)}), "
+        plural = "s" if len(names) > 1 else ""
+        raise UserError(f"expected at most {len(names)} argument{plural} ({' '.join(n.upper() for n in names)}), "
                         f"got {len(argv)}")
     values = list(defaults)
     for k, text in enumerate(argv):
