@@ -43,9 +43,8 @@ def agreement(policy, episodes: int = 25, every: int = 4, first: int = 4) -> dic
 
 def main(argv: list[str]) -> None:
     from ..models.cogact.embedded import embedded_policy
-    from .policies import TorchPolicy
-
     from .args import counts
+    from .policies import TorchPolicy
 
     (episodes,) = counts(argv, ("episodes",), (25,))
     EvalConfig(episodes=episodes).episodes_list()
