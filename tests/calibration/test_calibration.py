@@ -33,6 +33,7 @@ def test_layer_importance_is_one_minus_mean_cosine(tiny, sample_image):
     assert calib.layer_importance == pytest.approx(expected, abs=1e-5)
     sim = calib.meta["dit_similarity"]
     assert len(sim["attn"]) == len(model.action_model.net.blocks) and len(sim["attn"][0]) == 9
+    assert sim["unit"] == "DiT block"
 
 
 def test_results_are_stored_and_reused(tiny, tmp_path):
@@ -46,6 +47,16 @@ def test_results_are_stored_and_reused(tiny, tmp_path):
     assert torch.equal(second.mlp_scores, first.mlp_scores)
     assert {p.name for p in first.path.iterdir()} == {"calibration.json", "tensors.safetensors"}
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary leftovers
+
+
+def test_results_stored_before_the_unit_was_recorded_get_it_from_the_family(tiny, calibrated, tmp_path):
+    import copy
+
+    old = copy.deepcopy(calibrated[0])
+    del old.meta["dit_similarity"]["unit"]
+    calibration.save(old, tmp_path / "old")
+    assert "unit" not in calibration.load(tmp_path / "old").meta["dit_similarity"]  # as stored
+    assert calibration.load(tmp_path / "old", tiny).meta["dit_similarity"]["unit"] == "DiT block"
 
 
 def test_calibration_of_another_model_is_refused(tiny, calibrated):

@@ -117,6 +117,9 @@ def test_a_build_with_margin_everywhere_has_no_warnings():
     # attention output changed (cosine 0.5 with the step before): the cache approximates a moving target
     (_summary(similarity={"attn": [[0.95, 0.5, 0.2]], "mlp": [[0.99, 0.99, 0.99]]}, computing=(0, 3), interval=3),
      "1 of 4 reused block outputs have a calibrated cross-step cosine below 0.9, lowest block 0 attention at step 2"),
+    (_summary(similarity={"attn": [[0.95, 0.5, 0.2]], "mlp": [[0.99, 0.99, 0.99]], "unit": "expert layer"},
+              computing=(0, 3), interval=3),
+     "1 of 4 reused expert layer outputs have a calibrated cross-step cosine below 0.9, lowest expert layer 0 attention"),
 ])
 def test_warnings_are_raised_by_the_numbers_that_call_for_them(summary, expected):
     from vlacompile.report.summary import warnings

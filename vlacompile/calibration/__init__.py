@@ -60,7 +60,7 @@ def run(policy, samples, select_layer: int = 2, progress: bool = True) -> Calibr
             "data_hash": data_hash(samples), "samples": len(samples), "select_layer": select_layer,
             "layer_importance": res["layer_importance"], "mlp_criterion": MLP_CRITERION,
             "token_relevance_mean": res["token_relevance"].mean(dim=0).tolist(),
-            "dit_similarity": res["dit_similarity"]}
+            "dit_similarity": {**res["dit_similarity"], "unit": model.pass_target().head_unit}}
     return Calibration(meta, res["mlp_scores"], res["token_relevance"], head_mlp_scores=res["head_mlp_scores"])
 
 
@@ -143,6 +143,8 @@ def _for(calib: Calibration, policy) -> Calibration:
         raise UserError(f"{calib.path}: calibration of other weights ({meta.get('model')}, "
                         f"{meta.get('model_hash', '?')[:12]}) than {policy.source}; calibrate this model or pass its "
                         "own calibration")
+    if policy is not None:  # results stored before the unit was recorded: the family says it
+        meta["dit_similarity"].setdefault("unit", policy.model.pass_target().head_unit)
     return calib
 
 

@@ -18,7 +18,7 @@ def calibrate(model, preset, calib_dir, cache_dir, select_layer, force):
     """Measure layer importance, MLP channel importance, token relevance and the action head's cross-step
     similarity (CogACT's DiT blocks, pi0's expert layers)."""
     from .. import pipeline
-    from ..models import family, resolve
+    from ..models import resolve
 
     policy = resolve(model, preset)
     calib, reused, _ = pipeline.calibrate(policy, calib_dir, cache_dir, select_layer=select_layer, force=force)
@@ -27,8 +27,8 @@ def calibrate(model, preset, calib_dir, cache_dir, select_layer, force):
     imp = meta["layer_importance"]
     click.echo("layers, least important first: " + " ".join(f"{i}({imp[i]:.4f})" for i in calib.ranking()))
     sim = meta["dit_similarity"]
-    rows = [[f"block {j}", " ".join(f"{v:+.2f}" for v in sim["attn"][j]), " ".join(f"{v:+.2f}" for v in sim["mlp"][j])]
+    unit = sim.get("unit", "block")  # calibrations stored before it was recorded
+    rows = [[f"{unit} {j}", " ".join(f"{v:+.2f}" for v in sim["attn"][j]), " ".join(f"{v:+.2f}" for v in sim["mlp"][j])]
             for j in range(len(sim["attn"]))]
-    head = "pi0 expert layer" if family(policy) == "pi0" else "DiT block"
-    click.echo(f"action head cross-step cosine per {head}, steps (1,0) (2,1) ...:")
-    click.echo(table(["block", "attention", "mlp"], rows))
+    click.echo(f"action head cross-step cosine per {unit}, steps (1,0) (2,1) ...:")
+    click.echo(table([unit, "attention", "mlp"], rows))

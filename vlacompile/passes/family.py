@@ -55,6 +55,7 @@ class PassTarget(Protocol):
 
     visual_start: int  # position of the first visual token in the language stack's sequence
     visual_tokens: int
+    head_unit: str  # what the family calls one block of its action sampler, in reports ("DiT block")
 
     def layers(self) -> nn.ModuleList:
         """The language stack's decoder layers, in model order."""

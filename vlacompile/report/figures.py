@@ -64,14 +64,15 @@ def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]]):
 
 
 def dit_similarity(similarity: dict, computing_steps: list[int], interval: int):
-    """Per DiT block, cosine between consecutive steps of its attention / MLP outputs; recompute
-    steps of the cache marked."""
+    """Per action-head block (DiT block, pi0 expert layer), cosine between consecutive steps of its
+    attention / MLP outputs; recompute steps of the cache marked."""
     fig = _figure()
     ax = fig.add_subplot()
+    unit = similarity.get("unit", "block")
     for j, (attn, mlp) in enumerate(zip(similarity["attn"], similarity["mlp"])):
         x = range(1, len(attn) + 1)
-        line, = ax.plot(x, attn, marker="o", label=f"block {j} attention")
-        ax.plot(x, mlp, marker="s", ls="--", color=line.get_color(), label=f"block {j} MLP")
+        line, = ax.plot(x, attn, marker="o", label=f"{unit} {j} attention")
+        ax.plot(x, mlp, marker="s", ls="--", color=line.get_color(), label=f"{unit} {j} MLP")
     for s in computing_steps:
         ax.axvline(s, color="grey", lw=1, ls=":")
     ax.set(xlabel="denoising step s (compared with s-1)", ylabel="cosine",

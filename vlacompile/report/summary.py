@@ -208,9 +208,10 @@ def _cache_warnings(summary: dict) -> list[tuple[str, str]]:
     steps = range(1, len(similarity["attn"][0]) + 1)
     reused = 2 * len(similarity["attn"]) * len([s for s in steps if s not in computing])
     worst = sorted(low, key=lambda x: x[3])[:3]
-    names = ", ".join(f"block {b} {'attention' if k == 'attn' else 'MLP'} at step {s} ({c:+.2f})" for b, k, s, c in worst)
+    unit = similarity.get("unit", "block")
+    names = ", ".join(f"{unit} {b} {'attention' if k == 'attn' else 'MLP'} at step {s} ({c:+.2f})" for b, k, s, c in worst)
     return [("warning", f"the cache interval {cache['interval']} reuses action-head (DiT / expert) outputs where "
-                        f"consecutive steps differ: {len(low)} of {reused} reused block outputs have a calibrated cross-step "
+                        f"consecutive steps differ: {len(low)} of {reused} reused {unit} outputs have a calibrated cross-step "
                         f"cosine below {CACHE_MIN_SIMILARITY}, lowest {names}; try a shorter --cache-interval")]
 
 

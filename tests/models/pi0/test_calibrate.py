@@ -35,6 +35,7 @@ def test_pi0_calibrates_on_the_manifests_states(pi0_tiny, tmp_path):
     assert calib.head_mlp_scores.shape == (18, pi0_tiny.cfg.expert.mlp) and bool((calib.head_mlp_scores > 0).all())
     assert calib.token_relevance.shape == (meta["samples"], pi0_tiny.cfg.image_tokens)
     assert len(meta["dit_similarity"]["attn"]) == 18  # the expert's layers, over the flow steps
+    assert meta["dit_similarity"]["unit"] == "expert layer"  # what reports call them
     again, reused, _ = pipeline.calibrate(pi0_tiny, data, tmp_path / "cache", progress=False)
     assert reused and again.meta["layer_importance"] == meta["layer_importance"]
     assert torch.equal(again.head_mlp_scores, calib.head_mlp_scores)

@@ -44,6 +44,7 @@ class DDIMLoop(nn.Module):
 
 class CogACTTarget:
     visual_start = 1  # the sequence is [BOS, visual tokens, prompt]
+    head_unit = "DiT block"
 
     def __init__(self, model):
         self.model = model

@@ -57,6 +57,7 @@ class FlowLoop(nn.Module):
 
 class Pi0Target:
     visual_start = 0  # the prefix is [image tokens, prompt]
+    head_unit = "expert layer"
 
     def __init__(self, model):
         self.model = model
