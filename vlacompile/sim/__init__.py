@@ -6,4 +6,5 @@ success rates on.
     tasks.py    five task families, their seeds, instructions and success predicates
     expert.py   the scripted expert that demonstrates them
     env.py      an episode: reset, step, observe
+    oracle.py   the action head on the true task state: what perfect perception would solve
 """

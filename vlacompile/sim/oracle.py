@@ -10,8 +10,8 @@ MLP maps it to the cognition width; a fresh DiT of the default's shape is traine
 demonstrations with the same objective (eps-MSE, 32 noise draws, condition dropout), then run
 through `evaluate` on the held-out episodes.
 
-`error` adds perception error to the condition's positions and the gripper height, in the grounding
-units (table units x demos.POSITION_SCALE): `bias`, drawn once per episode (a persistent
+`OraclePolicy` can add perception error to the condition's positions and the gripper height, in
+grounding units (table units x demos.POSITION_SCALE): `bias`, drawn once per episode (a persistent
 mislocation), plus `sigma`, drawn at every re-plan. It answers how good perception must be.
 
     python -m vlacompile.sim.oracle [STEPS] [EPISODES]     # 1500 steps, 100 episodes: 13 min on 2 cores
