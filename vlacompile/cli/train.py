@@ -10,6 +10,8 @@ import click
               help="The preset trained from scratch (its dimensions; small presets only, on a CPU): cogact-tiny "
                    "(CogACT's diffusion objective) or pi0-tiny (flow matching).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps (default: the shipped run's).")
+@click.option("--vision-steps", type=click.IntRange(0), default=None,
+              help="Steps of the vision stage before the action objective (default: the recipe's; 0 skips it).")
 @click.option("--batch", type=click.IntRange(1), default=None, help="Frames per step (default: the shipped run's).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate of AdamW.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
@@ -17,7 +19,7 @@ import click
 @click.option("--threads", type=click.IntRange(1), default=None, help="PyTorch CPU threads (default: PyTorch's).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, batch, lr, seed, threads, out):
+def train(preset, steps, vision_steps, batch, lr, seed, threads, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `vlacompile train --out
@@ -34,8 +36,8 @@ def train(preset, steps, batch, lr, seed, threads, out):
     recipe = training_recipe(preset)
     if threads:
         torch.set_num_threads(threads)
-    cfg = replace(TrainConfig(seed=seed), **{k: v for k, v in (("steps", steps), ("batch", batch), ("lr", lr))
-                                             if v is not None})
+    given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "lr": lr}
+    cfg = replace(TrainConfig(seed=seed), **{k: v for k, v in given.items() if v is not None})
     out = out or Path("train") / preset
     record = run(recipe, cfg, out, log=click.echo)
     click.echo(f"wrote {out}/ (weights, statistics, loss.json, loss.png, training.json); "

@@ -22,6 +22,7 @@ import numpy as np
 
 from .env import Episode
 from .expert import expert_action, plan
+from .patches import patch_labels
 from .tasks import SPLITS, episode_seeds
 
 CHUNK = 16
@@ -40,6 +41,7 @@ class Frame:
     task: tuple[str, int]
     grounding: np.ndarray  # [GROUNDING_DIMS] float32, see grounding()
     state: np.ndarray  # [5] float32, the gripper's proprioception (world.Gripper.state)
+    patches: np.ndarray | None = None  # [256, 5] per-patch labels (sim/patches.py) when asked for
 
 
 def grounding(world, task) -> np.ndarray:
@@ -60,9 +62,9 @@ def grounding(world, task) -> np.ndarray:
 
 
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
-                   every: int = 1, render: bool = True) -> list[Frame]:
+                   every: int = 1, render: bool = True, patches: bool = False) -> list[Frame]:
     """One demonstration episode, every `every`-th step as a frame (rendered unless `render` is False:
-    then its image is None), with its label."""
+    then its image is None), with its label, and with per-patch labels if `patches`."""
     noise = float(rng.uniform(*DART_NOISE)) if noise is None else noise
     ep, frames = Episode(family, seed, render=render), []
     while not ep.done:
@@ -70,14 +72,16 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
             obs = ep.observe()
             image = None if obs.image is None else np.array(obs.image)
             frames.append(Frame(image, obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
-                                grounding(ep.world, ep.task), obs.state))
+                                grounding(ep.world, ep.task), obs.state,
+                                patch_labels(ep.world, POSITION_SCALE) if patches else None))
         a = expert_action(ep.world, ep.task)
         a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
         ep.step(a)
     return frames
 
 
-def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True):
+def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
+           patches: bool = False):
     """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
     a batch mixes episodes. Each frame is yielded once."""
     rng = np.random.default_rng(seed)
@@ -90,7 +94,7 @@ def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chun
             if nxt is None:
                 exhausted = True
             else:
-                pool += episode_frames(*nxt, rng, chunk, render=render)
+                pool += episode_frames(*nxt, rng, chunk, render=render, patches=patches)
         if pool:
             k = int(rng.integers(len(pool)))
             pool[k], pool[-1] = pool[-1], pool[k]

@@ -40,9 +40,10 @@ def additive_causal_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tenso
     s = valid.shape[1]
     causal = torch.ones(s, s, dtype=torch.bool, device=valid.device).tril()
     allowed = causal[None, None] & valid[:, None, None, :]
-    return torch.zeros(allowed.shape, dtype=dtype, device=valid.device).masked_fill(
-        ~allowed, torch.finfo(dtype).min
-    )
+    # A select between two scalars: a zeros tensor of the mask's shape would be constant-folded
+    # into every exported llm graph as a [1, 1, S, S] initializer (0.33 MB at S = 289).
+    zero, low = (torch.tensor(v, dtype=dtype, device=valid.device) for v in (0.0, torch.finfo(dtype).min))
+    return torch.where(allowed, zero, low)
 
 
 def exported_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):

@@ -8,7 +8,8 @@ from pathlib import Path
 from .objective import Objective
 
 OBJECTIVE = ("eps-prediction MSE, 100-step squaredcos_cap_v2, repeated diffusion steps, condition dropout (CogACT), "
-             "plus the grounding MSE of a linear head on the cognition feature (not shipped)")
+             "plus the grounding MSE of a linear head on the cognition feature and a per-patch loss on the visual "
+             "tokens (heads not shipped), after a vision stage on the per-patch loss alone")
 
 
 @dataclass
@@ -18,6 +19,9 @@ class CogACTRecipe:
     objective: Objective = field(default_factory=Objective)
     description: str = OBJECTIVE
     loss_label: str = "eps-prediction MSE"
+    steps: int = 1700  # with the vision stage, 60 minutes on the 2-core CPU here (1.55 s a step)
+    vision_steps: int = 1000  # the vision stage's steps (objective.py): 10 minutes here at batch 32
+    patch_labels: bool = True  # frames carry sim/patches.py's labels (the per-patch loss reads them)
 
     @property
     def chunk(self) -> int:
@@ -34,26 +38,63 @@ class CogACTRecipe:
         shapes = state_shapes(self.preset.name)
         return from_state(self.preset, initial_state(shapes, self.preset, seed), "initialization").train()
 
+    def heads(self):
+        """The throw-away training heads: grounding (cognition feature) and patches (visual tokens)."""
+        import torch
+
+        from ...sim.demos import GROUNDING_DIMS
+        from .objective import PatchHead
+
+        return torch.nn.ModuleDict({"grounding": torch.nn.Linear(self.head_width, GROUNDING_DIMS),
+                                    "patches": PatchHead(self.head_width)})
+
+    def vision_parameters(self, model) -> list:
+        """What the vision stage trains: both towers and the projector (the visual tokens' makers)."""
+        return [*model.vision_backbone.parameters(), *model.projector.parameters()]
+
+    def vision_loss(self, model, heads, frames: list):
+        """The per-patch loss of a batch of frames that carry patch labels."""
+        from .objective import patch_loss
+
+        pixels, labels = self._pixels(frames), self._patches(frames)
+        return patch_loss(heads["patches"], model.visual_tokens(pixels), labels)
+
+    @staticmethod
+    def _pixels(frames: list):
+        import numpy as np
+        import torch
+
+        from .objective import pixels_from_uint8
+
+        return pixels_from_uint8(torch.from_numpy(np.stack([f.image for f in frames])))
+
+    @staticmethod
+    def _patches(frames: list):
+        import numpy as np
+        import torch
+
+        return torch.from_numpy(np.stack([f.patches for f in frames]))
+
     def batch(self, frames: list, stats: dict) -> tuple:
-        """(pixels, input ids, text validity, normalized actions, grounding targets)."""
+        """(pixels, input ids, text validity, normalized actions, grounding targets, patch labels)."""
         import numpy as np
         import torch
 
         from ...sim.demos import STATISTICS_KEY, normalize
-        from .objective import pixels_from_uint8
 
         ids = [self.tokenizer.prompt_ids(f.instruction) for f in frames]
         width = max(map(len, ids))
         input_ids = torch.tensor([i + [0] * (width - len(i)) for i in ids])
         valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
-        pixels = pixels_from_uint8(torch.from_numpy(np.stack([f.image for f in frames])))
         actions = torch.from_numpy(np.stack([normalize(f.actions, stats[STATISTICS_KEY]) for f in frames]))
-        return pixels, input_ids, valid, actions, torch.from_numpy(np.stack([f.grounding for f in frames]))
+        return (self._pixels(frames), input_ids, valid, actions,
+                torch.from_numpy(np.stack([f.grounding for f in frames])), self._patches(frames))
 
-    def loss(self, model, head, batch: tuple, g):
+    def loss(self, model, heads, batch: tuple, g):
+        """(total, eps MSE, grounding MSE, patch loss)."""
         from .objective import training_loss
 
-        return training_loss(model, head, *batch, self.objective, g)
+        return training_loss(model, heads, *batch, self.objective, g)
 
     def save(self, folder: Path, model, stats: dict) -> Path:
         """The weights in the released key layout and the dataset statistics; -> the weights file."""
