@@ -11,7 +11,8 @@ from vlacompile.errors import UserError
 from vlacompile.models.cogact import embedded
 from vlacompile.models.cogact.build import from_state, state_shapes
 from vlacompile.models.cogact.config import PRESETS
-from vlacompile.models.cogact.objective import Objective, diffusion_loss, initial_state
+from vlacompile.models.cogact.objective import (Objective, PatchHead, diffusion_loss, initial_state, patch_loss,
+                                                sincos_table)
 from vlacompile.models.cogact.recipe import CogACTRecipe
 from vlacompile.models.pi0 import embedded as pi0_embedded
 from vlacompile.training import Batches, TrainConfig, learning_rate
@@ -22,7 +23,7 @@ def test_a_few_training_steps_lower_the_loss_on_a_small_set(tiny):
 
     cfg = PRESETS["cogact-tiny"]
     model = from_state(cfg, initial_state(state_shapes(cfg.name), cfg, seed=3), "init").train()
-    frames = iter(episode_frames("pick", 5, np.random.default_rng(0))[:4])
+    frames = iter(episode_frames("pick", 5, np.random.default_rng(0), patches=True)[:4])
     batch = next(Batches(frames, CogACTRecipe(cfg, tiny.tokenizer), tiny.statistics, 4))[:4]
     objective = Objective(repeats=4, cond_drop=0.0)
 
@@ -40,6 +41,52 @@ def test_a_few_training_steps_lower_the_loss_on_a_small_set(tiny):
     after = np.mean([loss(s) for s in range(3)])
     assert before == pytest.approx(1.0, abs=0.15)  # the zero-initialized head predicts no noise: MSE ~ var(eps)
     assert after < 0.7 * before
+
+
+def test_the_vision_stage_lowers_the_patch_loss_on_a_small_set(tiny):
+    from vlacompile.sim.demos import episode_frames
+
+    cfg = PRESETS["cogact-tiny"]
+    recipe = CogACTRecipe(cfg, tiny.tokenizer)
+    torch.manual_seed(0)
+    model, heads = recipe.initial_model(3), recipe.heads()
+    frames = episode_frames("stack", 7, np.random.default_rng(0), every=6, patches=True)[:4]
+    params = [*recipe.vision_parameters(model), *heads["patches"].parameters()]
+    opt = torch.optim.AdamW(params, lr=2e-3)
+    losses = []
+    for _ in range(15):
+        loss = recipe.vision_loss(model, heads, frames)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(p.grad is None for p in model.llm_backbone.parameters())  # the stage trains vision only
+
+
+def test_patch_loss_by_hand():
+    """Zero logits: each cross-entropy is log(classes); the centre error counts only where a patch
+    shows something (one patch, centre (3, 0, 0) against a prediction of 0: 9 / 3)."""
+    head = PatchHead(8)
+    torch.nn.init.zeros_(head[2].weight), torch.nn.init.zeros_(head[2].bias)
+    labels = torch.tensor([[[0, 0, 0, 0, 0], [1, 1, 3, 0, 0]]], dtype=torch.float32)
+    expected = np.log(head.kinds) + np.log(head.colours) + 3.0
+    assert patch_loss(head, torch.randn(1, 2, 8), labels).item() == pytest.approx(expected, rel=1e-5)
+    labels[0, 0, 2:] = 5.0  # what an empty patch's centre says is never read
+    assert patch_loss(head, torch.randn(1, 2, 8), labels).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_towers_start_from_sine_cosine_position_tables():
+    """Width 8: per half, omega = (1, 1/100); token 35 is row 2, column 3 of the 16 x 16 grid."""
+    table = sincos_table(256, 8)
+    np.testing.assert_allclose(table[0, 35], [np.sin(2), np.sin(0.02), np.cos(2), np.cos(0.02),
+                                               np.sin(3), np.sin(0.03), np.cos(3), np.cos(0.03)], rtol=1e-6)
+    cfg = PRESETS["cogact-tiny"]
+    state = initial_state(state_shapes(cfg.name), cfg, seed=0)
+    tables = {k: v for k, v in state.items() if k.endswith("pos_embed")}
+    assert len(tables) == 2
+    for t in tables.values():
+        torch.testing.assert_close(t, sincos_table(t.shape[1], t.shape[2]))
 
 
 def test_learning_rate_warms_up_then_decays_to_its_floor():

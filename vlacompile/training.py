@@ -2,10 +2,12 @@
 
 Demonstrations stream from expert episodes on the training seeds (each frame used once, shuffled
 through a buffer), so the run needs no dataset on disk. A family's recipe may start with a vision
-stage: the vision towers alone, on per-patch labels (sim/patches.py), from their own training seeds
-(from VISION_SEEDS_START on); models/cogact/objective.py says why CogACT's does. The result is a weights file in the
-released key layout, the dataset statistics that normalize its actions, the loss curve (JSON and
-a plot) and a record of how it was made: seeds, steps, data, wall time, final loss, code revision.
+stage: the vision towers alone, on per-patch labels (sim/patches.py), from their own training
+seeds (from VISION_SEEDS_START on); models/cogact/objective.py says why CogACT's does.
+
+The result is a weights file in the released key layout, the dataset statistics that normalize its
+actions, the loss curve (JSON and a plot) and a record of how it was made: seeds, steps, data, wall
+time, final loss, code revision.
 """
 
 from __future__ import annotations
@@ -216,6 +218,6 @@ def plot_curve(curve: list[float], grounding: list[float], path: Path, label: st
     if patches:
         ax.plot(steps[k - 1:], np.convolve(patches, np.ones(k) / k, mode="valid"), color="#6b8e23",
                 label=f"per-patch loss (head not shipped), mean of {k}")
-    ax.set(xlabel="optimizer step", ylabel="MSE", yscale="log", title="Training loss")
+    ax.set(xlabel="optimizer step", ylabel="loss", yscale="log", title="Training loss")
     ax.legend()
     fig.savefig(path, format="png")

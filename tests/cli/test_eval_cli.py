@@ -54,6 +54,7 @@ def six_dim_statistics(other_weights, tmp_path):
     (["eval", "--families", "pick,juggle"], "unknown task family juggle"),
     (["eval", "--no-reference"], "nothing to evaluate"),
     (["train", "--preset", "cogact-base"], "training here is for small presets"),
+    (["train", "--preset", "pi0-tiny", "--vision-steps", "5"], "recipe has no vision stage; pass 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     result = run(*args, "--out", tmp_path / "out")

@@ -19,8 +19,8 @@ class CogACTRecipe:
     objective: Objective = field(default_factory=Objective)
     description: str = OBJECTIVE
     loss_label: str = "eps-prediction MSE"
-    steps: int = 1700  # with the vision stage, 60 minutes on the 2-core CPU here (1.55 s a step)
-    vision_steps: int = 1000  # the vision stage's steps (objective.py): 10 minutes here at batch 32
+    steps: int = 1700  # with the vision stage, 58 minutes on the 2-core CPU here (the shipped run)
+    vision_steps: int = 1000  # the vision stage's steps (objective.py): 10.6 minutes here at batch 32
     patch_labels: bool = True  # frames carry sim/patches.py's labels (the per-patch loss reads them)
 
     @property
