@@ -16,7 +16,7 @@ named objects are relative to the gripper (sim.demos.grounding): the signal a VL
 would have given. The head is thrown away after training; the policy and its weights are CogACT's.
 
 Vision. The same holds one level down: CogACT's DINOv2 and SigLIP arrive pretrained, ours from
-nothing. So the towers start from MAE's fixed 2-D sine-cosine position tables instead of noise, and
+nothing. So the towers start from MAE's 2-D sine-cosine position tables (then trained) instead of noise, and
 `patch_loss` teaches them, with weight `patches`, what each patch shows and where it is: a small
 head on every visual token classifies the kind and colour under the patch and regresses the centre
 of what it shows (sim/patches.py). training.py runs it alone first (the vision stage, cheap: no
