@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 RECORD, CURVE, PLOT = "training.json", "loss.json", "loss.png"
@@ -52,8 +52,6 @@ def code_revision() -> str:
 
 def resolved(cfg: TrainConfig, recipe) -> TrainConfig:
     """`cfg` with the recipe's step counts where it leaves them open."""
-    from dataclasses import replace
-
     from .errors import UserError
 
     steps = recipe.steps if cfg.steps is None else cfg.steps
@@ -68,6 +66,27 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Optimizer:
+    """AdamW as every training run here uses it: the schedule's learning rate at each step (cfg's
+    steps, warm-up and decay), gradients clipped to cfg.grad_clip."""
+
+    def __init__(self, params, cfg: TrainConfig):
+        import torch
+
+        self.params, self.cfg = list(params), cfg
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+
+    def update(self, step: int, loss) -> None:
+        import torch
+
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(step, self.cfg)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.opt.step()
 
 
 class Batches:
@@ -110,19 +129,13 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk,
                           patches=recipe.patch_labels)
     batches = Batches(frames, recipe, stats, cfg.batch)
-    params = [*model.parameters(), *heads.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    opt = Optimizer([*model.parameters(), *heads.parameters()], cfg)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     curve, grounding_curve, patch_curve = [], [], []
     with tqdm(range(cfg.steps), desc="train", unit="step", disable=not progress) as bar:
         for step in bar:
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, cfg)
             loss, eps, ground, *dense = recipe.loss(model, heads, next(batches), g)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            opt.update(step, loss)
             curve.append(eps.item())
             grounding_curve.append(ground.item())
             patch_curve += [d.item() for d in dense]
@@ -140,10 +153,10 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
                        "dart_noise": list(demos.DART_NOISE), "chunk": recipe.chunk},
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
-                               "final_patch_loss": _tail_mean(vision_curve)},
+                               "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
               "final_patch_loss": _tail_mean(patch_curve),
-              "final_loss": sum(curve[-100:]) / len(curve[-100:]),
-              "final_grounding_loss": sum(grounding_curve[-100:]) / len(grounding_curve[-100:]),
+              "final_loss": _tail_mean(curve),
+              "final_grounding_loss": _tail_mean(grounding_curve),
               "wall_seconds": time.perf_counter() - start,
               "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": revision}
     with staged_folder(Path(out)) as tmp:
@@ -165,7 +178,6 @@ def vision_stage(recipe, model, heads, cfg: TrainConfig, progress: bool = True) 
     `cfg.vision_steps` steps of `cfg.vision_batch` frames; -> (loss per step, [first, last] seed)."""
     import itertools
 
-    import torch
     from tqdm import tqdm
 
     from .sim import demos
@@ -175,22 +187,15 @@ def vision_stage(recipe, model, heads, cfg: TrainConfig, progress: bool = True) 
         return [], []
     seeds = demos.training_seeds(len(SPLITS["train"]) - VISION_SEEDS_START, VISION_SEEDS_START)
     frames = demos.stream(itertools.cycle(seeds), cfg.seed + 2, cfg.buffer, recipe.chunk, patches=True)
-    params = [*recipe.vision_parameters(model), *heads["patches"].parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-    schedule = TrainConfig(steps=cfg.vision_steps, lr=cfg.lr, warmup=max(cfg.vision_steps // 10, 1),
-                           min_lr_ratio=cfg.min_lr_ratio)
+    schedule = replace(cfg, steps=cfg.vision_steps, warmup=max(cfg.vision_steps // 10, 1))
+    opt = Optimizer([*recipe.vision_parameters(model), *heads["patches"].parameters()], schedule)
     curve, used = [], []
     with tqdm(range(cfg.vision_steps), desc="vision stage", unit="step", disable=not progress) as bar:
         for step in bar:
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, schedule)
             batch = [next(frames) for _ in range(cfg.vision_batch)]
             used += [f.task[1] for f in batch]
             loss = recipe.vision_loss(model, heads, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            opt.update(step, loss)
             curve.append(loss.item())
             if step % 10 == 0:
                 bar.set_postfix_str(f"patch loss {sum(curve[-50:]) / len(curve[-50:]):.4f}")

@@ -93,30 +93,24 @@ def train(steps: int = 1500, seed: int = 0, progress: bool = True) -> tuple[Orac
     from tqdm import tqdm
 
     from ..models.cogact.objective import Objective
-    from ..training import TrainConfig, learning_rate
+    from ..training import Optimizer, TrainConfig
     from . import demos
 
     cfg = replace(TrainConfig(seed=seed), steps=steps, lr=3e-3, warmup=min(200, max(steps // 10, 1)))
     stats = demos.statistics(episode_seeds("train", cfg.stats_episodes), seed)
     oracle = Oracle(seed=seed)
     oracle.model.action_model.train()
-    params = oracle.parameters()
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    opt = Optimizer(oracle.parameters(), cfg)
     frames = demos.stream(itertools.cycle(episode_seeds("train", len(SPLITS["train"]))), seed, cfg.buffer,
                           oracle.model.cfg.dit.chunk, render=False)
     g, curve = torch.Generator().manual_seed(seed + 1), []
     with tqdm(range(steps), desc="oracle", unit="step", disable=not progress) as bar:
         for step in bar:
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, cfg)
             batch = [next(frames) for _ in range(cfg.batch)]
             conditions = torch.from_numpy(np.stack([frame_condition(f) for f in batch]))
             actions = torch.from_numpy(np.stack([normalize(f.actions, stats[STATISTICS_KEY]) for f in batch]))
             loss = oracle.loss(conditions, actions, Objective(), g)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
+            opt.update(step, loss)
             curve.append(loss.item())
     oracle.model.eval()
     return oracle, stats, curve
