@@ -15,6 +15,8 @@ renderer's own dimensions (render.DIMS), not its pixel masks: a round object's b
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..data import render
@@ -33,10 +35,15 @@ def _box_mask(x0, y0, x1, y1) -> np.ndarray:
     return ((c >= y0) & (c <= y1))[:, None] & ((c >= x0) & (c <= x1))[None, :]
 
 
+@lru_cache(maxsize=1)
+def _canvas() -> render.Canvas:
+    return render.Canvas(SIZE)  # only its projection is used; building one allocates pixel grids
+
+
 def patch_labels(world, scale: float) -> np.ndarray:
     """[GRID * GRID, FIELDS] float32 labels of the frame the camera renders of `world` (row-major
     patches, as the vision towers order their tokens)."""
-    canvas = render.Canvas(SIZE)
+    canvas = _canvas()
     kind = np.zeros((GRID, GRID), np.float32)
     colour = np.zeros((GRID, GRID), np.float32)
     centre = np.zeros((GRID, GRID, 3), np.float32)
