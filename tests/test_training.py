@@ -12,7 +12,7 @@ from vlacompile.models.cogact import embedded
 from vlacompile.models.cogact.build import from_state, state_shapes
 from vlacompile.models.cogact.config import PRESETS
 from vlacompile.models.cogact.objective import (Objective, PatchHead, diffusion_loss, initial_state, patch_loss,
-                                                sincos_table)
+                                                pixels_from_uint8, sincos_table)
 from vlacompile.models.cogact.recipe import CogACTRecipe
 from vlacompile.models.pi0 import embedded as pi0_embedded
 from vlacompile.training import Batches, TrainConfig, learning_rate
@@ -24,7 +24,8 @@ def test_a_few_training_steps_lower_the_loss_on_a_small_set(tiny):
     cfg = PRESETS["cogact-tiny"]
     model = from_state(cfg, initial_state(state_shapes(cfg.name), cfg, seed=3), "init").train()
     frames = iter(episode_frames("pick", 5, np.random.default_rng(0), patches=True)[:4])
-    batch = next(Batches(frames, CogACTRecipe(cfg, tiny.tokenizer), tiny.statistics, 4))[:4]
+    images, *rest = next(Batches(frames, CogACTRecipe(cfg, tiny.tokenizer), tiny.statistics, 4))[:4]
+    batch = (pixels_from_uint8(images), *rest)
     objective = Objective(repeats=4, cond_drop=0.0)
 
     def loss(seed):  # the same diffusion steps and noise every time: only the weights change
@@ -55,7 +56,7 @@ def test_the_vision_stage_lowers_the_patch_loss_on_a_small_set(tiny):
     opt = torch.optim.AdamW(params, lr=2e-3)
     losses = []
     for _ in range(15):
-        loss = recipe.vision_loss(model, heads, frames)
+        loss = recipe.vision_loss(model, heads, recipe.vision_batch(frames))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -7,7 +7,13 @@ seeds (from VISION_SEEDS_START on); models/cogact/objective.py says why CogACT's
 
 The result is a weights file in the released key layout, the dataset statistics that normalize its
 actions, the loss curve (JSON and a plot) and a record of how it was made: seeds, steps, data, wall
-time, final loss, code revision.
+time, final loss, code revision, and the device.
+
+On a CUDA device the forward runs under bf16 autocast (CogACT trains in bf16 mixed precision too)
+and `workers` processes render the demonstrations, since one process renders about 100 frames a
+second and the GPU takes far more. `minutes` sizes the action stage to a wall-clock budget: the step
+count is fixed once, from the measured speed of its first steps (still in the warm-up, whose
+learning rates do not depend on the total), and recorded, so `--steps N` repeats the run.
 """
 
 from __future__ import annotations
@@ -38,16 +44,29 @@ class TrainConfig:
     seed: int = 0
     stats_episodes: int = 1000  # demonstration episodes the action statistics come from
     buffer: int = 2048  # frames shuffled together
+    device: str = "cpu"
+    workers: int = 0  # processes rendering demonstrations (0: the training process itself)
+    reuse: int = 1  # times each demonstration frame is trained on
+    minutes: float | None = None  # wall-clock budget of the whole run; the action stage's steps fit it
+
+
+SIZING_STEPS = (50, 200)  # the action stage's speed is measured between these steps when `minutes` is set
+SAVE_MARGIN = 20.0  # seconds kept for writing the results
 
 
 def code_revision() -> str:
-    """git describe of the working tree (with -dirty when it has uncommitted changes), if any."""
+    """git describe of the working tree (with -dirty when it has uncommitted changes), if any; in a
+    copy without .git (a rented GPU machine) the revision the copy was made from, given as
+    $VLACOMPILE_REVISION."""
+    import os
+
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True,
                              cwd=Path(__file__).parent, timeout=10)
-        return out.stdout.strip() or "unknown"
+        described = out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        described = ""
+    return described or os.environ.get("VLACOMPILE_REVISION", "unknown")
 
 
 def resolved(cfg: TrainConfig, recipe) -> TrainConfig:
@@ -59,6 +78,32 @@ def resolved(cfg: TrainConfig, recipe) -> TrainConfig:
     if vision and not recipe.patch_labels:
         raise UserError(f"--vision-steps {vision}: {recipe.preset.name}'s recipe has no vision stage; pass 0")
     return replace(cfg, steps=steps, vision_steps=vision)
+
+
+def autocast(device: str):
+    """bf16 autocast on CUDA; on the CPU plain fp32 (bf16 measured no faster here, docs/BENCHMARKS.md)."""
+    import contextlib
+
+    import torch
+
+    return torch.autocast("cuda", torch.bfloat16) if device.startswith("cuda") else contextlib.nullcontext()
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU's model name and core count, for the training record."""
+    import os
+    import platform
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -90,16 +135,51 @@ class Optimizer:
 
 
 class Batches:
-    """Batches of the recipe's tensors from a frame stream; remembers which episodes it drew from."""
+    """Batches of the recipe's tensors from a frame stream, on `device`; remembers which episodes it
+    drew from. `make(frames)` builds a batch (default: the recipe's action batch)."""
 
-    def __init__(self, frames, recipe, stats: dict, batch: int):
-        self.frames, self.recipe, self.stats, self.batch = frames, recipe, stats, batch
+    def __init__(self, frames, recipe, stats: dict, batch: int, device: str = "cpu", make=None):
+        self.frames, self.recipe, self.stats, self.batch, self.device = frames, recipe, stats, batch, device
+        self.make = make or (lambda fs: recipe.batch(fs, stats))
         self.tasks: set = set()
 
     def __next__(self):
         frames = [next(self.frames) for _ in range(self.batch)]
         self.tasks.update(f.task for f in frames)
-        return self.recipe.batch(frames, self.stats)
+        return tuple(t.to(self.device, non_blocking=True) for t in self.make(frames))
+
+    def close(self) -> None:
+        """Stops the frame stream's worker processes, if any."""
+        if hasattr(self.frames, "close"):
+            self.frames.close()
+
+
+class Curves:
+    """Per-step losses, read back from the device ten steps at a time so that the training loop does
+    not wait for the GPU at every step."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names, self.values, self._pending = names, {n: [] for n in names}, []
+
+    def add(self, *losses) -> None:
+        import torch
+
+        self._pending.append(torch.stack([x.detach().float() for x in losses]))
+        if len(self._pending) >= 10:
+            self.flush()
+
+    def flush(self) -> None:
+        import torch
+
+        if self._pending:
+            for row in torch.stack(self._pending).cpu().tolist():
+                for n, v in zip(self.names, row):
+                    self.values[n].append(v)
+            self._pending = []
+
+    def recent(self, name: str, k: int = 50) -> float:
+        v = self.values[name][-k:]
+        return sum(v) / len(v)
 
 
 def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print, on_step=None) -> dict:
@@ -109,7 +189,6 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     import itertools
 
     import torch
-    from tqdm import tqdm
 
     from .fsutil import sha256, staged_folder, write_json
     from .sim import demos
@@ -118,46 +197,40 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     start, revision = time.perf_counter(), code_revision()  # the code the run started from
     cfg = resolved(cfg, recipe)
     torch.manual_seed(cfg.seed)
+    torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast (optimizer, losses)
+    torch.backends.cudnn.benchmark = True  # the patch embeddings' convolutions, at one fixed shape
     stats_seeds = episode_seeds("train", cfg.stats_episodes)
     stats = demos.statistics(stats_seeds, cfg.seed)
     transitions = stats[demos.STATISTICS_KEY]["num_transitions"]
     log(f"statistics from {len(stats_seeds)} demonstration episodes ({transitions} steps)")
-    model = recipe.initial_model(cfg.seed)
-    train_seeds = episode_seeds("train", len(SPLITS["train"]))
-    heads = recipe.heads()  # thrown away at the end
+    model = recipe.initial_model(cfg.seed).to(cfg.device)
+    heads = recipe.heads().to(cfg.device)  # thrown away at the end
     vision_curve, vision_seeds = vision_stage(recipe, model, heads, cfg, progress)
+    train_seeds = episode_seeds("train", len(SPLITS["train"]))
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk,
-                          patches=recipe.patch_labels)
-    batches = Batches(frames, recipe, stats, cfg.batch)
-    opt = Optimizer([*model.parameters(), *heads.parameters()], cfg)
-    g = torch.Generator().manual_seed(cfg.seed + 1)
-    curve, grounding_curve, patch_curve = [], [], []
-    with tqdm(range(cfg.steps), desc="train", unit="step", disable=not progress) as bar:
-        for step in bar:
-            loss, eps, ground, *dense = recipe.loss(model, heads, next(batches), g)
-            opt.update(step, loss)
-            curve.append(eps.item())
-            grounding_curve.append(ground.item())
-            patch_curve += [d.item() for d in dense]
-            if on_step is not None:
-                on_step(step + 1, model, stats)
-            if step % 10 == 0:
-                bar.set_postfix_str(f"loss {sum(curve[-50:]) / len(curve[-50:]):.4f} "
-                                    f"grounding {sum(grounding_curve[-50:]) / len(grounding_curve[-50:]):.4f}")
-    model.eval()
+                          patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse)
+    batches = Batches(frames, recipe, stats, cfg.batch, cfg.device)
+    try:
+        cfg, curves = action_stage(recipe, model, heads, batches, cfg, start, progress, on_step, stats, log)
+    finally:
+        batches.close()
+    model.eval().cpu()
     episodes = sorted(batches.tasks, key=lambda t: t[1])
+    curve, grounding_curve, patch_curve = (curves.values[n] for n in ("eps", "grounding", "patches"))
     record = {"preset": recipe.preset.name, "config": {**asdict(cfg), "objective": asdict(recipe.objective)},
               "objective": recipe.description,
               "steps": cfg.steps, "samples": cfg.steps * cfg.batch,
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
-                       "dart_noise": list(demos.DART_NOISE), "chunk": recipe.chunk},
+                       "dart_noise": list(demos.DART_NOISE), "mistake_rate": demos.MISTAKE_RATE,
+                       "chunk": recipe.chunk, "frame_reuse": cfg.reuse},
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
                                "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
               "final_patch_loss": _tail_mean(patch_curve),
               "final_loss": _tail_mean(curve),
               "final_grounding_loss": _tail_mean(grounding_curve),
               "wall_seconds": time.perf_counter() - start,
+              "device": device_name(cfg.device), "precision": "bf16 autocast" if cfg.device.startswith("cuda") else "fp32",
               "threads": torch.get_num_threads(), "torch": torch.__version__, "code_revision": revision}
     with staged_folder(Path(out)) as tmp:
         record["weights_sha256"] = sha256(recipe.save(tmp, model, stats))
@@ -167,6 +240,61 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
         write_json(tmp / RECORD, record)
     log(f"trained {cfg.steps} steps in {record['wall_seconds'] / 60:.1f} min, final loss {record['final_loss']:.4f}")
     return record
+
+
+def _synced_clock(device: str) -> float:
+    """perf_counter once the device has finished the work queued so far."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _sized(cfg: TrainConfig, step: int, per_step: float, start: float) -> TrainConfig:
+    """cfg with the action stage's steps fitted to what is left of `cfg.minutes` at `step`."""
+    left = cfg.minutes * 60 - (time.perf_counter() - start) - SAVE_MARGIN
+    return replace(cfg, steps=max(step + 1, min(cfg.steps, step + int(left / per_step))))
+
+
+def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start: float, progress: bool, on_step,
+                 stats, log=print) -> tuple[TrainConfig, Curves]:
+    """The recipe's loss on demonstration batches for cfg.steps steps (fitted to cfg.minutes if set);
+    -> (the config as run, the loss curves)."""
+    import torch
+    from tqdm import tqdm
+
+    opt = Optimizer([*model.parameters(), *heads.parameters()], cfg)
+    g = torch.Generator(cfg.device).manual_seed(cfg.seed + 1)
+    curves = Curves(("eps", "grounding", "patches"))
+    step, timer = 0, None
+    with tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress) as bar:
+        while step < cfg.steps:
+            if cfg.minutes and step == SIZING_STEPS[0]:
+                timer = _synced_clock(cfg.device)
+            if cfg.minutes and step == SIZING_STEPS[1]:
+                per_step = (_synced_clock(cfg.device) - timer) / (SIZING_STEPS[1] - SIZING_STEPS[0])
+                cfg = _sized(cfg, step, per_step, start)
+                opt.cfg, bar.total = cfg, cfg.steps
+                bar.refresh()
+            if cfg.minutes and time.perf_counter() - start > cfg.minutes * 60 - SAVE_MARGIN:
+                log(f"the {cfg.minutes} minute budget ran out at step {step} of {cfg.steps}: stopped there")
+                cfg = replace(cfg, steps=step)
+                break
+            with autocast(cfg.device):
+                loss, eps, ground, *dense = recipe.loss(model, heads, next(batches), g)
+            opt.update(step, loss)
+            curves.add(eps, ground, dense[0] if dense else torch.zeros((), device=eps.device))
+            step += 1
+            bar.update()
+            if on_step is not None:
+                on_step(step, model, stats)
+            if step % 10 == 0:  # the curves have just been read back
+                bar.set_postfix_str(f"loss {curves.recent('eps'):.4f} grounding {curves.recent('grounding'):.4f}")
+    curves.flush()
+    if not recipe.patch_labels:
+        curves.values["patches"] = []
+    return cfg, curves
 
 
 def _tail_mean(curve: list[float]) -> float | None:
@@ -186,20 +314,26 @@ def vision_stage(recipe, model, heads, cfg: TrainConfig, progress: bool = True) 
     if not cfg.vision_steps:
         return [], []
     seeds = demos.training_seeds(len(SPLITS["train"]) - VISION_SEEDS_START, VISION_SEEDS_START)
-    frames = demos.stream(itertools.cycle(seeds), cfg.seed + 2, cfg.buffer, recipe.chunk, patches=True)
+    frames = demos.stream(itertools.cycle(seeds), cfg.seed + 2, cfg.buffer, recipe.chunk, patches=True,
+                          workers=cfg.workers, reuse=cfg.reuse)
+    batches = Batches(frames, recipe, {}, cfg.vision_batch, cfg.device, make=recipe.vision_batch)
     schedule = replace(cfg, steps=cfg.vision_steps, warmup=max(cfg.vision_steps // 10, 1))
     opt = Optimizer([*recipe.vision_parameters(model), *heads["patches"].parameters()], schedule)
-    curve, used = [], []
-    with tqdm(range(cfg.vision_steps), desc="vision stage", unit="step", disable=not progress) as bar:
-        for step in bar:
-            batch = [next(frames) for _ in range(cfg.vision_batch)]
-            used += [f.task[1] for f in batch]
-            loss = recipe.vision_loss(model, heads, batch)
-            opt.update(step, loss)
-            curve.append(loss.item())
-            if step % 10 == 0:
-                bar.set_postfix_str(f"patch loss {sum(curve[-50:]) / len(curve[-50:]):.4f}")
-    return curve, [min(used), max(used)]
+    curves = Curves(("patches",))
+    try:
+        with tqdm(range(cfg.vision_steps), desc="vision stage", unit="step", disable=not progress) as bar:
+            for step in bar:
+                with autocast(cfg.device):
+                    loss = recipe.vision_loss(model, heads, next(batches))
+                opt.update(step, loss)
+                curves.add(loss)
+                if step % 10 == 9:  # the curve has just been read back
+                    bar.set_postfix_str(f"patch loss {curves.recent('patches'):.4f}")
+    finally:
+        batches.close()
+    curves.flush()
+    used = [s for _, s in batches.tasks]
+    return curves.values["patches"], [min(used), max(used)]
 
 
 def plot_curve(curve: list[float], grounding: list[float], path: Path, label: str = "eps-prediction MSE",

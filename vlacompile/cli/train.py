@@ -13,13 +13,26 @@ import click
 @click.option("--vision-steps", type=click.IntRange(0), default=None,
               help="Steps of the vision stage before the action objective (default: the recipe's; 0 skips it).")
 @click.option("--batch", type=click.IntRange(1), default=None, help="Frames per step (default: the shipped run's).")
+@click.option("--vision-batch", type=click.IntRange(1), default=None, help="Frames per vision-stage step.")
+@click.option("--buffer", type=click.IntRange(1), default=None,
+              help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate of AdamW.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the initialization, the demonstrations' order and noise, and the diffusion draws.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="PyTorch CPU threads (default: PyTorch's).")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where to train: cpu, or cuda / cuda:N (bf16 autocast there).")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Processes rendering demonstrations beside the training one (a GPU needs many: one renders "
+                   "about 100 frames a second). The frames do not depend on it.")
+@click.option("--reuse", type=click.IntRange(1), default=1, show_default=True,
+              help="Times each demonstration frame is trained on.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Wall-clock budget: the action stage's step count (at most --steps) is fitted to it from the "
+                   "speed of its first steps, and recorded in training.json.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, lr, seed, threads, out):
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, threads, device, workers, reuse, minutes, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `vlacompile train --out
@@ -36,9 +49,25 @@ def train(preset, steps, vision_steps, batch, lr, seed, threads, out):
     recipe = training_recipe(preset)
     if threads:
         torch.set_num_threads(threads)
-    given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "lr": lr}
-    cfg = replace(TrainConfig(seed=seed), **{k: v for k, v in given.items() if v is not None})
+    check_device(device)
+    given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "vision_batch": vision_batch,
+             "buffer": buffer, "lr": lr, "minutes": minutes}
+    cfg = replace(TrainConfig(seed=seed, device=device, workers=workers, reuse=reuse),
+                  **{k: v for k, v in given.items() if v is not None})
     out = out or Path("train") / preset
     record = run(recipe, cfg, out, log=click.echo)
     click.echo(f"wrote {out}/ (weights, statistics, loss.json, loss.png, training.json); "
                f"final loss {record['final_loss']:.4f}")
+
+
+def check_device(device: str) -> None:
+    import torch
+
+    from ..errors import UserError
+
+    if device == "cpu":
+        return
+    if not device.startswith("cuda"):
+        raise UserError(f"--device {device}: train on cpu or cuda (cuda:N for another GPU)")
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {device}: this PyTorch sees no CUDA GPU ({torch.__version__}); train with --device cpu")

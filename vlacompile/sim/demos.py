@@ -1,9 +1,20 @@
 """Demonstrations: (image, instruction, the expert's next 16 actions) from expert episodes, and the
 action statistics that normalize them.
 
-The executed actions are perturbed (DART: Gaussian noise on the motion, a different scale per
-episode) so demonstrations visit the off-course states a learned policy drifts into; the label at
-every state is still the expert's clean plan from that state (expert.plan), never the noise.
+The executed actions are perturbed so demonstrations visit the off-course states a learned policy
+drifts into; the label at every state is still the expert's clean plan from that state
+(expert.plan), never the perturbation:
+- DART: Gaussian noise on the motion, a different scale per episode;
+- mistakes: in MISTAKE_RATE of the episodes, one scripted wrong grasp (`Mistake`): the gripper goes
+  to a point off the named object, or to another object, descends and closes there, then the
+  expert takes over. Learned policies fail exactly so (they close beside the object, or on a
+  distractor that shares its colour or kind); without these episodes no demonstration shows how to
+  reopen and try again.
+
+Each episode draws its perturbations from its own generator (`episode_rng`: the stream's seed, the
+family and the episode seed), so the frames of an episode do not depend on which episodes came
+before it, and `stream` can render episodes in worker processes and still yield the same frames
+in the same order.
 
 Statistics follow CogACT / OpenVLA's dataset statistics: per action dimension mean, std, min, max,
 q01 and q99 over every executed step of the demonstrations, and a mask that is False for the
@@ -16,17 +27,23 @@ cognition feature next to CogACT's objective (objective.py says why); no policy 
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from .env import Episode
-from .expert import expert_action, plan
+from .expert import ALIGN, AT, CLOSE, SPEED, expert_action, plan
 from .patches import patch_labels
-from .tasks import SPLITS, episode_seeds
+from .tasks import FAMILIES, SPLITS, episode_seeds
 
 CHUNK = 16
 DART_NOISE = (0.0, 0.015)  # per-episode noise scale, uniform in this range (table units per step)
+MISTAKE_RATE = 0.3  # fraction of episodes with one scripted wrong grasp
+MISTAKE_START = 12  # it starts at a step drawn below this (before most first grasps)
+MISTAKE_STEPS = 16  # at most this many steps to reach its point before it closes anyway
+MISTAKE_OFFSET = (0.08, 0.3)  # a miss lands this far (table units) from the named object's centre
 STATISTICS_KEY = "vlacompile_tabletop"
 GRIPPER = 6
 GROUNDING_DIMS = 9
@@ -61,40 +78,117 @@ def grounding(world, task) -> np.ndarray:
                     np.float32)
 
 
+def episode_rng(seed: int, family: str, episode_seed: int) -> np.random.Generator:
+    """The generator of one demonstration episode's perturbations."""
+    return np.random.default_rng([seed, FAMILIES.index(family), episode_seed])
+
+
+class Mistake:
+    """One scripted wrong grasp, from step `start`: with probability one half the point is another
+    object's centre (the wrong object), else a point MISTAKE_OFFSET from the named object's centre
+    (a miss), chosen when the mistake starts. The gripper travels there keeping its jaws as they
+    are, descends to grasp height (half the object's height, or just above the table for a miss),
+    and closes; the expert then takes over (it reopens, or puts the wrong object down)."""
+
+    def __init__(self, rng, start: int):
+        self.rng, self.start, self.point, self.steps = rng, start, None, 0
+
+    def _choose(self, world, task) -> tuple[float, float, float]:
+        x = world.objects[task.target]
+        others = [o for i, o in enumerate(world.objects) if i != task.target and not o.held]
+        if others and self.rng.random() < 0.5:
+            o = others[int(self.rng.integers(len(others)))]
+            return o.u, o.v, o.z + 0.5 * o.height
+        r, a = self.rng.uniform(*MISTAKE_OFFSET), self.rng.uniform(0, 2 * math.pi)
+        return x.u + r * math.cos(a), x.v + r * math.sin(a), 0.03
+
+    def action(self, world, task) -> np.ndarray | None:
+        """The mistake's next action, or None when it is not (or no longer) in control."""
+        if world.steps < self.start or self.steps < 0:
+            return None
+        if self.point is None:
+            self.point = self._choose(world, task)
+        g, (u, v, z) = world.gripper, self.point
+        self.steps += 1
+        arrived = math.hypot(g.u - u, g.v - v) <= ALIGN and abs(g.z - z) <= AT
+        if arrived or self.steps > MISTAKE_STEPS:
+            self.steps = -1  # closes once, then hands over for good
+            return np.array([0, 0, 0, 0, 0, 0, CLOSE], np.float32)
+        d = [float(np.clip(e, -SPEED, SPEED)) for e in (v - g.v, u - g.u, z - g.z)]
+        return np.array([*d, 0, 0, 0, 0.0 if g.closed else 1.0], np.float32)
+
+
+def perturbed_actions(ep: Episode, rng, noise: float | None = None):
+    """The executed actions of one demonstration episode, step by step (a generator that reads
+    `ep` before each step): the expert's, with DART noise and, in MISTAKE_RATE of the episodes, one
+    mistake. Draws from `rng` in a fixed order, so an episode's perturbations depend on it alone."""
+    noise = float(rng.uniform(*DART_NOISE)) if noise is None else noise
+    mistake = Mistake(rng, int(rng.integers(MISTAKE_START))) if rng.random() < MISTAKE_RATE else None
+    while not ep.done:
+        a = mistake.action(ep.world, ep.task) if mistake else None
+        if a is None:
+            a = expert_action(ep.world, ep.task)
+        a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
+        yield a
+
+
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
                    every: int = 1, render: bool = True, patches: bool = False) -> list[Frame]:
     """One demonstration episode, every `every`-th step as a frame (rendered unless `render` is False:
     then its image is None), with its label, and with per-patch labels if `patches`."""
-    noise = float(rng.uniform(*DART_NOISE)) if noise is None else noise
     ep, frames = Episode(family, seed, render=render), []
-    while not ep.done:
+    for a in perturbed_actions(ep, rng, noise):
         if ep.world.steps % every == 0:
             obs = ep.observe()
             image = None if obs.image is None else np.array(obs.image)
             frames.append(Frame(image, obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
                                 grounding(ep.world, ep.task), obs.state,
                                 patch_labels(ep.world, POSITION_SCALE) if patches else None))
-        a = expert_action(ep.world, ep.task)
-        a[:3] += rng.normal(0.0, noise, 3) if noise else 0.0
         ep.step(a)
     return frames
 
 
-def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
-           patches: bool = False):
+def _episode_job(job: tuple) -> list[Frame]:
+    family, seed, stream_seed, chunk, render, patches = job
+    return episode_frames(family, seed, episode_rng(stream_seed, family, seed), chunk, render=render, patches=patches)
+
+
+def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int):
+    """Each episode's frames, in the order of `seeds`, rendered by `workers` processes (0: this one).
+    At most 2 x workers episodes wait at a time, so an endless `seeds` stays bounded in memory."""
+    jobs = ((family, s, stream_seed, chunk, render, patches) for family, s in seeds)
+    if not workers:
+        yield from map(_episode_job, jobs)
+        return
+    import multiprocessing
+
+    # forkserver: the workers must not inherit a CUDA context or torch's threads from a trainer.
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.apply_async(_episode_job, (job,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
+           patches: bool = False, workers: int = 0, reuse: int = 1):
     """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
-    a batch mixes episodes. Each frame is yielded once."""
+    a batch mixes episodes. Each frame is yielded `reuse` times (at random places in the buffer).
+    `workers` processes render the episodes; the frames and their order do not depend on it."""
     rng = np.random.default_rng(seed)
     pool: list[Frame] = []
-    episodes = iter(seeds)
+    episodes = _episodes(seeds, seed, chunk, render, patches, workers)
     exhausted = False
     while pool or not exhausted:
         while not exhausted and len(pool) < buffer:
-            nxt = next(episodes, None)
-            if nxt is None:
+            frames = next(episodes, None)
+            if frames is None:
                 exhausted = True
             else:
-                pool += episode_frames(*nxt, rng, chunk, render=render, patches=patches)
+                pool += frames * reuse
         if pool:
             k = int(rng.integers(len(pool)))
             pool[k], pool[-1] = pool[-1], pool[k]
@@ -104,17 +198,13 @@ def stream(seeds: list[tuple[str, int]], seed: int = 0, buffer: int = 1024, chun
 def statistics(seeds: list[tuple[str, int]], seed: int = 0) -> dict:
     """Dataset statistics of the executed actions of these demonstration episodes (no rendering), and
     of the proprioception they were taken from (OpenVLA's "proprio" entry; pi0 normalizes its state by it)."""
-    rng, actions, states, lengths = np.random.default_rng(seed), [], [], []
+    actions, states = [], []
     for family, s in seeds:
         ep = Episode(family, s, render=False)
-        noise = float(rng.uniform(*DART_NOISE))
-        while not ep.done:
+        for a in perturbed_actions(ep, episode_rng(seed, family, s)):
             states.append(ep.world.gripper.state)
-            a = expert_action(ep.world, ep.task)
-            a[:3] += rng.normal(0.0, noise, 3)
             actions.append(a)
             ep.step(a)
-        lengths.append(ep.world.steps)
     a = np.stack(actions)
     mask = [True] * a.shape[1]
     mask[GRIPPER] = False

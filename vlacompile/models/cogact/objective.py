@@ -52,7 +52,7 @@ def pixels_from_uint8(images: torch.Tensor) -> torch.Tensor:
     """[B, 224, 224, 3] uint8 -> [B, 6, 224, 224]: the runtime's preprocessing of a 224 px image
     (runtime.preprocess: /255, DINOv2 then SigLIP normalization), batched in torch."""
     x = images.permute(0, 3, 1, 2).float() / 255.0
-    mean, std = torch.tensor(DINO_MEAN)[:, None, None], torch.tensor(DINO_STD)[:, None, None]
+    mean, std = (torch.tensor(v, device=x.device)[:, None, None] for v in (DINO_MEAN, DINO_STD))
     return torch.cat([(x - mean) / std, (x - 0.5) / 0.5], dim=1)
 
 
@@ -116,15 +116,15 @@ def sincos_table(tokens: int, width: int) -> torch.Tensor:
 
 def eps_loss(model, cognition: torch.Tensor, actions: torch.Tensor, objective: Objective, g: torch.Generator):
     """The eps-prediction MSE of the action head given the cognition features [B, D]."""
-    net, b = model.action_model.net, cognition.shape[0]
-    drop = torch.rand(b, generator=g) < objective.cond_drop
+    net, b, device = model.action_model.net, cognition.shape[0], g.device  # g: on the training device
+    drop = torch.rand(b, generator=g, device=device) < objective.cond_drop
     z = torch.where(drop[:, None], net.z_embedder.uncondition.expand(b, -1), cognition)
     z = z.repeat(objective.repeats, 1)[:, None]  # [R*B, 1, D]
     x0 = actions.repeat(objective.repeats, 1, 1)  # [R*B, 16, 7]
     steps = model.cfg.sampler.train_steps
-    t = torch.randint(0, steps, (x0.shape[0],), generator=g)
-    abar = torch.tensor(cosine_alphas_cumprod(steps), dtype=torch.float32)[t][:, None, None]
-    eps = torch.randn(x0.shape, generator=g)
+    t = torch.randint(0, steps, (x0.shape[0],), generator=g, device=device)
+    abar = torch.tensor(cosine_alphas_cumprod(steps), dtype=torch.float32, device=device)[t][:, None, None]
+    eps = torch.randn(x0.shape, generator=g, device=device)
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
     return F.mse_loss(net(x_t, t.float(), z), eps)
 

@@ -38,7 +38,7 @@ class Objective:
 
 def flow_times(n: int, g: torch.Generator) -> torch.Tensor:
     """[n] times from Beta(1.5, 1), rescaled to [0.001, 1]."""
-    return torch.rand(n, generator=g).pow(1.0 / BETA_ALPHA) * (1.0 - T_MIN) + T_MIN
+    return torch.rand(n, generator=g, device=g.device).pow(1.0 / BETA_ALPHA) * (1.0 - T_MIN) + T_MIN
 
 
 def repeat_cache(cache: PrefixKV, r: int) -> PrefixKV:
@@ -57,7 +57,7 @@ def training_loss(model: Pi0, head: torch.nn.Module, pixels, image_valid, ids, i
     cache = repeat_cache(model.prefix_kv(*model.embed_prefix(pixels, image_valid, ids, ids_valid)), r)
     a = actions.repeat_interleave(r, 0)
     t = flow_times(a.shape[0], g)
-    noise = torch.randn(a.shape, generator=g)
+    noise = torch.randn(a.shape, generator=g, device=g.device)
     x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
     hs = model.suffix_hidden(cache, state.repeat_interleave(r, 0), x_t, t)
     v = model.action_head(hs)
