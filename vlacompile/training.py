@@ -48,6 +48,8 @@ class TrainConfig:
     workers: int = 0  # processes rendering demonstrations (0: the training process itself)
     reuse: int = 1  # times each demonstration frame is trained on
     minutes: float | None = None  # wall-clock budget of the whole run; the action stage's steps fit it
+    init: str | None = None  # a folder `vlacompile train` wrote: train it further instead of from scratch
+    first_episode: int = 0  # the action stage's demonstrations start at this training seed
 
 
 SIZING_STEPS = (50, 200)  # the action stage's speed is measured between these steps when `minutes` is set
@@ -203,10 +205,10 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     stats = demos.statistics(stats_seeds, cfg.seed)
     transitions = stats[demos.STATISTICS_KEY]["num_transitions"]
     log(f"statistics from {len(stats_seeds)} demonstration episodes ({transitions} steps)")
-    model = recipe.initial_model(cfg.seed).to(cfg.device)
+    model = (recipe.trained_model(Path(cfg.init)) if cfg.init else recipe.initial_model(cfg.seed)).to(cfg.device)
     heads = recipe.heads().to(cfg.device)  # thrown away at the end
     vision_curve, vision_seeds = vision_stage(recipe, model, heads, cfg, progress)
-    train_seeds = episode_seeds("train", len(SPLITS["train"]))
+    train_seeds = episode_seeds("train", VISION_SEEDS_START - cfg.first_episode, cfg.first_episode)
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk,
                           patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse)
     batches = Batches(frames, recipe, stats, cfg.batch, cfg.device)
@@ -220,6 +222,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     record = {"preset": recipe.preset.name, "config": {**asdict(cfg), "objective": asdict(recipe.objective)},
               "objective": recipe.description,
               "steps": cfg.steps, "samples": cfg.steps * cfg.batch,
+              "init": _init_record(cfg.init),
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
                        "dart_noise": list(demos.DART_NOISE), "mistake_rate": demos.MISTAKE_RATE,
@@ -249,6 +252,21 @@ def _synced_clock(device: str) -> float:
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
     return time.perf_counter()
+
+
+def _init_record(init: str | None) -> dict | None:
+    """Where a continued run started: the folder, its weights' sha256 and its own record."""
+    import json
+
+    from .fsutil import sha256
+
+    if not init:
+        return None
+    folder = Path(init)
+    weights = next(p for p in (folder / "weights.safetensors", folder / "model.safetensors") if p.is_file())
+    record = folder / RECORD
+    return {"folder": str(folder), "weights_sha256": sha256(weights),
+            "record": json.loads(record.read_text()) if record.is_file() else None}
 
 
 def _sized(cfg: TrainConfig, step: int, per_step: float, start: float) -> TrainConfig:

@@ -30,9 +30,14 @@ import click
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Wall-clock budget: the action stage's step count (at most --steps) is fitted to it from the "
                    "speed of its first steps, and recorded in training.json.")
+@click.option("--init", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Train further a model `vlacompile train` wrote (that folder) instead of starting from scratch; "
+                   "its record is kept in the new one.")
+@click.option("--first-episode", type=click.IntRange(0, 49_999), default=0, show_default=True,
+              help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, threads, device, workers, reuse, minutes, out):
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, threads, device, workers, reuse, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `vlacompile train --out
@@ -52,7 +57,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, th
     check_device(device)
     given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "vision_batch": vision_batch,
              "buffer": buffer, "lr": lr, "minutes": minutes}
-    cfg = replace(TrainConfig(seed=seed, device=device, workers=workers, reuse=reuse),
+    cfg = replace(TrainConfig(seed=seed, device=device, workers=workers, reuse=reuse, first_episode=first_episode,
+                              init=str(init) if init else None),
                   **{k: v for k, v in given.items() if v is not None})
     out = out or Path("train") / preset
     record = run(recipe, cfg, out, log=click.echo)

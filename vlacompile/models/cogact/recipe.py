@@ -38,6 +38,18 @@ class CogACTRecipe:
         shapes = state_shapes(self.preset.name)
         return from_state(self.preset, initial_state(shapes, self.preset, seed), "initialization").train()
 
+    def trained_model(self, folder: Path):
+        """A model `vlacompile train` wrote (weights.safetensors), to train further."""
+        from safetensors.torch import load_file
+
+        from ...errors import UserError
+        from .build import from_state
+
+        weights = Path(folder) / "weights.safetensors"
+        if not weights.is_file():
+            raise UserError(f"--init {folder}: no weights.safetensors; give a folder `vlacompile train` wrote")
+        return from_state(self.preset, load_file(str(weights)), str(weights)).train()
+
     def heads(self):
         """The throw-away training heads: grounding (cognition feature) and patches (visual tokens)."""
         import torch

@@ -56,6 +56,12 @@ class Pi0Recipe:
 
         return from_state(self.preset, synthesize_state(state_shapes(self.preset.name), seed), "initialization").train()
 
+    def trained_model(self, folder: Path):
+        """A model `vlacompile train` wrote (LeRobot's layout), to train further."""
+        from .checkpoint import load_folder
+
+        return load_folder(folder, self.preset.name).model.train()
+
     def statistics(self, stats: dict):
         from ...sim.demos import STATISTICS_KEY
         from .statistics import Statistics
