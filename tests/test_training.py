@@ -1,6 +1,7 @@
 """Training the embedded default: the objective learns, the schedule is as stated, and the shipped
 weights are the ones their record describes. No test retrains the shipped model."""
 
+import json
 import shutil
 
 import numpy as np
@@ -136,3 +137,43 @@ def test_grounding_targets_point_from_the_gripper_to_the_named_objects():
     np.testing.assert_allclose(grounding(world, task), expected, atol=1e-6)
     x.held = True
     assert grounding(world, task)[-1] == 1.0
+
+
+def _short_run(tiny, tmp_path, **given):
+    """A whole `train` on the CPU, as small as it goes: few steps, few statistics episodes, no vision stage."""
+    from vlacompile.training import train
+
+    recipe = CogACTRecipe(PRESETS["cogact-tiny"], tiny.tokenizer)
+    cfg = TrainConfig(**{"steps": 2, "vision_steps": 0, "batch": 2, "buffer": 8, "stats_episodes": 10, **given})
+    return train(recipe, cfg, tmp_path / "out", progress=False, log=lambda *_: None)
+
+
+def test_a_run_out_of_minutes_stops_after_its_first_step_and_records_the_steps_it_ran(tiny, tmp_path):
+    record = _short_run(tiny, tmp_path, steps=50, minutes=0.001)
+    assert record["steps"] == record["config"]["steps"] == 1
+    assert len(json.loads((tmp_path / "out" / "loss.json").read_text())["loss"]) == 1
+
+
+def test_a_continued_run_starts_from_the_given_weights_and_keeps_their_record(tiny, tmp_path):
+    """At a vanishing learning rate the continued model is the one it started from."""
+    from safetensors.torch import load_file
+
+    from vlacompile.fsutil import sha256
+
+    record = _short_run(tiny, tmp_path, steps=1, lr=1e-12, init=str(embedded.EMBEDDED), first_episode=7000)
+    before, after = load_file(str(embedded.WEIGHTS)), load_file(str(tmp_path / "out" / "weights.safetensors"))
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert record["init"]["weights_sha256"] == sha256(embedded.WEIGHTS)
+    assert record["init"]["record"]["weights_sha256"] == sha256(embedded.WEIGHTS)
+    assert record["data"]["seeds_seen"][0] >= 7000
+
+
+def test_sizing_to_minutes_fits_the_steps_that_remain():
+    import time
+
+    from vlacompile.training import SAVE_MARGIN, _sized
+
+    cfg = TrainConfig(steps=10_000, minutes=1.0)
+    sized = _sized(cfg, 200, per_step=0.01, start=time.perf_counter())
+    assert abs(sized.steps - (200 + (60 - SAVE_MARGIN) / 0.01)) <= 2
+    assert _sized(cfg, 200, per_step=1e-6, start=time.perf_counter()).steps == 10_000  # never past --steps

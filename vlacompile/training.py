@@ -45,8 +45,9 @@ class TrainConfig:
     stats_episodes: int = 1000  # demonstration episodes the action statistics come from
     buffer: int = 2048  # frames shuffled together
     device: str = "cpu"
-    workers: int = 0  # processes rendering demonstrations (0: the training process itself)
+    workers: int = 1  # processes rendering demonstrations (0: the training process itself)
     reuse: int = 1  # times each demonstration frame is trained on
+    frame_every: int = 6  # one frame every this many steps of each demonstration episode (demos.stream says why)
     minutes: float | None = None  # wall-clock budget of the whole run; the action stage's steps fit it
     init: str | None = None  # a folder `vlacompile train` wrote: train it further instead of from scratch
     first_episode: int = 0  # the action stage's demonstrations start at this training seed
@@ -210,7 +211,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     vision_curve, vision_seeds = vision_stage(recipe, model, heads, cfg, progress)
     train_seeds = episode_seeds("train", VISION_SEEDS_START - cfg.first_episode, cfg.first_episode)
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk,
-                          patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse)
+                          patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every)
     batches = Batches(frames, recipe, stats, cfg.batch, cfg.device)
     try:
         cfg, curves = action_stage(recipe, model, heads, batches, cfg, start, progress, on_step, stats, log)
@@ -226,7 +227,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
                        "dart_noise": list(demos.DART_NOISE), "mistake_rate": demos.MISTAKE_RATE,
-                       "chunk": recipe.chunk, "frame_reuse": cfg.reuse},
+                       "chunk": recipe.chunk, "frame_every": cfg.frame_every, "frame_reuse": cfg.reuse},
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
                                "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
               "final_patch_loss": _tail_mean(patch_curve),
@@ -295,7 +296,7 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
                 cfg = _sized(cfg, step, per_step, start)
                 opt.cfg, bar.total = cfg, cfg.steps
                 bar.refresh()
-            if cfg.minutes and time.perf_counter() - start > cfg.minutes * 60 - SAVE_MARGIN:
+            if cfg.minutes and step and time.perf_counter() - start > cfg.minutes * 60 - SAVE_MARGIN:
                 log(f"the {cfg.minutes} minute budget ran out at step {step} of {cfg.steps}: stopped there")
                 cfg = replace(cfg, steps=step)
                 break
@@ -333,7 +334,7 @@ def vision_stage(recipe, model, heads, cfg: TrainConfig, progress: bool = True) 
         return [], []
     seeds = demos.training_seeds(len(SPLITS["train"]) - VISION_SEEDS_START, VISION_SEEDS_START)
     frames = demos.stream(itertools.cycle(seeds), cfg.seed + 2, cfg.buffer, recipe.chunk, patches=True,
-                          workers=cfg.workers, reuse=cfg.reuse)
+                          workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every)
     batches = Batches(frames, recipe, {}, cfg.vision_batch, cfg.device, make=recipe.vision_batch)
     schedule = replace(cfg, steps=cfg.vision_steps, warmup=max(cfg.vision_steps // 10, 1))
     opt = Optimizer([*recipe.vision_parameters(model), *heads["patches"].parameters()], schedule)

@@ -55,6 +55,9 @@ def six_dim_statistics(other_weights, tmp_path):
     (["eval", "--no-reference"], "nothing to evaluate"),
     (["train", "--preset", "cogact-base"], "training here is for small presets"),
     (["train", "--preset", "pi0-tiny", "--vision-steps", "5"], "recipe has no vision stage; pass 0"),
+    (["train", "--device", "cuda"], "this PyTorch sees no CUDA GPU"),
+    (["train", "--device", "tpu"], "train on cpu or cuda"),
+    (["train", "--init", "calib_data"], "no weights.safetensors; give a folder `vlacompile train` wrote"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     result = run(*args, "--out", tmp_path / "out")

@@ -22,11 +22,15 @@ import click
 @click.option("--threads", type=click.IntRange(1), default=None, help="PyTorch CPU threads (default: PyTorch's).")
 @click.option("--device", default="cpu", show_default=True,
               help="Where to train: cpu, or cuda / cuda:N (bf16 autocast there).")
-@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
-              help="Processes rendering demonstrations beside the training one (a GPU needs many: one renders "
-                   "about 100 frames a second). The frames do not depend on it.")
+@click.option("--workers", type=click.IntRange(0), default=None,
+              help="Processes rendering demonstrations beside the training one (default 1; 0: the training "
+                   "process renders them; a GPU needs many, as one renders about 100 frames a second). The frames "
+                   "do not depend on it.")
 @click.option("--reuse", type=click.IntRange(1), default=1, show_default=True,
               help="Times each demonstration frame is trained on.")
+@click.option("--frame-every", type=click.IntRange(1), default=None,
+              help="One frame every this many steps of each demonstration episode (default: the shipped run's, 6): "
+                   "more scenes for the same frames.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Wall-clock budget: the action stage's step count (at most --steps) is fitted to it from the "
                    "speed of its first steps, and recorded in training.json.")
@@ -37,7 +41,8 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, threads, device, workers, reuse, minutes, init, first_episode, out):
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, threads, device, workers, reuse, frame_every,
+          minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `vlacompile train --out
@@ -56,8 +61,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, th
         torch.set_num_threads(threads)
     check_device(device)
     given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "vision_batch": vision_batch,
-             "buffer": buffer, "lr": lr, "minutes": minutes}
-    cfg = replace(TrainConfig(seed=seed, device=device, workers=workers, reuse=reuse, first_episode=first_episode,
+             "buffer": buffer, "lr": lr, "minutes": minutes, "frame_every": frame_every, "workers": workers}
+    cfg = replace(TrainConfig(seed=seed, device=device, reuse=reuse, first_episode=first_episode,
                               init=str(init) if init else None),
                   **{k: v for k, v in given.items() if v is not None})
     out = out or Path("train") / preset

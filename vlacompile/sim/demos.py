@@ -133,12 +133,12 @@ def perturbed_actions(ep: Episode, rng, noise: float | None = None):
 
 
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
-                   every: int = 1, render: bool = True, patches: bool = False) -> list[Frame]:
-    """One demonstration episode, every `every`-th step as a frame (rendered unless `render` is False:
-    then its image is None), with its label, and with per-patch labels if `patches`."""
+                   every: int = 1, render: bool = True, patches: bool = False, phase: int = 0) -> list[Frame]:
+    """One demonstration episode, every `every`-th step from step `phase` as a frame (rendered unless
+    `render` is False: then its image is None), with its label, and with per-patch labels if `patches`."""
     ep, frames = Episode(family, seed, render=render), []
     for a in perturbed_actions(ep, rng, noise):
-        if ep.world.steps % every == 0:
+        if ep.world.steps % every == phase % every:
             obs = ep.observe()
             image = None if obs.image is None else np.array(obs.image)
             frames.append(Frame(image, obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
@@ -149,14 +149,16 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
 
 
 def _episode_job(job: tuple) -> list[Frame]:
-    family, seed, stream_seed, chunk, render, patches = job
-    return episode_frames(family, seed, episode_rng(stream_seed, family, seed), chunk, render=render, patches=patches)
+    family, seed, stream_seed, chunk, render, patches, every = job
+    phase = int(np.random.default_rng([stream_seed, FAMILIES.index(family), seed, 1]).integers(every))
+    return episode_frames(family, seed, episode_rng(stream_seed, family, seed), chunk, every=every, render=render,
+                          patches=patches, phase=phase)
 
 
-def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int):
+def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int, every: int):
     """Each episode's frames, in the order of `seeds`, rendered by `workers` processes (0: this one).
     At most 2 x workers episodes wait at a time, so an endless `seeds` stays bounded in memory."""
-    jobs = ((family, s, stream_seed, chunk, render, patches) for family, s in seeds)
+    jobs = ((family, s, stream_seed, chunk, render, patches, every) for family, s in seeds)
     if not workers:
         yield from map(_episode_job, jobs)
         return
@@ -174,13 +176,19 @@ def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, 
 
 
 def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
-           patches: bool = False, workers: int = 0, reuse: int = 1):
+           patches: bool = False, workers: int = 0, reuse: int = 1, every: int = 1):
     """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
-    a batch mixes episodes. Each frame is yielded `reuse` times (at random places in the buffer).
-    `workers` processes render the episodes; the frames and their order do not depend on it."""
+    a batch mixes episodes. Each episode gives every `every`-th step (from a phase its seed draws),
+    and each frame is yielded `reuse` times (at random places in the buffer). `workers` processes
+    render the episodes; the frames and their order do not depend on it.
+
+    Why `every`: consecutive frames of an episode show the same scene, so a frame budget spent on
+    every step of few episodes teaches a model those scenes (it learns where the named object is in
+    each one) rather than how to find it in a new one. The shipped default's linear probe measured it
+    (docs/BENCHMARKS.md): its grounding error on new episodes was several times its training loss."""
     rng = np.random.default_rng(seed)
     pool: list[Frame] = []
-    episodes = _episodes(seeds, seed, chunk, render, patches, workers)
+    episodes = _episodes(seeds, seed, chunk, render, patches, workers, every)
     exhausted = False
     while pool or not exhausted:
         while not exhausted and len(pool) < buffer:
