@@ -177,3 +177,29 @@ def test_sizing_to_minutes_fits_the_steps_that_remain():
     sized = _sized(cfg, 200, per_step=0.01, start=time.perf_counter())
     assert abs(sized.steps - (200 + (60 - SAVE_MARGIN) / 0.01)) <= 2
     assert _sized(cfg, 200, per_step=1e-6, start=time.perf_counter()).steps == 10_000  # never past --steps
+
+
+def test_the_pointer_loss_reads_the_cognition_tokens_attention_as_transformers_computes_it(tiny):
+    """Against transformers' own eager attention weights: per layer, -log of the largest share of the
+    last token's attention any head gives the named objects' patches, averaged."""
+    from vlacompile.models.cogact.objective import LayerInputs, pointer_loss
+    from vlacompile.sim.demos import episode_frames
+
+    cfg = PRESETS["cogact-tiny"]
+    recipe = CogACTRecipe(cfg, tiny.tokenizer)
+    model = recipe.initial_model(5).eval()
+    frames = episode_frames("stack", 4, np.random.default_rng(0), every=7, patches=True)[:2]
+    images, ids, valid, *_, named = next(Batches(iter(frames), recipe, tiny.statistics, 2))
+    assert named.any(1).all() and valid.all()  # one instruction: no padding, the last position is the cognition token
+    with torch.no_grad():
+        visual = model.visual_tokens(pixels_from_uint8(images))
+        with LayerInputs(model.llm_backbone, (1, 7)) as inputs:
+            model.cognition_from_visual(visual, ids, valid)
+        loss = pointer_loss(model.llm_backbone, inputs, valid, named)
+        h, _, positions = model.llm_inputs(visual, ids, valid)
+        llm = model.llm_backbone.llm
+        llm.set_attn_implementation("eager")
+        attentions = llm.model(inputs_embeds=h, position_ids=positions, output_attentions=True).attentions
+    shares = [(attentions[i][:, :, -1, 1:257] * named[:, None]).sum(-1).max(1).values for i in (1, 7)]
+    expected = torch.stack([-s.log().mean() for s in shares]).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)

@@ -219,7 +219,8 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
         batches.close()
     model.eval().cpu()
     episodes = sorted(batches.tasks, key=lambda t: t[1])
-    curve, grounding_curve, patch_curve = (curves.values[n] for n in ("eps", "grounding", "patches"))
+    curve, grounding_curve, patch_curve, pointer_curve = (curves.values[n] for n in ("eps", "grounding", "patches",
+                                                                                      "pointer"))
     record = {"preset": recipe.preset.name, "config": {**asdict(cfg), "objective": asdict(recipe.objective)},
               "objective": recipe.description,
               "steps": cfg.steps, "samples": cfg.steps * cfg.batch,
@@ -231,6 +232,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
                                "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
               "final_patch_loss": _tail_mean(patch_curve),
+              "final_pointer_loss": _tail_mean(pointer_curve) if getattr(recipe.objective, "pointer", 0) else None,
               "final_loss": _tail_mean(curve),
               "final_grounding_loss": _tail_mean(grounding_curve),
               "wall_seconds": time.perf_counter() - start,
@@ -239,7 +241,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     with staged_folder(Path(out)) as tmp:
         record["weights_sha256"] = sha256(recipe.save(tmp, model, stats))
         write_json(tmp / CURVE, {"loss": curve, "grounding": grounding_curve, "patches": patch_curve,
-                                 "vision_stage": vision_curve})
+                                 "pointer": pointer_curve, "vision_stage": vision_curve})
         plot_curve(curve, grounding_curve, tmp / PLOT, recipe.loss_label, patch_curve)
         write_json(tmp / RECORD, record)
     log(f"trained {cfg.steps} steps in {record['wall_seconds'] / 60:.1f} min, final loss {record['final_loss']:.4f}")
@@ -285,7 +287,7 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
 
     opt = Optimizer([*model.parameters(), *heads.parameters()], cfg)
     g = torch.Generator(cfg.device).manual_seed(cfg.seed + 1)
-    curves = Curves(("eps", "grounding", "patches"))
+    curves = Curves(("eps", "grounding", "patches", "pointer"))
     step, timer = 0, None
     with tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress) as bar:
         while step < cfg.steps:
@@ -301,18 +303,20 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
                 cfg = replace(cfg, steps=step)
                 break
             with autocast(cfg.device):
-                loss, eps, ground, *dense = recipe.loss(model, heads, next(batches), g)
+                loss, eps, ground, *extra = recipe.loss(model, heads, next(batches), g)
             opt.update(step, loss)
-            curves.add(eps, ground, dense[0] if dense else torch.zeros((), device=eps.device))
+            zero = torch.zeros((), device=eps.device)
+            curves.add(eps, ground, *(extra + [zero, zero])[:2])  # pi0's recipe has no patch or pointer loss
             step += 1
             bar.update()
             if on_step is not None:
                 on_step(step, model, stats)
             if step % 10 == 0:  # the curves have just been read back
-                bar.set_postfix_str(f"loss {curves.recent('eps'):.4f} grounding {curves.recent('grounding'):.4f}")
+                pointer = f" pointer {curves.recent('pointer'):.3f}" if getattr(recipe.objective, "pointer", 0) else ""
+                bar.set_postfix_str(f"loss {curves.recent('eps'):.4f} grounding {curves.recent('grounding'):.4f}{pointer}")
     curves.flush()
     if not recipe.patch_labels:
-        curves.values["patches"] = []
+        curves.values["patches"] = curves.values["pointer"] = []
     return cfg, curves
 
 

@@ -56,6 +56,7 @@ def six_dim_statistics(other_weights, tmp_path):
     (["train", "--preset", "cogact-base"], "training here is for small presets"),
     (["train", "--preset", "pi0-tiny", "--vision-steps", "5"], "recipe has no vision stage; pass 0"),
     (["train", "--device", "cuda"], "this PyTorch sees no CUDA GPU"),
+    (["train", "--preset", "pi0-tiny", "--pointer", "0.5"], "recipe has no pointer loss"),
     (["train", "--device", "tpu"], "train on cpu or cuda"),
     (["train", "--init", "calib_data"], "no weights.safetensors; give a folder `vlacompile train` wrote"),
 ])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -7,7 +8,7 @@ import click
 
 @click.command()
 @click.option("--preset", default="cogact-tiny", show_default=True,
-              help="The preset trained from scratch (its dimensions; small presets only, on a CPU): cogact-tiny "
+              help="The preset trained from scratch (its dimensions; small presets only): cogact-tiny "
                    "(CogACT's diffusion objective) or pi0-tiny (flow matching).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps (default: the shipped run's).")
 @click.option("--vision-steps", type=click.IntRange(0), default=None,
@@ -16,6 +17,8 @@ import click
 @click.option("--vision-batch", type=click.IntRange(1), default=None, help="Frames per vision-stage step.")
 @click.option("--buffer", type=click.IntRange(1), default=None,
               help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
+@click.option("--pointer", type=click.FloatRange(0), default=None,
+              help="Weight of the pointer loss on the cognition token's attention (CogACT; default: the recipe's).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate of AdamW.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the initialization, the demonstrations' order and noise, and the diffusion draws.")
@@ -41,7 +44,7 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, threads, device, workers, reuse, frame_every,
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, lr, seed, threads, device, workers, reuse, frame_every,
           minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
@@ -49,14 +52,14 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, lr, seed, th
     vlacompile/models/cogact/assets/cogact-tiny` reproduces the default (see its training.json), and
     `vlacompile train --preset pi0-tiny --out vlacompile/models/pi0/assets/pi0-tiny` the pi0 one.
     """
-    from dataclasses import replace
-
     import torch
 
     from ..models import training_recipe
     from ..training import TrainConfig, train as run
 
     recipe = training_recipe(preset)
+    if pointer is not None:
+        recipe = with_pointer(recipe, pointer)
     if threads:
         torch.set_num_threads(threads)
     check_device(device)
@@ -82,3 +85,11 @@ def check_device(device: str) -> None:
         raise UserError(f"--device {device}: train on cpu or cuda (cuda:N for another GPU)")
     if not torch.cuda.is_available():
         raise UserError(f"--device {device}: this PyTorch sees no CUDA GPU ({torch.__version__}); train with --device cpu")
+
+
+def with_pointer(recipe, weight: float):
+    from ..errors import UserError
+
+    if not hasattr(recipe.objective, "pointer"):
+        raise UserError(f"--pointer: {recipe.preset.name}'s recipe has no pointer loss (it is CogACT's)")
+    return replace(recipe, objective=replace(recipe.objective, pointer=weight))

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .env import Episode
-from .expert import ALIGN, AT, CLOSE, SPEED, expert_action, plan
-from .patches import patch_labels
+from .expert import ALIGN, AT, CLOSE, OPEN, SPEED, expert_action, plan
+from .patches import named_patches, patch_labels
 from .tasks import FAMILIES, SPLITS, episode_seeds
 
 CHUNK = 16
@@ -59,6 +59,7 @@ class Frame:
     grounding: np.ndarray  # [GROUNDING_DIMS] float32, see grounding()
     state: np.ndarray  # [5] float32, the gripper's proprioception (world.Gripper.state)
     patches: np.ndarray | None = None  # [256, 5] per-patch labels (sim/patches.py) when asked for
+    named: np.ndarray | None = None  # [256] bool, the patches of the objects the instruction names, with them
 
 
 def grounding(world, task) -> np.ndarray:
@@ -115,7 +116,7 @@ class Mistake:
             self.steps = -1  # closes once, then hands over for good
             return np.array([0, 0, 0, 0, 0, 0, CLOSE], np.float32)
         d = [float(np.clip(e, -SPEED, SPEED)) for e in (v - g.v, u - g.u, z - g.z)]
-        return np.array([*d, 0, 0, 0, 0.0 if g.closed else 1.0], np.float32)
+        return np.array([*d, 0, 0, 0, CLOSE if g.closed else OPEN], np.float32)
 
 
 def perturbed_actions(ep: Episode, rng, noise: float | None = None):
@@ -141,9 +142,10 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
         if ep.world.steps % every == phase % every:
             obs = ep.observe()
             image = None if obs.image is None else np.array(obs.image)
+            labels = patch_labels(ep.world, POSITION_SCALE) if patches else None
             frames.append(Frame(image, obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
-                                grounding(ep.world, ep.task), obs.state,
-                                patch_labels(ep.world, POSITION_SCALE) if patches else None))
+                                grounding(ep.world, ep.task), obs.state, labels,
+                                None if labels is None else named_patches(labels, ep.world, ep.task, POSITION_SCALE)))
         ep.step(a)
     return frames
 

@@ -46,6 +46,8 @@ class Objective:
     cond_drop: float = 0.1  # probability of training on the unconditional vector
     grounding: float = 1.0  # weight of the grounding loss; 0 is CogACT's objective alone
     patches: float = 1.0  # weight of the per-patch loss on the visual tokens; 0: none
+    pointer: float = 0.0  # weight of the pointer loss on the cognition token's attention; 0: none
+    pointer_layers: tuple[int, ...] = (1, 7, 15, 31)  # the LLM layers whose attention it reads
 
 
 def pixels_from_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -63,16 +65,64 @@ def diffusion_loss(model, pixels, input_ids, text_valid, actions, objective: Obj
 
 
 def training_loss(model, heads: torch.nn.ModuleDict, pixels, input_ids, text_valid, actions, grounding, patches,
-                  objective: Objective, g: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """(total, eps MSE, grounding MSE, patch loss) of one batch. `heads["grounding"]` maps the
-    cognition feature [B, D] to the grounding targets [B, G]; `heads["patches"]` reads the visual
-    tokens (patch_loss) against `patches` [B, 256, 5]."""
+                  named, objective: Objective, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """(total, eps MSE, grounding MSE, patch loss, pointer loss) of one batch. `heads["grounding"]`
+    maps the cognition feature [B, D] to the grounding targets [B, G]; `heads["patches"]` reads the
+    visual tokens (patch_loss) against `patches` [B, 256, 5]; `named` [B, 256] marks the patches of
+    the objects the instruction names (pointer_loss)."""
     visual = model.visual_tokens(pixels)
-    cognition = model.cognition_from_visual(visual, input_ids, text_valid)  # [B, D]
+    layers = objective.pointer_layers if objective.pointer else ()
+    with LayerInputs(model.llm_backbone, layers) as inputs:
+        cognition = model.cognition_from_visual(visual, input_ids, text_valid)  # [B, D]
     eps = eps_loss(model, cognition, actions, objective, g)
     ground = F.mse_loss(heads["grounding"](cognition), grounding)
     dense = patch_loss(heads["patches"], visual, patches)
-    return eps + objective.grounding * ground + objective.patches * dense, eps, ground, dense
+    point = pointer_loss(model.llm_backbone, inputs, text_valid, named) if layers else torch.zeros((), device=eps.device)
+    total = eps + objective.grounding * ground + objective.patches * dense + objective.pointer * point
+    return total, eps, ground, dense, point
+
+
+class LayerInputs(dict):
+    """{layer index: (its input hidden states, its keyword arguments)} of one LLM forward, for the
+    layers asked for, captured by forward pre-hooks that live as long as the `with` block."""
+
+    def __init__(self, llm, layers: tuple[int, ...]):
+        super().__init__()
+        self.llm, self.layers, self.hooks = llm, layers, []
+
+    def __enter__(self):
+        for i in self.layers:
+            def keep(module, args, kwargs, i=i):
+                self[i] = (args[0], kwargs)
+            self.hooks.append(self.llm.layers[i].register_forward_pre_hook(keep, with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.hooks:
+            h.remove()
+
+
+def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+    """How much of the cognition token's attention falls on the named objects' patches: for each
+    layer in `inputs`, -log of the largest share any one head gives them, averaged over the layers
+    and the samples that show a named object. The sequence is [BOS, 256 visual tokens, prompt] and
+    the cognition token is its last real position.
+
+    Why (CogACT's VLM arrives pretrained, ours does not): the policy fails mostly by acting on a
+    distractor that shares the named object's colour or kind (docs/BENCHMARKS.md), and the grounding
+    loss teaches which object only through the error in where it is. This term says which object,
+    in the one place the cognition feature can read it from: its attention to the visual tokens."""
+    visual = named.shape[1]
+    last = text_valid.long().sum(1) + visual - 1  # BOS and the prompt in text_valid, the visual tokens between
+    shown = named.any(1)
+    rows = torch.arange(named.shape[0], device=named.device)
+    losses = []
+    for i, (h_in, kwargs) in inputs.items():
+        probs = llm.attention_probs(i, h_in, kwargs["attention_mask"], kwargs["position_embeddings"])
+        mass = (probs[rows, :, last, 1:1 + visual] * named[:, None].float()).sum(-1)  # [B, H]
+        best = mass.max(dim=1).values.clamp(min=1e-4)
+        losses.append(-(best.log() * shown).sum() / shown.sum().clamp(min=1))
+    return torch.stack(losses).mean()
 
 
 class PatchHead(torch.nn.Sequential):

@@ -91,7 +91,8 @@ class CogACTRecipe:
         return torch.from_numpy(np.stack([f.patches for f in frames]))
 
     def batch(self, frames: list, stats: dict) -> tuple:
-        """(images uint8, input ids, text validity, normalized actions, grounding targets, patch labels)."""
+        """(images uint8, input ids, text validity, normalized actions, grounding targets, patch labels,
+        named-object patches)."""
         import numpy as np
         import torch
 
@@ -103,10 +104,11 @@ class CogACTRecipe:
         valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
         actions = torch.from_numpy(np.stack([normalize(f.actions, stats[STATISTICS_KEY]) for f in frames]))
         return (self._images(frames), input_ids, valid, actions,
-                torch.from_numpy(np.stack([f.grounding for f in frames])), self._patches(frames))
+                torch.from_numpy(np.stack([f.grounding for f in frames])), self._patches(frames),
+                torch.from_numpy(np.stack([f.named for f in frames])))
 
     def loss(self, model, heads, batch: tuple, g):
-        """(total, eps MSE, grounding MSE, patch loss)."""
+        """(total, eps MSE, grounding MSE, patch loss, pointer loss)."""
         from .objective import pixels_from_uint8, training_loss
 
         images, *rest = batch
