@@ -12,8 +12,9 @@ time, final loss, code revision, and the device.
 On a CUDA device the forward runs under bf16 autocast (CogACT trains in bf16 mixed precision too)
 and `workers` processes render the demonstrations, since one process renders about 100 frames a
 second and the GPU takes far more. `minutes` sizes the action stage to a wall-clock budget: the step
-count is fixed once, from the measured speed of its first steps (still in the warm-up, whose
-learning rates do not depend on the total), and recorded, so `--steps N` repeats the run.
+count is fitted at the end of the warm-up (whose learning rates do not depend on the total) from
+the measured speed, refitted every RESIZE_EVERY steps as the speed drifts (the cosine decay then
+stretches or shrinks a little), and recorded; a run that still reaches the budget stops there.
 """
 
 from __future__ import annotations
@@ -45,15 +46,17 @@ class TrainConfig:
     stats_episodes: int = 1000  # demonstration episodes the action statistics come from
     buffer: int = 2048  # frames shuffled together
     device: str = "cpu"
-    workers: int = 1  # processes rendering demonstrations (0: the training process itself)
+    workers: int = 0  # processes rendering demonstrations (0: the training process itself)
     reuse: int = 1  # times each demonstration frame is trained on
-    frame_every: int = 6  # one frame every this many steps of each demonstration episode (demos.stream says why)
+    frame_every: int = 1  # one frame every this many steps of each demonstration episode (demos.stream)
+    mistakes: float = 0.0  # share of demonstration episodes with one scripted wrong grasp (sim/demos.py)
     minutes: float | None = None  # wall-clock budget of the whole run; the action stage's steps fit it
     init: str | None = None  # a folder `vlacompile train` wrote: train it further instead of from scratch
     first_episode: int = 0  # the action stage's demonstrations start at this training seed
 
 
-SIZING_STEPS = (50, 200)  # the action stage's speed is measured between these steps when `minutes` is set
+SIZING_STEPS = (50, 200)  # with `minutes`, the action stage's speed is measured from the first step on, and
+RESIZE_EVERY = 100  # the step count fitted at the second, then again every this many steps (speed drifts)
 SAVE_MARGIN = 20.0  # seconds kept for writing the results
 
 
@@ -203,7 +206,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast (optimizer, losses)
     torch.backends.cudnn.benchmark = True  # the patch embeddings' convolutions, at one fixed shape
     stats_seeds = episode_seeds("train", cfg.stats_episodes)
-    stats = demos.statistics(stats_seeds, cfg.seed)
+    stats = demos.statistics(stats_seeds, cfg.seed, cfg.mistakes)
     transitions = stats[demos.STATISTICS_KEY]["num_transitions"]
     log(f"statistics from {len(stats_seeds)} demonstration episodes ({transitions} steps)")
     model = (recipe.trained_model(Path(cfg.init)) if cfg.init else recipe.initial_model(cfg.seed)).to(cfg.device)
@@ -211,7 +214,8 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     vision_curve, vision_seeds = vision_stage(recipe, model, heads, cfg, progress)
     train_seeds = episode_seeds("train", VISION_SEEDS_START - cfg.first_episode, cfg.first_episode)
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk,
-                          patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every)
+                          patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every,
+                          mistakes=cfg.mistakes)
     batches = Batches(frames, recipe, stats, cfg.batch, cfg.device)
     try:
         cfg, curves = action_stage(recipe, model, heads, batches, cfg, start, progress, on_step, stats, log)
@@ -227,7 +231,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
               "init": _init_record(cfg.init),
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
-                       "dart_noise": list(demos.DART_NOISE), "mistake_rate": demos.MISTAKE_RATE,
+                       "dart_noise": list(demos.DART_NOISE), "mistake_rate": cfg.mistakes,
                        "chunk": recipe.chunk, "frame_every": cfg.frame_every, "frame_reuse": cfg.reuse},
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
                                "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
@@ -278,6 +282,28 @@ def _sized(cfg: TrainConfig, step: int, per_step: float, start: float) -> TrainC
     return replace(cfg, steps=max(step + 1, min(cfg.steps, step + int(left / per_step))))
 
 
+class Budget:
+    """cfg.minutes as the action stage spends it (module docstring): the step count fitted from the
+    speed measured since step SIZING_STEPS[0], at SIZING_STEPS[1] and every RESIZE_EVERY steps after."""
+
+    def __init__(self, cfg: TrainConfig, start: float):
+        self.minutes, self.device, self.start, self.timer = cfg.minutes, cfg.device, start, None
+
+    def fitted(self, cfg: TrainConfig, step: int) -> TrainConfig:
+        if not self.minutes:
+            return cfg
+        if step == SIZING_STEPS[0]:
+            self.timer = _synced_clock(self.device)
+        if step >= SIZING_STEPS[1] and (step - SIZING_STEPS[1]) % RESIZE_EVERY == 0:
+            per_step = (_synced_clock(self.device) - self.timer) / (step - SIZING_STEPS[0])
+            return _sized(cfg, step, per_step, self.start)
+        return cfg
+
+    def spent(self, step: int) -> bool:
+        """Whether the run must stop before `step` to leave SAVE_MARGIN for writing its results."""
+        return bool(self.minutes and step and time.perf_counter() - self.start > self.minutes * 60 - SAVE_MARGIN)
+
+
 def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start: float, progress: bool, on_step,
                  stats, log=print) -> tuple[TrainConfig, Curves]:
     """The recipe's loss on demonstration batches for cfg.steps steps (fitted to cfg.minutes if set);
@@ -287,18 +313,12 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
 
     opt = Optimizer([*model.parameters(), *heads.parameters()], cfg)
     g = torch.Generator(cfg.device).manual_seed(cfg.seed + 1)
-    curves = Curves(("eps", "grounding", "patches", "pointer"))
-    step, timer = 0, None
+    curves, budget, step = Curves(("eps", "grounding", "patches", "pointer")), Budget(cfg, start), 0
     with tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress) as bar:
         while step < cfg.steps:
-            if cfg.minutes and step == SIZING_STEPS[0]:
-                timer = _synced_clock(cfg.device)
-            if cfg.minutes and step == SIZING_STEPS[1]:
-                per_step = (_synced_clock(cfg.device) - timer) / (SIZING_STEPS[1] - SIZING_STEPS[0])
-                cfg = _sized(cfg, step, per_step, start)
-                opt.cfg, bar.total = cfg, cfg.steps
-                bar.refresh()
-            if cfg.minutes and step and time.perf_counter() - start > cfg.minutes * 60 - SAVE_MARGIN:
+            cfg = budget.fitted(cfg, step)
+            opt.cfg, bar.total = cfg, cfg.steps
+            if budget.spent(step):
                 log(f"the {cfg.minutes} minute budget ran out at step {step} of {cfg.steps}: stopped there")
                 cfg = replace(cfg, steps=step)
                 break
@@ -338,7 +358,7 @@ def vision_stage(recipe, model, heads, cfg: TrainConfig, progress: bool = True) 
         return [], []
     seeds = demos.training_seeds(len(SPLITS["train"]) - VISION_SEEDS_START, VISION_SEEDS_START)
     frames = demos.stream(itertools.cycle(seeds), cfg.seed + 2, cfg.buffer, recipe.chunk, patches=True,
-                          workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every)
+                          workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every, mistakes=cfg.mistakes)
     batches = Batches(frames, recipe, {}, cfg.vision_batch, cfg.device, make=recipe.vision_batch)
     schedule = replace(cfg, steps=cfg.vision_steps, warmup=max(cfg.vision_steps // 10, 1))
     opt = Optimizer([*recipe.vision_parameters(model), *heads["patches"].parameters()], schedule)

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 
-from vlacompile.sim import demos
-from vlacompile.sim.demos import MISTAKE_OFFSET, Mistake, episode_rng, stream
+from vlacompile.sim.demos import MISTAKE_OFFSET, Mistake, episode_rng, perturbed_actions, stream
 from vlacompile.sim.env import Episode
 from vlacompile.sim.expert import ALIGN, AT, OPEN, expert_action
 from vlacompile.sim.tasks import episode_seeds
@@ -90,11 +89,18 @@ def test_a_wrong_object_mistake_grasps_it_and_the_expert_puts_it_down():
     assert expert_action(ep.world, ep.task)[6] == OPEN
 
 
-def test_about_the_stated_share_of_demonstrations_has_a_mistake():
-    seeds = episode_seeds("train", 400)
-    with_mistake = 0
-    for family, s in seeds:
-        rng = episode_rng(0, family, s)
-        rng.uniform(*demos.DART_NOISE)
-        with_mistake += rng.random() < demos.MISTAKE_RATE
-    assert abs(with_mistake / len(seeds) - demos.MISTAKE_RATE) < 0.07
+def _first_close(family: str, seed: int, mistakes: float):
+    """Where the gripper first closes in a pick episode: (holding the target, holding anything)."""
+    ep = Episode(family, seed, render=False)
+    for a in perturbed_actions(ep, episode_rng(0, family, seed), noise=0.0, mistakes=mistakes):
+        was_open = not ep.world.gripper.closed
+        ep.step(a)
+        if was_open and ep.world.gripper.closed:
+            return ep.world.held() == ep.task.target, ep.world.held() is not None
+    return None
+
+
+def test_mistakes_are_asked_for_and_then_every_such_episode_first_closes_off_the_target():
+    seeds = [("pick", s) for _, s in episode_seeds("train", 12, 900)]
+    assert all(_first_close(f, s, mistakes=0.0)[0] for f, s in seeds)  # the expert grasps the target first
+    assert not any(_first_close(f, s, mistakes=1.0)[0] for f, s in seeds)

@@ -26,14 +26,17 @@ import click
 @click.option("--device", default="cpu", show_default=True,
               help="Where to train: cpu, or cuda / cuda:N (bf16 autocast there).")
 @click.option("--workers", type=click.IntRange(0), default=None,
-              help="Processes rendering demonstrations beside the training one (default 1; 0: the training "
-                   "process renders them; a GPU needs many, as one renders about 100 frames a second). The frames "
-                   "do not depend on it.")
+              help="Processes rendering demonstrations beside the training one (default 0: the training process "
+                   "renders them; on 2 cores one more process slows training more than it saves; a GPU needs many, "
+                   "as one renders about 100 frames a second). The frames do not depend on it.")
 @click.option("--reuse", type=click.IntRange(1), default=1, show_default=True,
               help="Times each demonstration frame is trained on.")
 @click.option("--frame-every", type=click.IntRange(1), default=None,
-              help="One frame every this many steps of each demonstration episode (default: the shipped run's, 6): "
+              help="One frame every this many steps of each demonstration episode (default: the shipped run's, 1): "
                    "more scenes for the same frames.")
+@click.option("--mistakes", type=click.FloatRange(0, 1), default=None,
+              help="Share of demonstration episodes with one scripted wrong grasp that the expert recovers from "
+                   "(default: the shipped run's).")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Wall-clock budget: the action stage's step count (at most --steps) is fitted to it from the "
                    "speed of its first steps, and recorded in training.json.")
@@ -45,7 +48,7 @@ import click
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
 def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, lr, seed, threads, device, workers, reuse, frame_every,
-          minutes, init, first_episode, out):
+          mistakes, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `vlacompile train --out
@@ -64,7 +67,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, lr,
         torch.set_num_threads(threads)
     check_device(device)
     given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "vision_batch": vision_batch,
-             "buffer": buffer, "lr": lr, "minutes": minutes, "frame_every": frame_every, "workers": workers}
+             "buffer": buffer, "lr": lr, "minutes": minutes, "frame_every": frame_every, "workers": workers,
+             "mistakes": mistakes}
     cfg = replace(TrainConfig(seed=seed, device=device, reuse=reuse, first_episode=first_episode,
                               init=str(init) if init else None),
                   **{k: v for k, v in given.items() if v is not None})

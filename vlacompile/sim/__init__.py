@@ -6,5 +6,7 @@ success rates on.
     tasks.py    five task families, their seeds, instructions and success predicates
     expert.py   the scripted expert that demonstrates them
     env.py      an episode: reset, step, observe
+    demos.py    demonstrations (perturbed expert episodes, the expert's plans as labels) and statistics
     oracle.py   the action head on the true task state: what perfect perception would solve
+    probe.py    a linear probe of the cognition feature on new scenes: what perception generalizes
 """

@@ -5,11 +5,11 @@ The executed actions are perturbed so demonstrations visit the off-course states
 drifts into; the label at every state is still the expert's clean plan from that state
 (expert.plan), never the perturbation:
 - DART: Gaussian noise on the motion, a different scale per episode;
-- mistakes: in MISTAKE_RATE of the episodes, one scripted wrong grasp (`Mistake`): the gripper goes
-  to a point off the named object, or to another object, descends and closes there, then the
-  expert takes over. Learned policies fail exactly so (they close beside the object, or on a
-  distractor that shares its colour or kind); without these episodes no demonstration shows how to
-  reopen and try again.
+- mistakes, if asked for (`vlacompile train --mistakes`; none in the shipped recipe): in that share of
+  the episodes, one scripted wrong grasp (`Mistake`): the gripper goes to a point off the named
+  object, or to another object, descends and closes there, then the expert takes over. Learned
+  policies fail exactly so (they close beside the object, or on a distractor that shares its colour
+  or kind); without these episodes no demonstration shows how to reopen and try again.
 
 Each episode draws its perturbations from its own generator (`episode_rng`: the stream's seed, the
 family and the episode seed), so the frames of an episode do not depend on which episodes came
@@ -40,7 +40,6 @@ from .tasks import FAMILIES, SPLITS, episode_seeds
 
 CHUNK = 16
 DART_NOISE = (0.0, 0.015)  # per-episode noise scale, uniform in this range (table units per step)
-MISTAKE_RATE = 0.3  # fraction of episodes with one scripted wrong grasp
 MISTAKE_START = 12  # it starts at a step drawn below this (before most first grasps)
 MISTAKE_STEPS = 16  # at most this many steps to reach its point before it closes anyway
 MISTAKE_OFFSET = (0.08, 0.3)  # a miss lands this far (table units) from the named object's centre
@@ -119,12 +118,13 @@ class Mistake:
         return np.array([*d, 0, 0, 0, CLOSE if g.closed else OPEN], np.float32)
 
 
-def perturbed_actions(ep: Episode, rng, noise: float | None = None):
+def perturbed_actions(ep: Episode, rng, noise: float | None = None, mistakes: float = 0.0):
     """The executed actions of one demonstration episode, step by step (a generator that reads
-    `ep` before each step): the expert's, with DART noise and, in MISTAKE_RATE of the episodes, one
-    mistake. Draws from `rng` in a fixed order, so an episode's perturbations depend on it alone."""
+    `ep` before each step): the expert's, with DART noise and, in a `mistakes` share of the
+    episodes, one mistake. Draws from `rng` in a fixed order, so an episode's perturbations depend
+    on it alone."""
     noise = float(rng.uniform(*DART_NOISE)) if noise is None else noise
-    mistake = Mistake(rng, int(rng.integers(MISTAKE_START))) if rng.random() < MISTAKE_RATE else None
+    mistake = Mistake(rng, int(rng.integers(MISTAKE_START))) if rng.random() < mistakes else None
     while not ep.done:
         a = mistake.action(ep.world, ep.task) if mistake else None
         if a is None:
@@ -134,11 +134,12 @@ def perturbed_actions(ep: Episode, rng, noise: float | None = None):
 
 
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
-                   every: int = 1, render: bool = True, patches: bool = False, phase: int = 0) -> list[Frame]:
+                   every: int = 1, render: bool = True, patches: bool = False, phase: int = 0,
+                   mistakes: float = 0.0) -> list[Frame]:
     """One demonstration episode, every `every`-th step from step `phase` as a frame (rendered unless
     `render` is False: then its image is None), with its label, and with per-patch labels if `patches`."""
     ep, frames = Episode(family, seed, render=render), []
-    for a in perturbed_actions(ep, rng, noise):
+    for a in perturbed_actions(ep, rng, noise, mistakes):
         if ep.world.steps % every == phase % every:
             obs = ep.observe()
             image = None if obs.image is None else np.array(obs.image)
@@ -151,16 +152,17 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
 
 
 def _episode_job(job: tuple) -> list[Frame]:
-    family, seed, stream_seed, chunk, render, patches, every = job
+    family, seed, stream_seed, chunk, render, patches, every, mistakes = job
     phase = int(np.random.default_rng([stream_seed, FAMILIES.index(family), seed, 1]).integers(every))
     return episode_frames(family, seed, episode_rng(stream_seed, family, seed), chunk, every=every, render=render,
-                          patches=patches, phase=phase)
+                          patches=patches, phase=phase, mistakes=mistakes)
 
 
-def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int, every: int):
+def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int, every: int,
+              mistakes: float):
     """Each episode's frames, in the order of `seeds`, rendered by `workers` processes (0: this one).
     At most 2 x workers episodes wait at a time, so an endless `seeds` stays bounded in memory."""
-    jobs = ((family, s, stream_seed, chunk, render, patches, every) for family, s in seeds)
+    jobs = ((family, s, stream_seed, chunk, render, patches, every, mistakes) for family, s in seeds)
     if not workers:
         yield from map(_episode_job, jobs)
         return
@@ -178,10 +180,10 @@ def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, 
 
 
 def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
-           patches: bool = False, workers: int = 0, reuse: int = 1, every: int = 1):
+           patches: bool = False, workers: int = 0, reuse: int = 1, every: int = 1, mistakes: float = 0.0):
     """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
     a batch mixes episodes. Each episode gives every `every`-th step (from a phase its seed draws),
-    and each frame is yielded `reuse` times (at random places in the buffer). `workers` processes
+    a `mistakes` share of them has one scripted mistake, and each frame is yielded `reuse` times (at random places in the buffer). `workers` processes
     render the episodes; the frames and their order do not depend on it.
 
     Why `every`: consecutive frames of an episode show the same scene, so a frame budget spent on
@@ -190,7 +192,7 @@ def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render:
     (docs/BENCHMARKS.md): its grounding error on new episodes was several times its training loss."""
     rng = np.random.default_rng(seed)
     pool: list[Frame] = []
-    episodes = _episodes(seeds, seed, chunk, render, patches, workers, every)
+    episodes = _episodes(seeds, seed, chunk, render, patches, workers, every, mistakes)
     exhausted = False
     while pool or not exhausted:
         while not exhausted and len(pool) < buffer:
@@ -205,13 +207,13 @@ def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render:
             yield pool.pop()
 
 
-def statistics(seeds: list[tuple[str, int]], seed: int = 0) -> dict:
+def statistics(seeds: list[tuple[str, int]], seed: int = 0, mistakes: float = 0.0) -> dict:
     """Dataset statistics of the executed actions of these demonstration episodes (no rendering), and
     of the proprioception they were taken from (OpenVLA's "proprio" entry; pi0 normalizes its state by it)."""
     actions, states = [], []
     for family, s in seeds:
         ep = Episode(family, s, render=False)
-        for a in perturbed_actions(ep, episode_rng(seed, family, s)):
+        for a in perturbed_actions(ep, episode_rng(seed, family, s), mistakes=mistakes):
             states.append(ep.world.gripper.state)
             actions.append(a)
             ep.step(a)

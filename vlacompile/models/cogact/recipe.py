@@ -90,6 +90,16 @@ class CogACTRecipe:
 
         return torch.from_numpy(np.stack([f.patches for f in frames]))
 
+    def batch_inputs(self, frames: list) -> tuple:
+        """(images uint8, input ids right-padded to the longest, their validity): what the policy reads."""
+        import torch
+
+        ids = [self.tokenizer.prompt_ids(f.instruction) for f in frames]
+        width = max(map(len, ids))
+        input_ids = torch.tensor([i + [0] * (width - len(i)) for i in ids])
+        valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
+        return self._images(frames), input_ids, valid
+
     def batch(self, frames: list, stats: dict) -> tuple:
         """(images uint8, input ids, text validity, normalized actions, grounding targets, patch labels,
         named-object patches)."""
@@ -98,14 +108,9 @@ class CogACTRecipe:
 
         from ...sim.demos import STATISTICS_KEY, normalize
 
-        ids = [self.tokenizer.prompt_ids(f.instruction) for f in frames]
-        width = max(map(len, ids))
-        input_ids = torch.tensor([i + [0] * (width - len(i)) for i in ids])
-        valid = torch.tensor([[k < len(i) for k in range(width)] for i in ids])
         actions = torch.from_numpy(np.stack([normalize(f.actions, stats[STATISTICS_KEY]) for f in frames]))
-        return (self._images(frames), input_ids, valid, actions,
-                torch.from_numpy(np.stack([f.grounding for f in frames])), self._patches(frames),
-                torch.from_numpy(np.stack([f.named for f in frames])))
+        return (*self.batch_inputs(frames), actions, torch.from_numpy(np.stack([f.grounding for f in frames])),
+                self._patches(frames), torch.from_numpy(np.stack([f.named for f in frames])))
 
     def loss(self, model, heads, batch: tuple, g):
         """(total, eps MSE, grounding MSE, patch loss, pointer loss)."""
