@@ -203,3 +203,38 @@ def test_the_pointer_loss_reads_the_cognition_tokens_attention_as_transformers_c
     shares = [(attentions[i][:, :, -1, 1:257] * named[:, None]).sum(-1).max(1).values for i in (1, 7)]
     expected = torch.stack([-s.log().mean() for s in shares]).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_readout_heads_read_the_cognition_tokens_hidden_state_as_transformers_computes_it(tiny):
+    """Against transformers' own hidden states (hidden_states[i] is layer i's input): the mean over the
+    readout layers of each head's grounding MSE on the RMS-normalized state at the last position, and
+    the total loss grows by exactly that, at the grounding weight."""
+    from dataclasses import replace
+
+    from vlacompile.models.cogact.objective import training_loss
+    from vlacompile.sim.demos import episode_frames
+
+    cfg = PRESETS["cogact-tiny"]
+    recipe = CogACTRecipe(cfg, tiny.tokenizer, objective=Objective(repeats=2, readout_layers=(2, 9), grounding=0.5))
+    model = recipe.initial_model(5).eval()
+    heads = recipe.heads()
+    assert set(heads) == {"grounding", "patches", "grounding2", "grounding9"}
+    frames = episode_frames("put", 3, np.random.default_rng(0), every=9, patches=True)[:2]
+    images, ids, valid, actions, grounding, patches, named = next(Batches(iter(frames), recipe, tiny.statistics, 2))
+    assert valid.all()  # one instruction: no padding, the last position is the cognition token
+    pixels = pixels_from_uint8(images)
+
+    def losses(objective):
+        with torch.no_grad():
+            return training_loss(model, heads, pixels, ids, valid, actions, grounding, patches, named, objective,
+                                 torch.Generator().manual_seed(0))
+
+    with torch.no_grad():
+        h, _, positions = model.llm_inputs(model.visual_tokens(pixels), ids, valid)
+        states = model.llm_backbone.llm.model(inputs_embeds=h, position_ids=positions, output_hidden_states=True)
+        expected = torch.stack([torch.nn.functional.mse_loss(
+            heads[f"grounding{i}"](torch.nn.functional.rms_norm(states.hidden_states[i][:, -1], (cfg.llm.hidden,))),
+            grounding) for i in (2, 9)]).mean()
+    with_readout, without = losses(recipe.objective), losses(replace(recipe.objective, readout_layers=()))
+    assert [float(v) for v in with_readout[1:]] == pytest.approx([float(v) for v in without[1:]])  # eps, grounding, patches, pointer: unchanged
+    assert (with_readout[0] - without[0]).item() == pytest.approx(0.5 * expected.item(), rel=1e-4)

@@ -58,6 +58,9 @@ def six_dim_statistics(other_weights, tmp_path):
     (["train", "--device", "cuda"], "this PyTorch sees no CUDA GPU"),
     (["train", "--preset", "pi0-tiny", "--pointer", "0.5"], "recipe has no pointer loss"),
     (["train", "--device", "tpu"], "train on cpu or cuda"),
+    (["train", "--readout-layers", "0,8"], "--readout-layers '0,8': give comma-separated LLM layer indices from 1 to 31"),
+    (["train", "--readout-layers", "two"], "give comma-separated LLM layer indices from 1 to 31"),
+    (["train", "--preset", "pi0-tiny", "--readout-layers", "2"], "recipe has no grounding readout"),
     (["train", "--init", "calib_data"], "no weights.safetensors; give a folder `vlacompile train` wrote"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):

@@ -75,6 +75,8 @@ def test_a_few_steps_lower_the_oracle_loss_on_a_small_set():
     ("vlacompile.sim.oracle", ["10", "999999"], "--episodes 999999"),
     ("vlacompile.sim.openloop", ["0"], "EPISODES"),
     ("vlacompile.sim", ["5", "6"], "at most 1"),
+    ("vlacompile.sim.readout", ["--model", "calib_data"], "--model calib_data: no weights.safetensors"),
+    ("vlacompile.sim.readout", ["--model"], "--model needs a folder"),
 ])
 def test_the_diagnostics_refuse_bad_counts_in_one_line(module, args, names):
     import subprocess

@@ -19,6 +19,9 @@ import click
               help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
 @click.option("--pointer", type=click.FloatRange(0), default=None,
               help="Weight of the pointer loss on the cognition token's attention (CogACT; default: the recipe's).")
+@click.option("--readout-layers", default=None, metavar="I,J,..",
+              help="LLM layers whose input at the cognition token gets a grounding head of its own (CogACT; "
+                   "default: none, the final feature only), e.g. 2,8,16 after the pointer layers.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate of AdamW.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the initialization, the demonstrations' order and noise, and the diffusion draws.")
@@ -47,7 +50,7 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, lr, seed, threads, device, workers, reuse, frame_every,
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, lr, seed, threads, device, workers, reuse, frame_every,
           mistakes, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
@@ -63,6 +66,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, lr,
     recipe = training_recipe(preset)
     if pointer is not None:
         recipe = with_pointer(recipe, pointer)
+    if readout_layers is not None:
+        recipe = with_readout(recipe, readout_layers)
     if threads:
         torch.set_num_threads(threads)
     check_device(device)
@@ -97,3 +102,20 @@ def with_pointer(recipe, weight: float):
     if not hasattr(recipe.objective, "pointer"):
         raise UserError(f"--pointer: {recipe.preset.name}'s recipe has no pointer loss (it is CogACT's)")
     return replace(recipe, objective=replace(recipe.objective, pointer=weight))
+
+
+def with_readout(recipe, layers: str):
+    """--readout-layers "2,8,16": each an LLM layer index in 1..layers-1 (the input of layer 0 is the
+    embeddings alone; the last layer's output is the cognition feature the grounding head reads)."""
+    from ..errors import UserError
+
+    if not hasattr(recipe.objective, "readout_layers"):
+        raise UserError(f"--readout-layers: {recipe.preset.name}'s recipe has no grounding readout (it is CogACT's)")
+    top = recipe.preset.llm.layers - 1
+    try:
+        chosen = tuple(sorted({int(v) for v in layers.split(",") if v.strip()}))
+    except ValueError:
+        chosen = ()
+    if not chosen or not all(1 <= i <= top for i in chosen):
+        raise UserError(f"--readout-layers {layers!r}: give comma-separated LLM layer indices from 1 to {top}, e.g. 2,8,16")
+    return replace(recipe, objective=replace(recipe.objective, readout_layers=chosen))

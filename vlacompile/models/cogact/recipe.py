@@ -38,7 +38,7 @@ class CogACTRecipe:
         shapes = state_shapes(self.preset.name)
         return from_state(self.preset, initial_state(shapes, self.preset, seed), "initialization").train()
 
-    def trained_model(self, folder: Path):
+    def trained_model(self, folder: Path, flag: str = "--init"):
         """A model `vlacompile train` wrote (weights.safetensors), to train further."""
         from safetensors.torch import load_file
 
@@ -47,7 +47,7 @@ class CogACTRecipe:
 
         weights = Path(folder) / "weights.safetensors"
         if not weights.is_file():
-            raise UserError(f"--init {folder}: no weights.safetensors; give a folder `vlacompile train` wrote")
+            raise UserError(f"{flag} {folder}: no weights.safetensors; give a folder `vlacompile train` wrote")
         return from_state(self.preset, load_file(str(weights)), str(weights)).train()
 
     def heads(self):
@@ -57,8 +57,10 @@ class CogACTRecipe:
         from ...sim.demos import GROUNDING_DIMS
         from .objective import PatchHead
 
+        readout = {f"grounding{i}": torch.nn.Linear(self.head_width, GROUNDING_DIMS)
+                   for i in self.objective.readout_layers}
         return torch.nn.ModuleDict({"grounding": torch.nn.Linear(self.head_width, GROUNDING_DIMS),
-                                    "patches": PatchHead(self.head_width)})
+                                    "patches": PatchHead(self.head_width), **readout})
 
     def vision_parameters(self, model) -> list:
         """What the vision stage trains: both towers and the projector (the visual tokens' makers)."""

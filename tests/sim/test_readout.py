@@ -1,0 +1,47 @@
+"""The readout diagnostic: which patches are the named object's, how a head's attention is split, and
+the hidden states it probes are the LLM's own."""
+
+import numpy as np
+import torch
+
+from vlacompile.models import training_recipe
+from vlacompile.sim.demos import episode_frames
+from vlacompile.sim.readout import shares, target_patches, trace
+
+
+def test_the_target_patches_are_the_named_objects_own():
+    rng = np.random.default_rng(0)
+    pick = episode_frames("pick", 200_003, rng, every=50, noise=0.0, patches=True)[0]
+    assert target_patches(pick).any() and (target_patches(pick) == pick.named).all()  # pick names one object
+    put = episode_frames("put", 200_001, rng, every=50, noise=0.0, patches=True)[0]
+    target = target_patches(put)
+    assert target.any() and (put.named & ~target).any() and not (target & ~put.named).any()
+
+
+def test_the_shares_are_those_of_the_head_most_on_the_target():
+    target, named, objects = (np.zeros(256, bool) for _ in range(3))
+    target[:2], named[:3], objects[:6] = True, True, True
+    probs = np.zeros((2, 256))
+    probs[0, [0, 5, 100]] = 0.2, 0.5, 0.3  # head 0: 0.2 on the target
+    probs[1, [0, 1, 2, 4, 200]] = 0.3, 0.3, 0.1, 0.1, 0.2  # head 1: 0.6 on it
+    head, on_target, other_named, unnamed = shares(probs, target, named, objects)
+    assert head == 1 and np.allclose([on_target, other_named, unnamed], [0.6, 0.1, 0.1])
+
+
+def test_the_traced_states_are_the_llms_hidden_states_at_the_cognition_token(tiny):
+    recipe = training_recipe("cogact-tiny")
+    model = tiny.model
+    frames = episode_frames("stack", 4, np.random.default_rng(0), every=7, patches=True)[:2]
+    t = trace(model, recipe, frames, (3, 31))
+    images, ids, valid = recipe.batch_inputs(frames)
+    assert valid.all()  # one instruction: the last position is the cognition token
+    from vlacompile.models.cogact.objective import pixels_from_uint8
+
+    with torch.no_grad():
+        pixels = pixels_from_uint8(images)
+        h, _, positions = model.llm_inputs(model.visual_tokens(pixels), ids, valid)
+        hidden = model.llm_backbone.llm.model(inputs_embeds=h, position_ids=positions, output_hidden_states=True)
+        cognition = model.cognition(pixels, ids, valid)
+    np.testing.assert_allclose(t["states"][:, 0], hidden.hidden_states[4][:, -1].numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(t["states"][:, 1], cognition.numpy(), rtol=1e-4, atol=1e-5)
+    assert t["probs"].shape == (2, 2, 4, 256) and (t["probs"].sum(-1) < 1 + 1e-5).all()

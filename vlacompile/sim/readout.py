@@ -1,0 +1,189 @@
+"""Where a trained CogACT loses the named object: perception, attention, or readout. A training
+diagnostic on scenes the model never saw, finer than the cognition probe (probe.py).
+
+    python -m vlacompile.sim.readout [--model DIR] [FIT_EPISODES] [TEST_EPISODES]   # 100 and 60
+
+DIR is a folder `vlacompile train` wrote (default: the embedded model). Frames are the probe's:
+ridge regressions fitted on training-split episodes from probe.FIT_SEED, tested on held-out
+evaluation episodes, scored at each episode's first frame, where the object must be found from
+afar. Positions are absolute (table u and v, in grounding units), so the gripper's place and the
+named object's are asked separately. Three questions, in the order the information flows:
+
+1. Perception: do the visual tokens of object patches say where the object is (a ridge from each
+   token to the centre of what its patch shows)?
+2. Attention: at LLM layer i, how much of the cognition token's attention does its most
+   target-focused head give the named object, the other named object, and objects nobody named;
+   and do the visual tokens, pooled with that head's weights, say where the named object is?
+   (The head is chosen per frame, so this is the best any one head offers.)
+3. Readout: does the cognition token's hidden state after layer i say where the gripper is, and
+   where the named object is?
+
+Why: the cognition probe found the named object's place known no better than its mean; this says
+which of the three steps drops it (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .demos import POSITION_SCALE, Frame, episode_frames
+from .evaluate import EvalConfig
+from .probe import BATCH, FIT_SEED, fit, predict
+from .tasks import episode_seeds
+
+LAYERS = (1, 4, 7, 15, 23, 31)
+
+
+def target_patches(frame: Frame) -> np.ndarray:
+    """[256] bool: the patches showing the object the instruction names first. Its centre is the
+    gripper's place plus the grounding offset (demos.grounding), and every patch of an object
+    carries that centre (patches.patch_labels)."""
+    centre = frame.grounding[:3] + POSITION_SCALE * frame.state[:3]
+    return (frame.patches[:, 0] > 0) & np.all(np.abs(frame.patches[:, 2:] - centre) < 1e-4, axis=1)
+
+
+def shares(probs: np.ndarray, target: np.ndarray, named: np.ndarray, objects: np.ndarray) -> tuple:
+    """probs [H, 256]: each head's attention on the visual tokens; the masks [256] bool. -> (the head
+    giving the target the largest share, and that head's shares of the target, the other named
+    object and the unnamed objects)."""
+    head = int((probs * target).sum(-1).argmax())
+    p = probs[head]
+    return head, float(p[target].sum()), float(p[named & ~target].sum()), float(p[objects & ~named].sum())
+
+
+def trace(model, recipe, frames: list[Frame], layers: tuple[int, ...]) -> dict:
+    """The cognition token's hidden state after each of `layers` [N, L, D], its attention on the
+    visual tokens at them [N, L, H, 256], and the visual tokens [N, 256, D]."""
+    import torch
+
+    from ..models.cogact.objective import LayerInputs, pixels_from_uint8
+
+    llm, top = model.llm_backbone, len(model.llm_backbone.layers) - 1
+    after = [i + 1 for i in layers if i < top]  # the input of the next layer is this one's output
+    states, probs, visual = [], [], []
+    with torch.no_grad():
+        for k in range(0, len(frames), BATCH):
+            images, ids, valid = recipe.batch_inputs(frames[k:k + BATCH])
+            v = model.visual_tokens(pixels_from_uint8(images))
+            with LayerInputs(llm, tuple(sorted({*layers, *after}))) as inputs:
+                cognition = model.cognition_from_visual(v, ids, valid)
+            last = valid.long().sum(1) + v.shape[1] - 1
+            rows = torch.arange(len(last))
+            states.append(torch.stack([inputs[i + 1][0][rows, last] if i < top else cognition for i in layers], 1))
+            probs.append(torch.stack([llm.attention_probs(i, inputs[i][0], inputs[i][1]["attention_mask"],
+                                                          inputs[i][1]["position_embeddings"])[rows, :, last, 1:1 + v.shape[1]]
+                                      for i in layers], 1))
+            visual.append(v)
+    return {k: torch.cat(x).float().numpy() for k, x in (("states", states), ("probs", probs), ("visual", visual))}
+
+
+def _frames(fit_episodes: int, test_episodes: int) -> tuple[list[Frame], list[Frame], np.ndarray]:
+    rng = np.random.default_rng(0)
+    train = [f for family, s in episode_seeds("train", fit_episodes, FIT_SEED)
+             for f in episode_frames(family, s, rng, every=2, mistakes=0.0, patches=True)]
+    test, first = [], []
+    for family, s in EvalConfig(episodes=test_episodes).episodes_list():
+        frames = episode_frames(family, s, rng, every=3, noise=0.0, mistakes=0.0, patches=True)
+        first += [k == 0 for k in range(len(frames))]
+        test += frames
+    return train, test, np.array(first)
+
+
+def _mse(x_fit, y_fit, x_test, y_test) -> float:
+    return float(((predict(fit(x_fit, y_fit), x_test) - y_test) ** 2).mean())
+
+
+def perception(fit_trace: dict, fit_frames, test_trace: dict, test_frames) -> tuple[float, float]:
+    """(MSE, variance) of the object patches' centres (u, v) probed from their visual tokens."""
+    def rows(t, frames):
+        labels = np.stack([f.patches for f in frames])
+        shows = labels[..., 0] > 0
+        return t["visual"][shows], labels[shows][:, 2:4]
+
+    x_fit, y_fit = rows(fit_trace, fit_frames)
+    pick = np.random.default_rng(1).permutation(len(x_fit))[:20_000]  # enough for a 64-wide ridge
+    x_test, y_test = rows(test_trace, test_frames)
+    return _mse(x_fit[pick], y_fit[pick], x_test, y_test), float(y_test.var(0).mean())
+
+
+def _pooled(t: dict, frames, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame at layer index j: the visual tokens pooled with the best head's weights, and that
+    head's (target, other named, unnamed) shares."""
+    pooled, share = [], []
+    for n, f in enumerate(frames):
+        target, objects = target_patches(f), f.patches[:, 0] > 0
+        head, *s = shares(t["probs"][n, j], target, f.named, objects)
+        w = t["probs"][n, j, head]
+        pooled.append(w @ t["visual"][n] / max(w.sum(), 1e-9))
+        share.append(s)
+    return np.stack(pooled), np.array(share)
+
+
+def report(model, recipe, fit_episodes: int = 100, test_episodes: int = 60, layers: tuple[int, ...] = LAYERS) -> dict:
+    fit_frames, test_frames, first = _frames(fit_episodes, test_episodes)
+    a, b = trace(model, recipe, fit_frames, layers), trace(model, recipe, test_frames, layers)
+    named_at = lambda frames: np.stack([f.grounding[:2] + POSITION_SCALE * f.state[:2] for f in frames])  # noqa: E731
+    gripper_at = lambda frames: POSITION_SCALE * np.stack([f.state[:2] for f in frames])  # noqa: E731
+    first_frames = [f for f, k in zip(test_frames, first) if k]
+    out = {"fit_frames": len(fit_frames), "test_frames": len(test_frames), "episodes": int(first.sum()),
+           "named_variance": float(named_at(first_frames).var(0).mean()),
+           "gripper_variance": float(gripper_at(first_frames).var(0).mean()), "layers": {}}
+    out["visual_centre_mse"], out["visual_centre_variance"] = perception(a, fit_frames, b, test_frames)
+    for j, i in enumerate(layers):
+        pooled_fit, _ = _pooled(a, fit_frames, j)
+        pooled_test, share = _pooled(b, test_frames, j)
+        state_fit, state_test = a["states"][:, j], b["states"][first, j]
+        out["layers"][i] = {
+            "target_share": float(share[first, 0].mean()), "other_named_share": float(share[first, 1].mean()),
+            "unnamed_share": float(share[first, 2].mean()),
+            "pooled_named_mse": _mse(pooled_fit, named_at(fit_frames), pooled_test[first], named_at(first_frames)),
+            "gripper_mse": _mse(state_fit, gripper_at(fit_frames), state_test, gripper_at(first_frames)),
+            "named_mse": _mse(state_fit, named_at(fit_frames), state_test, named_at(first_frames))}
+    return out
+
+
+def table(r: dict) -> str:
+    lines = [f"readout on {r['test_frames']} frames of {r['episodes']} held-out episodes (probes fitted on "
+             f"{r['fit_frames']}), first frames, MSE in grounding units:",
+             f"perception: object patches' centres from their visual tokens {r['visual_centre_mse']:.4f} "
+             f"(variance {r['visual_centre_variance']:.4f})",
+             f"variance of the named object's place {r['named_variance']:.3f}, of the gripper's {r['gripper_variance']:.3f}",
+             "| layer | best head on the named object / other named / unnamed objects | visual tokens pooled by it: "
+             "named object | hidden state after it: gripper | named object |",
+             "|---|---|---|---|---|"]
+    for i, x in r["layers"].items():
+        lines.append(f"| {i} | {x['target_share']:.2f} / {x['other_named_share']:.2f} / {x['unnamed_share']:.2f} | "
+                     f"{x['pooled_named_mse']:.3f} | {x['gripper_mse']:.3f} | {x['named_mse']:.3f} |")
+    return "\n".join(lines)
+
+
+def _model(folder: str | None):
+    from ..models import training_recipe
+    from ..models.cogact.embedded import embedded_policy
+
+    recipe = training_recipe("cogact-tiny")
+    model = embedded_policy().model if folder is None else recipe.trained_model(Path(folder), "--model")
+    return model.eval(), recipe
+
+
+def main(argv: list[str]) -> None:
+    from ..errors import UserError
+    from .args import counts
+
+    folder = None
+    if argv[:1] == ["--model"]:
+        if len(argv) < 2:
+            raise UserError("--model needs a folder `vlacompile train` wrote")
+        folder, argv = argv[1], argv[2:]
+    fit_episodes, test_episodes = counts(argv, ("fit_episodes", "test_episodes"), (100, 60))
+    EvalConfig(episodes=test_episodes).episodes_list()
+    model, recipe = _model(folder)
+    print(table(report(model, recipe, fit_episodes, test_episodes)))
+
+
+if __name__ == "__main__":
+    from .args import run
+
+    run(main)
