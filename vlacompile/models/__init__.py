@@ -1,7 +1,8 @@
 """Model families. `resolve` turns a --model value (a preset name or a checkpoint folder) into a policy.
 
 Two families: CogACT (the default) and pi0. A preset name says its family; a checkpoint folder says
-it by its layout (LeRobot's config.json with "type": "pi0", or CogACT's released layout).
+it by its layout (LeRobot's config.json with "type": "pi0", CogACT's released layout, or the
+weights, statistics and training.json that `vlacompile train` writes).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def _folder(spec: str, preset: str | None) -> Path:
 
 
 def resolve(spec: str | None = None, preset: str | None = None, random_weights: bool = False):
-    """A preset name with embedded weights (cogact-tiny and pi0-tiny, trained here), or a folder in
-    a released layout (CogACT's, or LeRobot's for pi0). `random_weights`: any preset with seeded
+    """A preset name with embedded weights (cogact-tiny and pi0-tiny, trained here), a folder in
+    a released layout (CogACT's, or LeRobot's for pi0), or a folder `vlacompile train` wrote. `random_weights`: any preset with seeded
     synthetic weights (full-size presets for speed measurements only: CogACT's 7.6 B parameters take
     about 30 GB of memory in float32)."""
     _check_preset(preset)
@@ -82,6 +83,10 @@ def resolve(spec: str | None = None, preset: str | None = None, random_weights: 
         from .pi0.checkpoint import load_folder as load_pi0
 
         return load_pi0(path, preset)
+    from .cogact.embedded import is_trained_folder, trained_policy
+
+    if is_trained_folder(path):
+        return trained_policy(path)
     from .cogact.checkpoint import load_folder
 
     return load_folder(path, preset)
@@ -101,6 +106,10 @@ def resolve_config(spec: str | None = None, preset: str | None = None):
 
         state, prefix = read_weights(path / WEIGHTS, shapes_only=True)
         return infer_pi0(state, str(path / WEIGHTS), prefix)
+    from .cogact.embedded import is_trained_folder, trained_policy
+
+    if is_trained_folder(path):
+        return trained_policy(path).model.cfg  # a tiny preset: loading it is cheap, and checks it
     from .cogact.build import infer_preset
     from .cogact.checkpoint import find_weights, read_state
 

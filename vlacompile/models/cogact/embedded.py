@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ...errors import UserError
 from ..shipped import check_weights, read_record
 from .build import from_state, synthetic
 from .config import DEFAULT_PRESET, PRESETS
@@ -23,13 +26,31 @@ def training_record() -> dict:
 
 
 def embedded_policy() -> CogACTPolicy:
+    check_weights(WEIGHTS, RECORD, "the embedded model", f"vlacompile train --out {EMBEDDED}")
+    return _policy(PRESETS[DEFAULT_PRESET], WEIGHTS, STATISTICS, DEFAULT_PRESET)
+
+
+def is_trained_folder(path: Path) -> bool:
+    """A folder `vlacompile train` wrote for a CogACT preset (the embedded model's layout)."""
+    return all((path / f.name).is_file() for f in (WEIGHTS, STATISTICS, RECORD))
+
+
+def trained_policy(folder: Path) -> CogACTPolicy:
+    """A model `vlacompile train` wrote, checked against its own record like the embedded one."""
+    record = folder / RECORD.name
+    preset = read_record(record, f"{folder}").get("preset")
+    if preset not in PRESETS:
+        raise UserError(f"{record}: preset {preset!r} is not a CogACT preset; give a folder `vlacompile train` wrote")
+    weights = folder / WEIGHTS.name
+    check_weights(weights, record, f"{folder}", f"vlacompile train --preset {preset} --out {folder}")
+    return _policy(PRESETS[preset], weights, folder / STATISTICS.name, f"{preset} ({folder})")
+
+
+def _policy(cfg, weights: Path, statistics: Path, name: str) -> CogACTPolicy:
     from safetensors.torch import load_file
 
-    cfg = PRESETS[DEFAULT_PRESET]
-    check_weights(WEIGHTS, RECORD, "the embedded model", f"vlacompile train --out {EMBEDDED}")
-    model = from_state(cfg, load_file(str(WEIGHTS)), str(WEIGHTS))
-    statistics = read_statistics(STATISTICS, cfg.dit.action_dim)
-    return CogACTPolicy(model, PromptTokenizer(TINY_TOKENIZER), statistics, DEFAULT_PRESET)
+    model = from_state(cfg, load_file(str(weights)), str(weights))
+    return CogACTPolicy(model, PromptTokenizer(TINY_TOKENIZER), read_statistics(statistics, cfg.dit.action_dim), name)
 
 
 def synthetic_policy(name: str) -> CogACTPolicy:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .sampler import cosine_alphas_cumprod
 
+POINTER_HEAD = 0  # the LLM attention head the pointer loss trains, at each of its layers
 DINO_MEAN, DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -128,14 +129,17 @@ class LayerInputs(dict):
 
 def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
     """How much of the cognition token's attention falls on the named objects' patches: for each
-    layer in `inputs`, -log of the largest share any one head gives them, averaged over the layers
+    layer in `inputs`, -log of the share that head POINTER_HEAD gives them, averaged over the layers
     and the samples that show a named object. The sequence is [BOS, 256 visual tokens, prompt] and
     the cognition token is its last real position.
 
     Why (CogACT's VLM arrives pretrained, ours does not): the policy fails mostly by acting on a
     distractor that shares the named object's colour or kind (docs/BENCHMARKS.md), and the grounding
     loss teaches which object only through the error in where it is. This term says which object,
-    in the one place the cognition feature can read it from: its attention to the visual tokens."""
+    in the one place the cognition feature can read it from: its attention to the visual tokens.
+    One fixed head, not the best head of each sample: with the best one (the first version) a
+    different head pointed in different scenes, so no one head's values carried the object's place
+    (sim/readout.py measured it on held-out scenes: each head alone located it no better than the mean)."""
     visual = named.shape[1]
     last = text_valid.long().sum(1) + visual - 1  # BOS and the prompt in text_valid, the visual tokens between
     shown = named.any(1)
@@ -143,9 +147,8 @@ def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torc
     losses = []
     for i, (h_in, kwargs) in inputs.items():
         probs = llm.attention_probs(i, h_in, kwargs["attention_mask"], kwargs["position_embeddings"])
-        mass = (probs[rows, :, last, 1:1 + visual] * named[:, None].float()).sum(-1)  # [B, H]
-        best = mass.max(dim=1).values.clamp(min=1e-4)
-        losses.append(-(best.log() * shown).sum() / shown.sum().clamp(min=1))
+        mass = (probs[rows, POINTER_HEAD, last, 1:1 + visual] * named.float()).sum(-1).clamp(min=1e-4)  # [B]
+        losses.append(-(mass.log() * shown).sum() / shown.sum().clamp(min=1))
     return torch.stack(losses).mean()
 
 
