@@ -236,5 +236,6 @@ def test_readout_heads_read_the_cognition_tokens_hidden_state_as_transformers_co
             heads[f"grounding{i}"](torch.nn.functional.rms_norm(states.hidden_states[i][:, -1], (cfg.llm.hidden,))),
             grounding) for i in (2, 9)]).mean()
     with_readout, without = losses(recipe.objective), losses(replace(recipe.objective, readout_layers=()))
-    assert [float(v) for v in with_readout[1:]] == pytest.approx([float(v) for v in without[1:]])  # eps, grounding, patches, pointer: unchanged
+    unchanged = [float(v) for v in without[1:]]  # eps, grounding, patches, pointer
+    assert [float(v) for v in with_readout[1:]] == pytest.approx(unchanged)
     assert (with_readout[0] - without[0]).item() == pytest.approx(0.5 * expected.item(), rel=1e-4)

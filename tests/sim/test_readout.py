@@ -6,7 +6,7 @@ import torch
 
 from vlacompile.models import training_recipe
 from vlacompile.sim.demos import episode_frames
-from vlacompile.sim.readout import shares, target_patches, trace
+from vlacompile.sim.readout import pointing_head, shares, target_patches, trace
 
 
 def test_the_target_patches_are_the_named_objects_own():
@@ -18,14 +18,22 @@ def test_the_target_patches_are_the_named_objects_own():
     assert target.any() and (put.named & ~target).any() and not (target & ~put.named).any()
 
 
-def test_the_shares_are_those_of_the_head_most_on_the_target():
+def test_a_heads_shares_split_its_attention_between_target_other_named_and_unnamed_objects():
     target, named, objects = (np.zeros(256, bool) for _ in range(3))
     target[:2], named[:3], objects[:6] = True, True, True
-    probs = np.zeros((2, 256))
-    probs[0, [0, 5, 100]] = 0.2, 0.5, 0.3  # head 0: 0.2 on the target
-    probs[1, [0, 1, 2, 4, 200]] = 0.3, 0.3, 0.1, 0.1, 0.2  # head 1: 0.6 on it
-    head, on_target, other_named, unnamed = shares(probs, target, named, objects)
-    assert head == 1 and np.allclose([on_target, other_named, unnamed], [0.6, 0.1, 0.1])
+    p = np.zeros(256)
+    p[[0, 1, 2, 4, 200]] = 0.3, 0.3, 0.1, 0.1, 0.2  # 0.2 on a background patch
+    assert np.allclose(shares(p, target, named, objects), [0.6, 0.1, 0.1])
+
+
+def test_the_pointing_head_is_the_one_most_on_the_target_on_average_not_in_one_frame():
+    targets = np.zeros((2, 256), bool)
+    targets[:, 0] = True
+    probs = np.zeros((2, 3, 256))
+    probs[0, 0, 0] = 1.0  # head 0: all on the target in frame 0, none in frame 1
+    probs[:, 1, 0] = 0.6  # head 1: 0.6 in both
+    probs[1, 2, 0] = 0.9  # head 2: best in frame 1 only
+    assert pointing_head(probs, targets) == 1
 
 
 def test_the_traced_states_are_the_llms_hidden_states_at_the_cognition_token(tiny):

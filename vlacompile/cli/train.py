@@ -18,7 +18,8 @@ import click
 @click.option("--buffer", type=click.IntRange(1), default=None,
               help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
 @click.option("--pointer", type=click.FloatRange(0), default=None,
-              help="Weight of the pointer loss on the cognition token's attention (CogACT; default: the recipe's).")
+              help="Weight of the pointer loss on the cognition token's attention, head 0 of a few LLM layers "
+                   "(CogACT; default: the recipe's).")
 @click.option("--readout-layers", default=None, metavar="I,J,..",
               help="LLM layers whose input at the cognition token gets a grounding head of its own (CogACT; "
                    "default: none, the final feature only), e.g. 2,8,16 after the pointer layers.")
@@ -117,5 +118,6 @@ def with_readout(recipe, layers: str):
     except ValueError:
         chosen = ()
     if not chosen or not all(1 <= i <= top for i in chosen):
-        raise UserError(f"--readout-layers {layers!r}: give comma-separated LLM layer indices from 1 to {top}, e.g. 2,8,16")
+        raise UserError(f"--readout-layers {layers!r}: give comma-separated LLM layer indices from 1 to {top}, "
+                        "e.g. 2,8,16")
     return replace(recipe, objective=replace(recipe.objective, readout_layers=chosen))

@@ -72,9 +72,9 @@ def _folder(spec: str, preset: str | None) -> Path:
 
 def resolve(spec: str | None = None, preset: str | None = None, random_weights: bool = False):
     """A preset name with embedded weights (cogact-tiny and pi0-tiny, trained here), a folder in
-    a released layout (CogACT's, or LeRobot's for pi0), or a folder `vlacompile train` wrote. `random_weights`: any preset with seeded
-    synthetic weights (full-size presets for speed measurements only: CogACT's 7.6 B parameters take
-    about 30 GB of memory in float32)."""
+    a released layout (CogACT's, or LeRobot's for pi0), or a folder `vlacompile train` wrote.
+    `random_weights`: any preset with seeded synthetic weights (full-size presets for speed
+    measurements only: CogACT's 7.6 B parameters take about 30 GB of memory in float32)."""
     _check_preset(preset)
     if is_preset(spec):
         return _builtin_policy(spec or DEFAULT_PRESET, random_weights)

@@ -11,10 +11,11 @@ named object's are asked separately. Three questions, in the order the informati
 
 1. Perception: do the visual tokens of object patches say where the object is (a ridge from each
    token to the centre of what its patch shows)?
-2. Attention: at LLM layer i, how much of the cognition token's attention does its most
-   target-focused head give the named object, the other named object, and objects nobody named;
-   and do the visual tokens, pooled with that head's weights, say where the named object is?
-   (The head is chosen per frame, so this is the best any one head offers.)
+2. Attention: at LLM layer i, how much of the cognition token's attention does the head that is
+   most on the named object (on average over the fitting frames) give the named object, the other
+   named object, and objects nobody named; and do the visual tokens, pooled with that head's
+   weights, say where the named object is? One head for all frames, as a value projection reads
+   it: a head chosen per frame would credit the model with pointing that no later layer can use.
 3. Readout: does the cognition token's hidden state after layer i say where the gripper is, and
    where the named object is?
 
@@ -44,13 +45,16 @@ def target_patches(frame: Frame) -> np.ndarray:
     return (frame.patches[:, 0] > 0) & np.all(np.abs(frame.patches[:, 2:] - centre) < 1e-4, axis=1)
 
 
-def shares(probs: np.ndarray, target: np.ndarray, named: np.ndarray, objects: np.ndarray) -> tuple:
-    """probs [H, 256]: each head's attention on the visual tokens; the masks [256] bool. -> (the head
-    giving the target the largest share, and that head's shares of the target, the other named
-    object and the unnamed objects)."""
-    head = int((probs * target).sum(-1).argmax())
-    p = probs[head]
-    return head, float(p[target].sum()), float(p[named & ~target].sum()), float(p[objects & ~named].sum())
+def pointing_head(probs: np.ndarray, targets: np.ndarray) -> int:
+    """probs [N, H, 256] (one layer), targets [N, 256] bool -> the head with the largest mean share on
+    the target."""
+    return int((probs * targets[:, None]).sum(-1).mean(0).argmax())
+
+
+def shares(p: np.ndarray, target: np.ndarray, named: np.ndarray, objects: np.ndarray) -> tuple[float, float, float]:
+    """One head's attention on the visual tokens p [256] and the masks [256] bool -> its shares of the
+    target, the other named object and the objects nobody named."""
+    return float(p[target].sum()), float(p[named & ~target].sum()), float(p[objects & ~named].sum())
 
 
 def trace(model, recipe, frames: list[Frame], layers: tuple[int, ...]) -> dict:
@@ -72,8 +76,9 @@ def trace(model, recipe, frames: list[Frame], layers: tuple[int, ...]) -> dict:
             last = valid.long().sum(1) + v.shape[1] - 1
             rows = torch.arange(len(last))
             states.append(torch.stack([inputs[i + 1][0][rows, last] if i < top else cognition for i in layers], 1))
-            probs.append(torch.stack([llm.attention_probs(i, inputs[i][0], inputs[i][1]["attention_mask"],
-                                                          inputs[i][1]["position_embeddings"])[rows, :, last, 1:1 + v.shape[1]]
+            rows_of = lambda p: p[rows, :, last, 1:1 + v.shape[1]]  # noqa: E731 (the cognition token's row)
+            probs.append(torch.stack([rows_of(llm.attention_probs(i, inputs[i][0], inputs[i][1]["attention_mask"],
+                                                                  inputs[i][1]["position_embeddings"]))
                                       for i in layers], 1))
             visual.append(v)
     return {k: torch.cat(x).float().numpy() for k, x in (("states", states), ("probs", probs), ("visual", visual))}
@@ -108,16 +113,14 @@ def perception(fit_trace: dict, fit_frames, test_trace: dict, test_frames) -> tu
     return _mse(x_fit[pick], y_fit[pick], x_test, y_test), float(y_test.var(0).mean())
 
 
-def _pooled(t: dict, frames, j: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame at layer index j: the visual tokens pooled with the best head's weights, and that
-    head's (target, other named, unnamed) shares."""
+def _pooled(t: dict, frames, j: int, head: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame at layer index j: the visual tokens pooled with `head`'s weights, and its (target,
+    other named, unnamed) shares."""
     pooled, share = [], []
     for n, f in enumerate(frames):
-        target, objects = target_patches(f), f.patches[:, 0] > 0
-        head, *s = shares(t["probs"][n, j], target, f.named, objects)
         w = t["probs"][n, j, head]
         pooled.append(w @ t["visual"][n] / max(w.sum(), 1e-9))
-        share.append(s)
+        share.append(shares(w, target_patches(f), f.named, f.patches[:, 0] > 0))
     return np.stack(pooled), np.array(share)
 
 
@@ -131,13 +134,15 @@ def report(model, recipe, fit_episodes: int = 100, test_episodes: int = 60, laye
            "named_variance": float(named_at(first_frames).var(0).mean()),
            "gripper_variance": float(gripper_at(first_frames).var(0).mean()), "layers": {}}
     out["visual_centre_mse"], out["visual_centre_variance"] = perception(a, fit_frames, b, test_frames)
+    targets = np.stack([target_patches(f) for f in fit_frames])
     for j, i in enumerate(layers):
-        pooled_fit, _ = _pooled(a, fit_frames, j)
-        pooled_test, share = _pooled(b, test_frames, j)
+        head = pointing_head(a["probs"][:, j], targets)
+        pooled_fit, _ = _pooled(a, fit_frames, j, head)
+        pooled_test, share = _pooled(b, test_frames, j, head)
         state_fit, state_test = a["states"][:, j], b["states"][first, j]
         out["layers"][i] = {
-            "target_share": float(share[first, 0].mean()), "other_named_share": float(share[first, 1].mean()),
-            "unnamed_share": float(share[first, 2].mean()),
+            "head": head, "target_share": float(share[first, 0].mean()),
+            "other_named_share": float(share[first, 1].mean()), "unnamed_share": float(share[first, 2].mean()),
             "pooled_named_mse": _mse(pooled_fit, named_at(fit_frames), pooled_test[first], named_at(first_frames)),
             "gripper_mse": _mse(state_fit, gripper_at(fit_frames), state_test, gripper_at(first_frames)),
             "named_mse": _mse(state_fit, named_at(fit_frames), state_test, named_at(first_frames))}
@@ -149,13 +154,14 @@ def table(r: dict) -> str:
              f"{r['fit_frames']}), first frames, MSE in grounding units:",
              f"perception: object patches' centres from their visual tokens {r['visual_centre_mse']:.4f} "
              f"(variance {r['visual_centre_variance']:.4f})",
-             f"variance of the named object's place {r['named_variance']:.3f}, of the gripper's {r['gripper_variance']:.3f}",
-             "| layer | best head on the named object / other named / unnamed objects | visual tokens pooled by it: "
-             "named object | hidden state after it: gripper | named object |",
+             f"variance of the named object's place {r['named_variance']:.3f}, "
+             f"of the gripper's {r['gripper_variance']:.3f}",
+             "| layer | its head most on the named object: share on it / other named / unnamed objects | visual tokens "
+             "pooled by that head: named object | hidden state after the layer: gripper | named object |",
              "|---|---|---|---|---|"]
     for i, x in r["layers"].items():
-        lines.append(f"| {i} | {x['target_share']:.2f} / {x['other_named_share']:.2f} / {x['unnamed_share']:.2f} | "
-                     f"{x['pooled_named_mse']:.3f} | {x['gripper_mse']:.3f} | {x['named_mse']:.3f} |")
+        lines.append(f"| {i} | head {x['head']}: {x['target_share']:.2f} / {x['other_named_share']:.2f} / "
+                     f"{x['unnamed_share']:.2f} | {x['pooled_named_mse']:.3f} | {x['gripper_mse']:.3f} | {x['named_mse']:.3f} |")
     return "\n".join(lines)
 
 

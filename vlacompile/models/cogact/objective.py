@@ -93,13 +93,12 @@ def readout_loss(heads, inputs: dict, layers: tuple[int, ...], text_valid, visua
     """Mean over `layers` of the grounding MSE of head `grounding{i}` on layer i's input at the
     cognition token (RMS-normalized, without weights: the residual stream's scale grows with depth).
 
-    Why: a probe of a model trained with the pointer loss (docs/BENCHMARKS.md) found its best head at
-    the pointer layers giving the named object ~88% of its attention on new scenes, and that
-    attention, pooling the visual tokens, locating it to an MSE of 0.10-0.13; yet the cognition
-    feature at every layer knew the object's place no better than its mean. Attending was learnt,
-    carrying what is attended into the residual stream was not: the final grounding head reaches
-    those layers' value projections only through all the layers above. A head right after them
-    gives that path one layer."""
+    Why: on held-out scenes, the cognition feature of every model trained here knew where the
+    gripper is (sim/readout.py) but, at every layer, not where the named object is, though the
+    visual tokens locate objects well. The final grounding head reaches the value projections that
+    would carry the object's place only through all the layers above it; a head right after the
+    pointer layers gives that path one layer. (Measured in docs/BENCHMARKS.md: alone it did not
+    make the place readable.)"""
     last = text_valid.long().sum(1) + visual - 1  # as in pointer_loss
     rows = torch.arange(last.shape[0], device=last.device)
     losses = [F.mse_loss(heads[f"grounding{i}"](F.rms_norm(inputs[i][0][rows, last], (inputs[i][0].shape[-1],))),
