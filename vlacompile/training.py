@@ -50,6 +50,7 @@ class TrainConfig:
     reuse: int = 1  # times each demonstration frame is trained on
     frame_every: int = 1  # one frame every this many steps of each demonstration episode (demos.stream)
     mistakes: float = 0.0  # share of demonstration episodes with one scripted wrong grasp (sim/demos.py)
+    starts: float = 0.0  # share of demonstration episodes that give only their first frame (demos.stream)
     minutes: float | None = None  # wall-clock budget of the whole run; the action stage's steps fit it
     init: str | None = None  # a folder `vlacompile train` wrote: train it further instead of from scratch
     first_episode: int = 0  # the action stage's demonstrations start at this training seed
@@ -215,7 +216,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
     train_seeds = episode_seeds("train", VISION_SEEDS_START - cfg.first_episode, cfg.first_episode)
     frames = demos.stream(itertools.cycle(train_seeds), cfg.seed, cfg.buffer, recipe.chunk,
                           patches=recipe.patch_labels, workers=cfg.workers, reuse=cfg.reuse, every=cfg.frame_every,
-                          mistakes=cfg.mistakes)
+                          mistakes=cfg.mistakes, starts=cfg.starts)
     batches = Batches(frames, recipe, stats, cfg.batch, cfg.device)
     try:
         cfg, curves = action_stage(recipe, model, heads, batches, cfg, start, progress, on_step, stats, log)
@@ -232,7 +233,8 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
               "data": {"split": "train", "statistics_episodes": [stats_seeds[0][1], stats_seeds[-1][1]],
                        "episodes_seen": len(episodes), "seeds_seen": [episodes[0][1], episodes[-1][1]],
                        "dart_noise": list(demos.DART_NOISE), "mistake_rate": cfg.mistakes,
-                       "chunk": recipe.chunk, "frame_every": cfg.frame_every, "frame_reuse": cfg.reuse},
+                       "chunk": recipe.chunk, "frame_every": cfg.frame_every, "frame_reuse": cfg.reuse,
+                       "first_frame_only_share": cfg.starts},
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
                                "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
               "final_patch_loss": _tail_mean(patch_curve),

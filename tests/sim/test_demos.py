@@ -104,3 +104,20 @@ def test_mistakes_are_asked_for_and_then_every_such_episode_first_closes_off_the
     seeds = [("pick", s) for _, s in episode_seeds("train", 12, 900)]
     assert all(_first_close(f, s, mistakes=0.0)[0] for f, s in seeds)  # the expert grasps the target first
     assert not any(_first_close(f, s, mistakes=1.0)[0] for f, s in seeds)
+
+
+def test_start_episodes_give_their_first_frame_only_from_the_start_position():
+    """--starts 1: one frame per episode, the scene as reset (where the expert's plan starts); 0:
+    the episodes as before; a share in between picks the same episodes whatever their order."""
+    seeds = episode_seeds("train", 12, 500)
+    starts = list(stream(seeds, seed=3, buffer=1, render=False, starts=1.0))
+    assert sorted(f.task for f in starts) == sorted(seeds)
+    for f in starts:
+        ep = Episode(*f.task, render=False)
+        np.testing.assert_array_equal(f.state, ep.world.gripper.state)
+    assert len(list(stream(seeds, seed=3, buffer=1, render=False, starts=0.0))) > 10 * len(seeds)
+    some = {f.task for f in stream(seeds, seed=3, buffer=1, render=False, starts=0.5)
+            if sum(1 for g in stream([f.task], seed=3, render=False, starts=0.5)) == 1}
+    assert 0 < len(some) < len(seeds)
+    assert some == {f.task for f in stream(seeds[::-1], seed=3, buffer=1, render=False, starts=0.5)
+                    if sum(1 for g in stream([f.task], seed=3, render=False, starts=0.5)) == 1}

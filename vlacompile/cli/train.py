@@ -41,6 +41,9 @@ import click
 @click.option("--mistakes", type=click.FloatRange(0, 1), default=None,
               help="Share of demonstration episodes with one scripted wrong grasp that the expert recovers from "
                    "(default: the shipped run's).")
+@click.option("--starts", type=click.FloatRange(0, 1), default=None,
+              help="Share of demonstration episodes that give only their first frame, where only the words say "
+                   "which object (default: the shipped run's, 0).")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Wall-clock budget: the action stage's step count (at most --steps) is fitted to it from the "
                    "speed of its first steps, and recorded in training.json.")
@@ -52,7 +55,7 @@ import click
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
 def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, lr, seed, threads, device, workers, reuse, frame_every,
-          mistakes, minutes, init, first_episode, out):
+          mistakes, starts, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `vlacompile train --out
@@ -74,7 +77,7 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
     check_device(device)
     given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "vision_batch": vision_batch,
              "buffer": buffer, "lr": lr, "minutes": minutes, "frame_every": frame_every, "workers": workers,
-             "mistakes": mistakes}
+             "mistakes": mistakes, "starts": starts}
     cfg = replace(TrainConfig(seed=seed, device=device, reuse=reuse, first_episode=first_episode,
                               init=str(init) if init else None),
                   **{k: v for k, v in given.items() if v is not None})

@@ -135,9 +135,10 @@ def perturbed_actions(ep: Episode, rng, noise: float | None = None, mistakes: fl
 
 def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float | None = None,
                    every: int = 1, render: bool = True, patches: bool = False, phase: int = 0,
-                   mistakes: float = 0.0) -> list[Frame]:
+                   mistakes: float = 0.0, first_only: bool = False) -> list[Frame]:
     """One demonstration episode, every `every`-th step from step `phase` as a frame (rendered unless
-    `render` is False: then its image is None), with its label, and with per-patch labels if `patches`."""
+    `render` is False: then its image is None), with its label, and with per-patch labels if `patches`;
+    `first_only`: only the first of those frames (the rest of the episode is not played)."""
     ep, frames = Episode(family, seed, render=render), []
     for a in perturbed_actions(ep, rng, noise, mistakes):
         if ep.world.steps % every == phase % every:
@@ -147,22 +148,27 @@ def episode_frames(family: str, seed: int, rng, chunk: int = CHUNK, noise: float
             frames.append(Frame(image, obs.instruction, plan(ep.world, ep.task, chunk), ep.task_id,
                                 grounding(ep.world, ep.task), obs.state, labels,
                                 None if labels is None else named_patches(labels, ep.world, ep.task, POSITION_SCALE)))
+            if first_only:
+                break
         ep.step(a)
     return frames
 
 
 def _episode_job(job: tuple) -> list[Frame]:
-    family, seed, stream_seed, chunk, render, patches, every, mistakes = job
+    family, seed, stream_seed, chunk, render, patches, every, mistakes, starts = job
     phase = int(np.random.default_rng([stream_seed, FAMILIES.index(family), seed, 1]).integers(every))
+    if np.random.default_rng([stream_seed, FAMILIES.index(family), seed, 2]).random() < starts:
+        return episode_frames(family, seed, episode_rng(stream_seed, family, seed), chunk, render=render,
+                              patches=patches, mistakes=mistakes, first_only=True)
     return episode_frames(family, seed, episode_rng(stream_seed, family, seed), chunk, every=every, render=render,
                           patches=patches, phase=phase, mistakes=mistakes)
 
 
 def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int, every: int,
-              mistakes: float):
+              mistakes: float, starts: float = 0.0):
     """Each episode's frames, in the order of `seeds`, rendered by `workers` processes (0: this one).
     At most 2 x workers episodes wait at a time, so an endless `seeds` stays bounded in memory."""
-    jobs = ((family, s, stream_seed, chunk, render, patches, every, mistakes) for family, s in seeds)
+    jobs = ((family, s, stream_seed, chunk, render, patches, every, mistakes, starts) for family, s in seeds)
     if not workers:
         yield from map(_episode_job, jobs)
         return
@@ -180,7 +186,8 @@ def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, 
 
 
 def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
-           patches: bool = False, workers: int = 0, reuse: int = 1, every: int = 1, mistakes: float = 0.0):
+           patches: bool = False, workers: int = 0, reuse: int = 1, every: int = 1, mistakes: float = 0.0,
+           starts: float = 0.0):
     """Frames from the episodes `seeds` in turn, shuffled through a buffer of about `buffer` frames so
     a batch mixes episodes. Each episode gives every `every`-th step (from a phase its seed draws),
     a `mistakes` share of them has one scripted mistake, and each frame is yielded `reuse` times (at random places in the buffer). `workers` processes
@@ -189,10 +196,15 @@ def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render:
     Why `every`: consecutive frames of an episode show the same scene, so a frame budget spent on
     every step of few episodes teaches a model those scenes (it learns where the named object is in
     each one) rather than how to find it in a new one. The shipped default's linear probe measured it
-    (docs/BENCHMARKS.md): its grounding error on new episodes was several times its training loss."""
+    (docs/BENCHMARKS.md): its grounding error on new episodes was several times its training loss.
+
+    Why `starts` (a share of the episodes gives only its first frame): in most frames of an episode
+    the gripper is at or near the named object, so a model can find it by where the gripper is; only
+    the first frames ask which object the words name. sim/readout.py found trained models pointing
+    at the named object late in episodes and at every object alike in their first frames."""
     rng = np.random.default_rng(seed)
     pool: list[Frame] = []
-    episodes = _episodes(seeds, seed, chunk, render, patches, workers, every, mistakes)
+    episodes = _episodes(seeds, seed, chunk, render, patches, workers, every, mistakes, starts)
     exhausted = False
     while pool or not exhausted:
         while not exhausted and len(pool) < buffer:
