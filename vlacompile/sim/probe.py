@@ -62,20 +62,27 @@ def nearest_is_named(probed: np.ndarray, family: str, seed: int) -> bool:
     return int(np.argmin(gaps)) == ep.task.target
 
 
-def probe(model, recipe, fit_episodes: int = 100, test_episodes: int = 60) -> dict:
-    """Fit on training-split frames (every 2nd step), test on held-out ones (every 3rd, no DART
-    noise or mistakes); -> the errors and the first-frame binding count described above."""
+def probe_frames(fit_episodes: int, test_episodes: int, patches: bool = False):
+    """(fitting frames: training-split episodes from FIT_SEED, every 2nd step; test frames: held-out
+    episodes, every 3rd step, no DART noise or mistakes; [N_test] bool, each episode's first frame)."""
     rng = np.random.default_rng(0)
     train = [f for family, s in episode_seeds("train", fit_episodes, FIT_SEED)
-             for f in episode_frames(family, s, rng, every=2, mistakes=0.0)]
-    w = fit(features(model, recipe, train), np.stack([f.grounding for f in train]))
+             for f in episode_frames(family, s, rng, every=2, mistakes=0.0, patches=patches)]
     test, first = [], []
-    episodes = EvalConfig(episodes=test_episodes).episodes_list()
-    for family, s in episodes:
-        frames = episode_frames(family, s, rng, every=3, noise=0.0, mistakes=0.0)
+    for family, s in EvalConfig(episodes=test_episodes).episodes_list():
+        frames = episode_frames(family, s, rng, every=3, noise=0.0, mistakes=0.0, patches=patches)
         first += [k == 0 for k in range(len(frames))]
         test += frames
-    probed, truth, first = predict(w, features(model, recipe, test)), np.stack([f.grounding for f in test]), np.array(first)
+    return train, test, np.array(first)
+
+
+def probe(model, recipe, fit_episodes: int = 100, test_episodes: int = 60) -> dict:
+    """Fit on probe_frames' fitting frames, test on its held-out ones; -> the errors and the
+    first-frame binding count described above."""
+    train, test, first = probe_frames(fit_episodes, test_episodes)
+    w = fit(features(model, recipe, train), np.stack([f.grounding for f in train]))
+    episodes = EvalConfig(episodes=test_episodes).episodes_list()
+    probed, truth = predict(w, features(model, recipe, test)), np.stack([f.grounding for f in test])
     err = (probed - truth) ** 2
     named = sum(nearest_is_named(p[:2], family, s) for p, (family, s) in zip(probed[first], episodes))
     return {"fit_frames": len(train), "test_frames": len(test), "episodes": len(episodes),

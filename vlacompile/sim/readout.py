@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .demos import POSITION_SCALE, Frame, episode_frames
+from .demos import POSITION_SCALE, Frame
 from .evaluate import EvalConfig
-from .probe import BATCH, FIT_SEED, fit, predict
-from .tasks import episode_seeds
+from .probe import BATCH, fit, predict, probe_frames
 
 LAYERS = (1, 4, 7, 15, 23, 31)
 
@@ -84,18 +83,6 @@ def trace(model, recipe, frames: list[Frame], layers: tuple[int, ...]) -> dict:
     return {k: torch.cat(x).float().numpy() for k, x in (("states", states), ("probs", probs), ("visual", visual))}
 
 
-def _frames(fit_episodes: int, test_episodes: int) -> tuple[list[Frame], list[Frame], np.ndarray]:
-    rng = np.random.default_rng(0)
-    train = [f for family, s in episode_seeds("train", fit_episodes, FIT_SEED)
-             for f in episode_frames(family, s, rng, every=2, mistakes=0.0, patches=True)]
-    test, first = [], []
-    for family, s in EvalConfig(episodes=test_episodes).episodes_list():
-        frames = episode_frames(family, s, rng, every=3, noise=0.0, mistakes=0.0, patches=True)
-        first += [k == 0 for k in range(len(frames))]
-        test += frames
-    return train, test, np.array(first)
-
-
 def _mse(x_fit, y_fit, x_test, y_test) -> float:
     return float(((predict(fit(x_fit, y_fit), x_test) - y_test) ** 2).mean())
 
@@ -125,7 +112,7 @@ def _pooled(t: dict, frames, j: int, head: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def report(model, recipe, fit_episodes: int = 100, test_episodes: int = 60, layers: tuple[int, ...] = LAYERS) -> dict:
-    fit_frames, test_frames, first = _frames(fit_episodes, test_episodes)
+    fit_frames, test_frames, first = probe_frames(fit_episodes, test_episodes, patches=True)
     a, b = trace(model, recipe, fit_frames, layers), trace(model, recipe, test_frames, layers)
     named_at = lambda frames: np.stack([f.grounding[:2] + POSITION_SCALE * f.state[:2] for f in frames])  # noqa: E731
     gripper_at = lambda frames: POSITION_SCALE * np.stack([f.state[:2] for f in frames])  # noqa: E731
