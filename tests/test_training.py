@@ -180,8 +180,9 @@ def test_sizing_to_minutes_fits_the_steps_that_remain():
 
 
 def test_the_pointer_loss_reads_the_cognition_tokens_attention_as_transformers_computes_it(tiny):
-    """Against transformers' own eager attention weights: per layer, -log of the largest share of the
-    last token's attention head 0 gives the named objects' patches, averaged."""
+    """Against transformers' own eager attention weights: per layer and named object, -log of the
+    share of the last token's attention that head 0 gives the first named object's patches and head 1
+    the second's, averaged."""
     from vlacompile.models.cogact.objective import LayerInputs, pointer_loss
     from vlacompile.sim.demos import episode_frames
 
@@ -190,7 +191,8 @@ def test_the_pointer_loss_reads_the_cognition_tokens_attention_as_transformers_c
     model = recipe.initial_model(5).eval()
     frames = episode_frames("stack", 4, np.random.default_rng(0), every=7, patches=True)[:2]
     images, ids, valid, *_, named = next(Batches(iter(frames), recipe, tiny.statistics, 2))
-    assert named.any(1).all() and valid.all()  # one instruction: no padding, the last position is the cognition token
+    assert (named == 1).any(1).all() and (named == 2).any(1).all()  # stack names two objects, both in view
+    assert valid.all()  # one instruction: no padding, the last position is the cognition token
     with torch.no_grad():
         visual = model.visual_tokens(pixels_from_uint8(images))
         with LayerInputs(model.llm_backbone, (1, 7)) as inputs:
@@ -200,7 +202,8 @@ def test_the_pointer_loss_reads_the_cognition_tokens_attention_as_transformers_c
         llm = model.llm_backbone.llm
         llm.set_attn_implementation("eager")
         attentions = llm.model(inputs_embeds=h, position_ids=positions, output_attentions=True).attentions
-    shares = [(attentions[i][:, 0, -1, 1:257] * named).sum(-1) for i in (1, 7)]
+    shares = [(attentions[i][:, head, -1, 1:257] * (named == role)).sum(-1) for i in (1, 7) for role, head in
+              ((1, 0), (2, 1))]
     expected = torch.stack([-s.log().mean() for s in shares]).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 

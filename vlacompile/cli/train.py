@@ -18,8 +18,8 @@ import click
 @click.option("--buffer", type=click.IntRange(1), default=None,
               help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
 @click.option("--pointer", type=click.FloatRange(0), default=None,
-              help="Weight of the pointer loss on the cognition token's attention, head 0 of a few LLM layers "
-                   "(CogACT; default: the recipe's).")
+              help="Weight of the pointer loss on the cognition token's attention at a few LLM layers: head 0 on "
+                   "the object named first, head 1 on the second (CogACT; default: the recipe's).")
 @click.option("--readout-layers", default=None, metavar="I,J,..",
               help="LLM layers whose input at the cognition token gets a grounding head of its own (CogACT; "
                    "default: none, the final feature only), e.g. 2,8,16 after the pointer layers.")

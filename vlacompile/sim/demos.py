@@ -58,7 +58,7 @@ class Frame:
     grounding: np.ndarray  # [GROUNDING_DIMS] float32, see grounding()
     state: np.ndarray  # [5] float32, the gripper's proprioception (world.Gripper.state)
     patches: np.ndarray | None = None  # [256, 5] per-patch labels (sim/patches.py) when asked for
-    named: np.ndarray | None = None  # [256] bool, the patches of the objects the instruction names, with them
+    named: np.ndarray | None = None  # [256] uint8: 1 / 2 on the patches of the first / second named object, with them
 
 
 def grounding(world, task) -> np.ndarray:

@@ -65,15 +65,16 @@ def patch_labels(world, scale: float) -> np.ndarray:
 
 
 def named_patches(labels: np.ndarray, world, task, scale: float) -> np.ndarray:
-    """[GRID * GRID] bool: the patches `labels` gives to an object the instruction names (the target,
-    and the receptacle or the object to stack on or move near), told apart by the centre each
-    object's patches carry. A named object hidden behind a nearer one or the gripper has none."""
-    out = np.zeros(labels.shape[0], bool)
-    for i in (task.target, task.other):
+    """[GRID * GRID] uint8: which named object each patch of `labels` shows: 1 the object the
+    instruction names first (the target), 2 the second (the receptacle, or the object to stack on or
+    move near), 0 neither; told apart by the centre each object's patches carry. A named object
+    hidden behind a nearer one or the gripper has none."""
+    out = np.zeros(labels.shape[0], np.uint8)
+    for role, i in ((1, task.target), (2, task.other)):
         if i is not None:
             o = world.objects[i]
             centre = np.array([scale * o.v, scale * o.u, scale * (o.z + 0.5 * o.height)], np.float32)
-            out |= (labels[:, 0] > 0) & np.all(labels[:, 2:] == centre, axis=1)
+            out[(labels[:, 0] > 0) & np.all(labels[:, 2:] == centre, axis=1)] = role
     return out
 
 

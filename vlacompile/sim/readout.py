@@ -107,7 +107,7 @@ def _pooled(t: dict, frames, j: int, head: int) -> tuple[np.ndarray, np.ndarray]
     for n, f in enumerate(frames):
         w = t["probs"][n, j, head]
         pooled.append(w @ t["visual"][n] / max(w.sum(), 1e-9))
-        share.append(shares(w, target_patches(f), f.named, f.patches[:, 0] > 0))
+        share.append(shares(w, target_patches(f), f.named > 0, f.patches[:, 0] > 0))
     return np.stack(pooled), np.array(share)
 
 

@@ -35,7 +35,9 @@ import torch.nn.functional as F
 
 from .sampler import cosine_alphas_cumprod
 
-POINTER_HEAD = 0  # the LLM attention head the pointer loss trains, at each of its layers
+# The LLM attention heads the pointer loss trains at each of its layers: head 0 points at the object
+# the instruction names first, head 1 at the second (sim.patches.named_patches' roles 1 and 2).
+POINTER_HEADS = (0, 1)
 DINO_MEAN, DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -128,27 +130,34 @@ class LayerInputs(dict):
 
 def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
     """How much of the cognition token's attention falls on the named objects' patches: for each
-    layer in `inputs`, -log of the share that head POINTER_HEAD gives them, averaged over the layers
-    and the samples that show a named object. The sequence is [BOS, 256 visual tokens, prompt] and
+    layer in `inputs` and each named object, -log of the share that its head (POINTER_HEADS: head 0
+    for the object named first, head 1 for the second) gives that object's patches; averaged over
+    the samples that show the object, then over the objects and the layers. `named` [B, 256] holds
+    each patch's role (1, 2, or 0 for neither). The sequence is [BOS, 256 visual tokens, prompt] and
     the cognition token is its last real position.
 
     Why (CogACT's VLM arrives pretrained, ours does not): the policy fails mostly by acting on a
     distractor that shares the named object's colour or kind (docs/BENCHMARKS.md), and the grounding
     loss teaches which object only through the error in where it is. This term says which object,
     in the one place the cognition feature can read it from: its attention to the visual tokens.
-    One fixed head, not the best head of each sample: with the best one (the first version) a
-    different head pointed in different scenes, so no one head's values carried the object's place
-    (sim/readout.py measured it on held-out scenes: each head alone located it no better than the mean)."""
+    Fixed heads, not the best head of each sample: with the best one (the first version) a different
+    head pointed in different scenes, so no one head's values carried the object's place
+    (sim/readout.py measured it on held-out scenes). One head per object, not one for both (the
+    second version): a head given both split its attention between them (0.34 / 0.32 at held-out
+    first frames), and its values then carry the average of two places, which no task asks for."""
     visual = named.shape[1]
     last = text_valid.long().sum(1) + visual - 1  # BOS and the prompt in text_valid, the visual tokens between
-    shown = named.any(1)
     rows = torch.arange(named.shape[0], device=named.device)
     losses = []
     for i, (h_in, kwargs) in inputs.items():
         probs = llm.attention_probs(i, h_in, kwargs["attention_mask"], kwargs["position_embeddings"])
-        mass = (probs[rows, POINTER_HEAD, last, 1:1 + visual] * named.float()).sum(-1).clamp(min=1e-4)  # [B]
-        losses.append(-(mass.log() * shown).sum() / shown.sum().clamp(min=1))
-    return torch.stack(losses).mean()
+        for role, head in enumerate(POINTER_HEADS, start=1):
+            mask = named == role
+            shown = mask.any(1)
+            if shown.any():
+                mass = (probs[rows, head, last, 1:1 + visual] * mask.float()).sum(-1).clamp(min=1e-4)  # [B]
+                losses.append(-(mass.log() * shown).sum() / shown.sum())
+    return torch.stack(losses).mean() if losses else torch.zeros((), device=named.device)
 
 
 class PatchHead(torch.nn.Sequential):
