@@ -20,11 +20,15 @@ def test_the_target_patches_are_the_named_objects_own():
 
 
 def test_a_heads_shares_split_its_attention_between_target_other_named_and_unnamed_objects():
-    target, named, objects = (np.zeros(256, bool) for _ in range(3))
-    target[:2], named[:3], objects[:6] = True, True, True
+    """A hand-worked scene: a red cube (target, patches 0-1), a blue bowl (other named, 2), a red ball
+    (3), a green cube (4) and a blue ball (5); kinds and colours are label indices."""
+    target, named = np.zeros(256, bool), np.zeros(256, bool)
+    target[:2], named[:3] = True, True
+    labels = np.zeros((256, 5))
+    labels[:6, :2] = [[1, 1], [1, 1], [2, 2], [3, 1], [1, 3], [3, 2]]  # (kind, colour)
     p = np.zeros(256)
-    p[[0, 1, 2, 4, 200]] = 0.3, 0.3, 0.1, 0.1, 0.2  # 0.2 on a background patch
-    assert np.allclose(shares(p, target, named, objects), [0.6, 0.1, 0.1])
+    p[[0, 1, 2, 3, 4, 5, 200]] = 0.3, 0.2, 0.1, 0.1, 0.05, 0.05, 0.2  # 0.2 on a background patch
+    assert np.allclose(shares(p, target, named, labels), [0.5, 0.1, 0.1, 0.05, 0.05])
 
 
 def test_the_pointing_head_is_the_one_most_on_the_target_on_average_not_in_one_frame():

@@ -13,7 +13,8 @@ named object's are asked separately. Three questions, in the order the informati
    token to the centre of what its patch shows)?
 2. Attention: at LLM layer i, how much of the cognition token's attention does the head that is
    most on the named object (on average over the fitting frames) give the named object, the other
-   named object, and objects nobody named; and do the visual tokens, pooled with that head's
+   named object, and objects nobody named (split by whether they share its colour or its kind, which
+   says which word a head that misses it reads); and do the visual tokens, pooled with that head's
    weights, say where the named object is? One head for all frames, as a value projection reads
    it: a head chosen per frame would credit the model with pointing that no later layer can use.
 3. Readout: does the cognition token's hidden state after layer i say where the gripper is, and
@@ -50,10 +51,19 @@ def pointing_head(probs: np.ndarray, targets: np.ndarray) -> int:
     return int((probs * targets[:, None]).sum(-1).mean(0).argmax())
 
 
-def shares(p: np.ndarray, target: np.ndarray, named: np.ndarray, objects: np.ndarray) -> tuple[float, float, float]:
-    """One head's attention on the visual tokens p [256] and the masks [256] bool -> its shares of the
-    target, the other named object and the objects nobody named."""
-    return float(p[target].sum()), float(p[named & ~target].sum()), float(p[objects & ~named].sum())
+def shares(p: np.ndarray, target: np.ndarray, named: np.ndarray, labels: np.ndarray) -> tuple[float, ...]:
+    """One head's attention on the visual tokens p [256], the target's and the named objects' masks
+    [256] bool and the patch labels [256, 5] (patches.patch_labels) -> its shares of the target, the
+    other named object, and the objects nobody named split three ways: those of the target's colour
+    (any kind), those of its kind in another colour, and the rest. The split says which word a head
+    that misses the target reads: attention on the target's colour-mates matches the colour alone."""
+    objects = labels[:, 0] > 0
+    unnamed = objects & ~named
+    kind, colour = labels[target][0, :2] if target.any() else (-1, -1)
+    same_colour = unnamed & (labels[:, 1] == colour)
+    same_kind = unnamed & ~same_colour & (labels[:, 0] == kind)
+    rest = unnamed & ~same_colour & ~same_kind
+    return tuple(float(p[m].sum()) for m in (target, named & ~target, same_colour, same_kind, rest))
 
 
 def trace(model, recipe, frames: list[Frame], layers: tuple[int, ...]) -> dict:
@@ -101,13 +111,13 @@ def perception(fit_trace: dict, fit_frames, test_trace: dict, test_frames) -> tu
 
 
 def _pooled(t: dict, frames, j: int, head: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame at layer index j: the visual tokens pooled with `head`'s weights, and its (target,
-    other named, unnamed) shares."""
+    """Per frame at layer index j: the visual tokens pooled with `head`'s weights, and its shares
+    (see shares)."""
     pooled, share = [], []
     for n, f in enumerate(frames):
         w = t["probs"][n, j, head]
         pooled.append(w @ t["visual"][n] / max(w.sum(), 1e-9))
-        share.append(shares(w, target_patches(f), f.named > 0, f.patches[:, 0] > 0))
+        share.append(shares(w, target_patches(f), f.named > 0, f.patches))
     return np.stack(pooled), np.array(share)
 
 
@@ -129,7 +139,8 @@ def report(model, recipe, fit_episodes: int = 100, test_episodes: int = 60, laye
         state_fit, state_test = a["states"][:, j], b["states"][first, j]
         out["layers"][i] = {
             "head": head, "target_share": float(share[first, 0].mean()),
-            "other_named_share": float(share[first, 1].mean()), "unnamed_share": float(share[first, 2].mean()),
+            "other_named_share": float(share[first, 1].mean()), "unnamed_share": float(share[first, 2:].sum(1).mean()),
+            "unnamed_split": [float(v) for v in share[first, 2:].mean(0)],  # same colour, same kind, neither
             "pooled_named_mse": _mse(pooled_fit, named_at(fit_frames), pooled_test[first], named_at(first_frames)),
             "gripper_mse": _mse(state_fit, gripper_at(fit_frames), state_test, gripper_at(first_frames)),
             "named_mse": _mse(state_fit, named_at(fit_frames), state_test, named_at(first_frames))}
@@ -143,12 +154,13 @@ def table(r: dict) -> str:
              f"(variance {r['visual_centre_variance']:.4f})",
              f"variance of the named object's place {r['named_variance']:.3f}, "
              f"of the gripper's {r['gripper_variance']:.3f}",
-             "| layer | its head most on the named object: share on it / other named / unnamed objects | visual tokens "
+             "| layer | its head most on the named object: share on it / other named / unnamed objects (of its "
+             "colour, of its kind, neither) | visual tokens "
              "pooled by that head: named object | hidden state after the layer: gripper | named object |",
              "|---|---|---|---|---|"]
     for i, x in r["layers"].items():
         lines.append(f"| {i} | head {x['head']}: {x['target_share']:.2f} / {x['other_named_share']:.2f} / "
-                     f"{x['unnamed_share']:.2f} | {x['pooled_named_mse']:.3f} | {x['gripper_mse']:.3f} | {x['named_mse']:.3f} |")
+                     f"{x['unnamed_share']:.2f} ({', '.join(f'{v:.2f}' for v in x['unnamed_split'])}) | {x['pooled_named_mse']:.3f} | {x['gripper_mse']:.3f} | {x['named_mse']:.3f} |")
     return "\n".join(lines)
 
 
