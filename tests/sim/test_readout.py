@@ -5,8 +5,15 @@ import numpy as np
 import torch
 
 from vlacompile.models import training_recipe
-from vlacompile.sim.demos import episode_frames
-from vlacompile.sim.readout import pointing_head, shares, target_patches, trace
+from vlacompile.sim.demos import POSITION_SCALE, episode_frames
+from vlacompile.sim.readout import pointing_head, shares, trace
+
+
+def target_patches(frame) -> np.ndarray:
+    """The target's patches found without the roles: its centre is the gripper's place plus the
+    grounding offset (demos.grounding), and every patch of an object carries that centre."""
+    centre = frame.grounding[:3] + POSITION_SCALE * frame.state[:3]
+    return (frame.patches[:, 0] > 0) & np.all(np.abs(frame.patches[:, 2:] - centre) < 1e-4, axis=1)
 
 
 def test_the_target_patches_are_the_named_objects_own():

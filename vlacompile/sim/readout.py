@@ -37,14 +37,6 @@ from .probe import BATCH, fit, predict, probe_frames
 LAYERS = (1, 4, 7, 15, 23, 31)
 
 
-def target_patches(frame: Frame) -> np.ndarray:
-    """[256] bool: the patches showing the object the instruction names first. Its centre is the
-    gripper's place plus the grounding offset (demos.grounding), and every patch of an object
-    carries that centre (patches.patch_labels)."""
-    centre = frame.grounding[:3] + POSITION_SCALE * frame.state[:3]
-    return (frame.patches[:, 0] > 0) & np.all(np.abs(frame.patches[:, 2:] - centre) < 1e-4, axis=1)
-
-
 def pointing_head(probs: np.ndarray, targets: np.ndarray) -> int:
     """probs [N, H, 256] (one layer), targets [N, 256] bool -> the head with the largest mean share on
     the target."""
@@ -117,7 +109,7 @@ def _pooled(t: dict, frames, j: int, head: int) -> tuple[np.ndarray, np.ndarray]
     for n, f in enumerate(frames):
         w = t["probs"][n, j, head]
         pooled.append(w @ t["visual"][n] / max(w.sum(), 1e-9))
-        share.append(shares(w, target_patches(f), f.named > 0, f.patches))
+        share.append(shares(w, f.named == 1, f.named > 0, f.patches))
     return np.stack(pooled), np.array(share)
 
 
@@ -131,7 +123,7 @@ def report(model, recipe, fit_episodes: int = 100, test_episodes: int = 60, laye
            "named_variance": float(named_at(first_frames).var(0).mean()),
            "gripper_variance": float(gripper_at(first_frames).var(0).mean()), "layers": {}}
     out["visual_centre_mse"], out["visual_centre_variance"] = perception(a, fit_frames, b, test_frames)
-    targets = np.stack([target_patches(f) for f in fit_frames])
+    targets = np.stack([f.named == 1 for f in fit_frames])  # named_patches' role 1: the target
     for j, i in enumerate(layers):
         head = pointing_head(a["probs"][:, j], targets)
         pooled_fit, _ = _pooled(a, fit_frames, j, head)
