@@ -77,6 +77,8 @@ def test_a_few_steps_lower_the_oracle_loss_on_a_small_set():
     ("vlacompile.sim", ["5", "6"], "at most 1"),
     ("vlacompile.sim.readout", ["--model", "calib_data"], "--model calib_data: no weights.safetensors"),
     ("vlacompile.sim.readout", ["--model"], "--model needs a folder"),
+    ("vlacompile.sim.probe", ["--model", "calib_data"], "--model calib_data: no weights.safetensors"),
+    ("vlacompile.sim.openloop", ["--model", "calib_data", "5"], "--model calib_data: not a folder"),
 ])
 def test_the_diagnostics_refuse_bad_counts_in_one_line(module, args, names):
     import subprocess

@@ -5,7 +5,9 @@ the camera image, and its first `first` actions are compared with the expert's p
 state: the sign of each x, y, z delta (where the plan moves), and the gripper's open/closed state.
 A policy that has learnt where to go agrees on most signs; chance is 50%.
 
-    python -m vlacompile.sim.openloop [EPISODES]     # the embedded default, 25 episodes
+    python -m vlacompile.sim.openloop [--model DIR] [EPISODES]     # 25 episodes
+
+DIR is a folder `vlacompile train` wrote (default: the embedded model).
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ def agreement(policy, episodes: int = 25, every: int = 4, first: int = 4) -> dic
 
 
 def main(argv: list[str]) -> None:
-    from ..models.cogact.embedded import embedded_policy
-    from .args import counts
+    from .args import cogact_policy, counts, model_option
     from .policies import TorchPolicy
 
+    folder, argv = model_option(argv)
     (episodes,) = counts(argv, ("episodes",), (25,))
     EvalConfig(episodes=episodes).episodes_list()
-    r = agreement(TorchPolicy(embedded_policy()), episodes)
+    r = agreement(TorchPolicy(cogact_policy(folder)), episodes)
     print(f"{r['predictions']} predictions on {episodes} held-out episodes: sign of x, y, z right "
           f"{r['sign_agreement']:.1%} (of {r['signs']}), gripper state right {r['gripper_agreement']:.1%}")
 

@@ -1,7 +1,9 @@
 """A linear probe of CogACT's cognition feature: what it encodes about the objects the instruction
 names, on scenes the model never saw. A training diagnostic that needs no closed-loop luck.
 
-    python -m vlacompile.sim.probe [FIT_EPISODES] [TEST_EPISODES]   # the embedded default; 100 and 60
+    python -m vlacompile.sim.probe [--model DIR] [FIT_EPISODES] [TEST_EPISODES]   # 100 and 60
+
+DIR is a folder `vlacompile train` wrote (default: the embedded model).
 
 A ridge regression from the cognition feature to the grounding targets (sim.demos.grounding: where
 the named objects are from the gripper, the gripper's height, open, holding) is fitted on frames of
@@ -93,13 +95,12 @@ def probe(model, recipe, fit_episodes: int = 100, test_episodes: int = 60) -> di
 
 
 def main(argv: list[str]) -> None:
-    from ..models import training_recipe
-    from ..models.cogact.embedded import embedded_policy
-    from .args import counts
+    from .args import cogact_model, counts, model_option
 
+    folder, argv = model_option(argv)
     fit_episodes, test_episodes = counts(argv, ("fit_episodes", "test_episodes"), (100, 60))
     EvalConfig(episodes=test_episodes).episodes_list()
-    r = probe(embedded_policy().model, training_recipe("cogact-tiny"), fit_episodes, test_episodes)
+    r = probe(*cogact_model(folder), fit_episodes, test_episodes)
     rms = np.sqrt(r["first_frame_position_mse"]) / POSITION_SCALE
     print(f"probe fitted on {r['fit_frames']} frames, tested on {r['test_frames']} frames of {r['episodes']} held-out "
           f"episodes: grounding MSE {r['mse']:.4f}, named object's position {r['named_position_mse']:.4f} "

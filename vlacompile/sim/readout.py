@@ -26,8 +26,6 @@ which of the three steps drops it (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .demos import POSITION_SCALE, Frame
@@ -156,27 +154,13 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _model(folder: str | None):
-    from ..models import training_recipe
-    from ..models.cogact.embedded import embedded_policy
-
-    recipe = training_recipe("cogact-tiny")
-    model = embedded_policy().model if folder is None else recipe.trained_model(Path(folder), "--model")
-    return model.eval(), recipe
-
-
 def main(argv: list[str]) -> None:
-    from ..errors import UserError
-    from .args import counts
+    from .args import cogact_model, counts, model_option
 
-    folder = None
-    if argv[:1] == ["--model"]:
-        if len(argv) < 2:
-            raise UserError("--model needs a folder `vlacompile train` wrote")
-        folder, argv = argv[1], argv[2:]
+    folder, argv = model_option(argv)
     fit_episodes, test_episodes = counts(argv, ("fit_episodes", "test_episodes"), (100, 60))
     EvalConfig(episodes=test_episodes).episodes_list()
-    model, recipe = _model(folder)
+    model, recipe = cogact_model(folder)
     print(table(report(model, recipe, fit_episodes, test_episodes)))
 
 
