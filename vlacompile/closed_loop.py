@@ -70,15 +70,29 @@ def table(result: dict) -> tuple[list[str], list[list[str]]]:
     return ["policy", f"success (n={o['episodes']}, 95% CI)", *families, "mean steps"], rows
 
 
+def outcome_table(result: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per policy: how many episodes ended each way (sim/outcomes.py), the ways that happened."""
+    from .sim.outcomes import OUTCOMES
+
+    policies = result["policies"]
+    seen = [o for o in OUTCOMES if any(o in r["summary"]["overall"]["outcomes"] for r in policies.values())]
+    rows = [[name, *(str(r["summary"]["overall"]["outcomes"].get(o, 0)) for o in seen)] for name, r in policies.items()]
+    return ["policy", *seen], rows
+
+
+def markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *["| " + " | ".join(r) + " |" for r in rows]]
+
+
 def write(result: dict, out: Path, film_of: str | None = None) -> list[Path]:
     """eval.json, eval.md and (for `film_of`, default the last policy) filmstrip.png in `out`."""
     from .fsutil import staged_file, write_json, write_text
     from .report.figures import filmstrip
 
     out = Path(out)
-    headers, rows = table(result)
-    md = ["# vlacompile eval", "", f"Protocol: {protocol(result['config'])}", "",
-          "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *["| " + " | ".join(r) + " |" for r in rows]]
+    md = ["# vlacompile eval", "", f"Protocol: {protocol(result['config'])}", "", *markdown(*table(result)), "",
+          "How the episodes ended (episodes; the first decisive event, see vlacompile/sim/outcomes.py):", "",
+          *markdown(*outcome_table(result))]
     data = {k: v for k, v in result.items() if k != "filmstrips"}
     files = [write_json(out / RESULTS, data), write_text(out / TABLE, "\n".join(md) + "\n")]
     strips = result["filmstrips"].get(film_of or list(result["filmstrips"])[-1], [])

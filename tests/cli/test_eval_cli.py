@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from vlacompile.cli import main
+from vlacompile.sim.outcomes import OUTCOMES
 
 from ..conftest import CALIB
 
@@ -24,7 +25,10 @@ def test_eval_compares_the_reference_and_the_graphs_on_the_same_episodes(graphs,
     episodes = [[(e["family"], e["seed"]) for e in p["episodes"]] for p in data["policies"].values()]
     assert episodes[0] == episodes[1] == [("pick", 200000), ("put", 200001)]
     assert (out / "filmstrip.png").stat().st_size > 10_000 and (out / "eval.md").is_file()
-    assert "95% CI" in result.output
+    assert "95% CI" in result.output and "how the episodes ended:" in result.output
+    for p in data["policies"].values():  # each episode ended one way, and the summary counts them
+        ends = [e["outcome"] for e in p["episodes"]]
+        assert set(ends) <= set(OUTCOMES) and p["summary"]["overall"]["outcomes"] == {o: ends.count(o) for o in set(ends)}
 
 
 @pytest.fixture(scope="module")

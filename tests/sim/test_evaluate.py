@@ -45,10 +45,11 @@ def test_wilson_interval_by_hand():
 def test_the_expert_as_a_policy_succeeds_and_doing_nothing_fails():
     cfg = EvalConfig(episodes=10, execute=4)
     expert = evaluate(Oracle(), cfg, progress=False)["summary"]
-    assert expert["overall"]["success_rate"] == 1.0
+    assert expert["overall"]["success_rate"] == 1.0 and expert["overall"]["outcomes"] == {"success": 10}
     assert set(expert["families"]) == {"pick", "put", "push", "near", "stack"}
     still = evaluate(Still(), cfg, progress=False)["summary"]
     assert still["overall"]["successes"] == 0
+    assert still["overall"]["outcomes"] == {"pushed nothing": 2, "never closed": 8}  # it never moves nor closes
     assert still["overall"]["mean_steps"] == pytest.approx(np.mean([STEP_LIMIT[f] for f in still["families"]]))
 
 

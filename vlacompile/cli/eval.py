@@ -74,8 +74,9 @@ def eval_cmd(model, preset, graphs, bundle, precision, backend, engines, referen
             close = getattr(getattr(p, "pipeline", None), "close", None)
             if close:
                 close()
-    headers, rows = closed_loop.table(result)
-    click.echo(table(headers, rows))
+    click.echo(table(*closed_loop.table(result)))
+    click.echo("how the episodes ended:")
+    click.echo(table(*closed_loop.outcome_table(result)))
     files = closed_loop.write(result, out)
     click.echo(f"protocol: {closed_loop.protocol(result['config'])}")
     click.echo(f"wrote {', '.join(str(f) for f in files)}")

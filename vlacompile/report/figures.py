@@ -133,7 +133,7 @@ def quant_sensitivity(quantization: dict):
 
 def filmstrip(episodes: list, columns: int = 8):
     """One row per episode: camera frames at evenly spaced re-plans up to the last frame, titled with
-    the instruction and whether the policy succeeded. episodes: [(EpisodeResult, [(step, image)])]."""
+    the instruction and how the episode ended. episodes: [(EpisodeResult, [(step, image)])]."""
     fig = _figure(9, 1.35 * len(episodes) + 0.2)
     axes = fig.subplots(len(episodes), columns, squeeze=False)
     for row, (result, frames) in enumerate(episodes):
@@ -144,7 +144,7 @@ def filmstrip(episodes: list, columns: int = 8):
                 step, image = frames[picks[col]]
                 ax.imshow(image)
                 ax.text(4, 20, f"{step}", color="white", fontsize=7, bbox={"facecolor": "black", "alpha": 0.5, "pad": 1})
-        verdict = "success" if result.success else "failed"
+        verdict = "success" if result.success else f"failed ({result.outcome})" if result.outcome else "failed"
         first = axes[row][0]
         title = first.text(0, 1.04, f"{result.instruction}: {verdict} after {result.steps} steps", fontsize=8,
                            color=KEPT if result.success else DROPPED, transform=first.transAxes, va="bottom")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from .env import Episode
-from .evaluate import EpisodeResult, summarize
+from .evaluate import result_of, summarize
 from .expert import expert_action
 from .tasks import FAMILIES, episode_seeds
 
@@ -20,7 +20,7 @@ def expert_success(episodes: int) -> dict:
         ep = Episode(family, seed, render=False)
         while not ep.done:
             ep.step(expert_action(ep.world, ep.task))
-        results.append(EpisodeResult(family, seed, ep.task.instruction, ep.succeeded, ep.world.steps, 0))
+        results.append(result_of(ep, 0))
     return summarize(results)
 
 

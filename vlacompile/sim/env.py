@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .camera import Camera
+from .outcomes import Miss, miss
 from .tasks import FAMILIES, Task, make_episode
 from .world import World
 
@@ -28,6 +29,7 @@ class Episode:
         look = int(np.random.SeedSequence([FAMILIES.index(family), seed, 1]).generate_state(1)[0])
         self.camera = Camera(look) if render else None
         self.succeeded = self.task.success(self.world)
+        self.misses: list[Miss] = []  # each close on nothing, against the named object (outcomes.py)
 
     @property
     def task_id(self) -> tuple[str, int]:
@@ -45,7 +47,10 @@ class Episode:
         """Apply one action; True once the task has succeeded (the episode then ends)."""
         if self.done:
             raise RuntimeError("the episode is over")
+        was_closed = self.world.gripper.closed
         self.world.step(action)
+        if self.world.gripper.closed and not was_closed and self.world.held() is None:
+            self.misses.append(miss(self.world, self.task.target))
         self.succeeded = self.task.success(self.world)
         return self.succeeded
 

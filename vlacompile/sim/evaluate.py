@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import UserError
 from .env import Episode
+from .outcomes import episode_outcome, first_miss, tally
 from .tasks import FAMILIES, SPLITS, check_family
 
 Z95 = 1.959964
@@ -62,6 +63,8 @@ class EpisodeResult:
     success: bool
     steps: int
     calls: int
+    outcome: str = ""  # how it ended (outcomes.py)
+    first_miss: dict | None = None  # the first close on nothing, against the named object (outcomes.Miss)
     frames: list = field(default_factory=list, repr=False)  # (step, PIL image) at each re-plan and the end
 
 
@@ -84,7 +87,13 @@ def run_episode(policy, family: str, seed: int, cfg: EvalConfig, record: bool = 
                 break
     if record:
         frames.append((ep.world.steps, ep.observe().image))
-    return EpisodeResult(family, seed, ep.task.instruction, ep.succeeded, ep.world.steps, calls, frames)
+    return result_of(ep, calls, frames)
+
+
+def result_of(ep: Episode, calls: int, frames: list | None = None) -> EpisodeResult:
+    """The record of a finished episode."""
+    return EpisodeResult(ep.task.family, ep.task.seed, ep.task.instruction, ep.succeeded, ep.world.steps, calls,
+                         episode_outcome(ep), first_miss(ep), frames or [])
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
@@ -98,12 +107,14 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
 
 
 def summarize(results: list[EpisodeResult]) -> dict:
-    """Success per family and overall, with 95% intervals, and mean episode length."""
+    """Success per family and overall, with 95% intervals, mean episode length, and how many episodes
+    ended each way (outcomes.py)."""
     def block(rs):
         k = sum(r.success for r in rs)
         low, high = wilson(k, len(rs))
         return {"episodes": len(rs), "successes": k, "success_rate": k / len(rs) if rs else 0.0,
-                "ci95": [low, high], "mean_steps": float(np.mean([r.steps for r in rs])) if rs else 0.0}
+                "ci95": [low, high], "mean_steps": float(np.mean([r.steps for r in rs])) if rs else 0.0,
+                "outcomes": tally([r.outcome for r in rs])}
 
     families = sorted({r.family for r in results}, key=FAMILIES.index)
     return {"overall": block(results), "families": {f: block([r for r in results if r.family == f]) for f in families}}
