@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The embedded default's training, as it was made: five `vlacompile train` runs, each continuing the
-# last on fresh demonstration seeds (4 h on 2 CPU cores; docs/BENCHMARKS.md says why one hour does not
+# last on fresh demonstration seeds (3.8 h on 2 CPU cores; docs/BENCHMARKS.md says why one hour does not
 # teach this model the task). The step counts are the ones the runs recorded in the shipped
 # training.json, which holds each stage's record (they had fitted them to a wall-clock budget,
 # --minutes, so a rerun follows the same recipe, not bit for bit the same schedule). The first four
