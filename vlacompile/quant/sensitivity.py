@@ -6,7 +6,10 @@ errors add in 1 - cosine (it is half the squared relative error), so the recipe 
 budget: half of the parity gate's slack, 1 - cosine <= (1 - gate) / 2, leaving the other half for
 inputs calibration never saw. Groups go in from the least damaging while the sum of their
 damages (each group's 1 - lowest cosine over the samples) stays within the budget, and only if
-their graph still passes its own parity gate on every output (what `validate` checks).
+their graph still passes its own parity gate on every output (what `validate` checks) with the
+groups of that graph already in: the shares of the gate they use alone add (a bound, since mean
+absolute errors of two sources add at most), so two groups that each pass alone cannot fail it
+together (on the default of 2026-12-05, vision attention and MLP with max calibration did).
 
 A group that would overspend it is looked into, GEMM by GEMM, when it has few enough of them: the
 damage of a trained model's group is often one module's (on the shipped cogact-tiny, DINOv2's
@@ -83,9 +86,14 @@ def _damage(row: dict) -> float:
     return max(0.0, 1 - row["min_cosine"])
 
 
-def _refine(probe: _Probe, plan, grp: str, graph: str, room: float, row: dict) -> None:
+def _fits(measured: dict, gate_room: float) -> bool:
+    """The graph still passes its gate, using at most `gate_room` of it (what its other groups left)."""
+    return measured["graph_gate"]["passed"] and measured["graph_gate"]["used"] <= gate_room
+
+
+def _refine(probe: _Probe, plan, grp: str, graph: str, room: float, gate_room: float, row: dict) -> None:
     """Try the group with its most damaging GEMMs float; record in `row` the first that costs at
-    most `room`."""
+    most `room` and fits in `gate_room` of its graph's gate."""
     nodes = plan.nodes([grp])
     alone = {n: probe(graph, [n]) for n in nodes}
     row["modules"] = {plan.quantize[n]: {**r, "damage": _damage(r)} for n, r in alone.items()}
@@ -95,7 +103,7 @@ def _refine(probe: _Probe, plan, grp: str, graph: str, room: float, row: dict) -
             break  # the rest cost nothing alone: keeping more float cannot help
         rest = [n for n in nodes if n not in worst[:k]]
         measured = probe(graph, rest)
-        if _damage(measured) <= room and measured["graph_gate"]["passed"]:
+        if _damage(measured) <= room and _fits(measured, gate_room):
             row["keep_float"] = [plan.quantize[n] for n in worst[:k]]
             row["partial"] = {**measured, "damage": _damage(measured), "nodes": len(rest)}
             return
@@ -109,15 +117,18 @@ def measure(sources: dict[str, Path], plans: dict, groups, calib: list[dict], he
     for grp, graph in where.items():
         nodes = plans[graph].nodes([grp]) if graph else []
         rows[grp] = {"graph": graph, "nodes": len(nodes), **(probe(graph, nodes) if nodes else {})}
-    budget, spent, chosen, keep = (1 - gate) / 2, 0.0, [], []
+    budget, spent, chosen, keep, used = (1 - gate) / 2, 0.0, [], [], {}  # used: each graph's gate share
     for grp, row in sorted((r for r in rows.items() if r[1]["nodes"]), key=lambda r: _damage(r[1])):
-        row["damage"] = _damage(row)
-        row["quantized"] = spent + row["damage"] <= budget and row["graph_gate"]["passed"]
+        row["damage"], gate_room = _damage(row), 1.0 - used.get(row["graph"], 0.0)
+        row["quantized"] = spent + row["damage"] <= budget and _fits(row, gate_room)
         if not row["quantized"] and row["nodes"] <= MAX_REFINE:
-            _refine(probe, plans[row["graph"]], grp, row["graph"], min(budget - spent, PARTIAL * budget), row)
+            _refine(probe, plans[row["graph"]], grp, row["graph"], min(budget - spent, PARTIAL * budget), gate_room,
+                    row)
             row["quantized"] = "partial" in row
         if row["quantized"]:
-            spent += row["partial"]["damage"] if "partial" in row else row["damage"]
+            joined = row.get("partial", row)
+            spent += joined["damage"]
+            used[row["graph"]] = used.get(row["graph"], 0.0) + joined["graph_gate"]["used"]
             chosen.append(grp)
             keep += row.get("keep_float", [])
     evidence = {"metric": f"actions cosine against the fp32 graphs, {len(held)} held-out samples",
