@@ -69,6 +69,7 @@ def episode_outcome(ep) -> str:
 
 
 def first_miss(ep) -> dict | None:
+    """The first close on nothing of a finished env.Episode, as JSON-ready fields (None if none)."""
     return asdict(ep.misses[0]) if ep.misses else None
 
 
