@@ -55,9 +55,12 @@ def test_int8_graphs_store_each_quantized_weight_in_a_quarter_of_its_bytes(int8_
 
 
 def test_islands_stay_float(int8_graphs):
-    """The token-selection scoring and the action head's in / out projections read float weights and
-    float activations; so does every softmax and norm (the lint checks those by op type)."""
-    for graph, scopes in (("llm", ("/llm_backbone/selector/",)),
+    """The token-selection scoring, the LLM layers before it (selected at layer 2: their output is
+    what it ranks) and the action head's in / out projections read float weights and float
+    activations; so does every softmax and norm (the lint checks those by op type)."""
+    island = manifest.read(int8_graphs)["quantization"]["int8"]["islands"]["selection_inputs"]
+    assert island["modules"] == ["llm_backbone.llm.model.layers.0", "llm_backbone.llm.model.layers.1"]
+    for graph, scopes in (("llm", ("/llm_backbone/selector/", "/llm_backbone/layers.0/", "/llm_backbone/layers.1/")),
                           ("dit", ("/denoiser/x_embedder/", "/denoiser/z_embedder/", "/denoiser/final_layer/"))):
         model = onnx.load(str(int8_graphs / f"{graph}.int8.onnx"))
         produced_by = {o: n.op_type for n in model.graph.node for o in n.output}
@@ -80,12 +83,13 @@ def test_int8_passes_its_gates_against_pytorch(tiny, compiled, int8_graphs):
 
 
 def test_calibration_runs_through_the_quantized_pipeline(tiny, compiled, int8_graphs):
-    """The llm graph's first activation scale is max |x| / 127 of that tensor over the calibration
-    set, where x comes from the *int8* vision graph's visual tokens (not the fp32 one's)."""
+    """The llm graph's first quantized layer's input scale is max |x| / 127 of that tensor over the
+    calibration set, where x comes from the *int8* vision graph's visual tokens (not the fp32 one's).
+    (Layers 0-1 feed the token selection and stay float: the selection_inputs island.)"""
     from vlacompile.quant.feeds import pipeline_inputs, run_graph, session
 
     llm = int8_graphs / "llm.int8.onnx"
-    q = next(n for n in _nodes(llm, "QuantizeLinear") if "layers.0/input_layernorm" in n.input[0])
+    q = next(n for n in _nodes(llm, "QuantizeLinear") if "/input_layernorm/" in n.input[0])
     scale = float(_constants(llm)[q.input[1]])
     fp32 = onnx.load(str(int8_graphs / "llm.fp32.onnx"))
     fp32.graph.output.append(onnx.helper.make_tensor_value_info(q.input[0], TensorProto.FLOAT, None))

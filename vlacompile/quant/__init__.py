@@ -74,7 +74,8 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
     groups = tuple(family.GROUPS)
     check_config(cfg, precisions, "torchscript", (calib_samples, heldout, calib_dir), compressed)
     keep = cfg.recipe.keep_float if cfg.recipe else ()
-    plans = {g: plan(g, onnx.load(str(path), load_external_data=False), compressed, family.group_of, family.ISLANDS,
+    islands = {**family.ISLANDS, **selection_inputs(compressed)}
+    plans = {g: plan(g, onnx.load(str(path), load_external_data=False), compressed, family.group_of, islands,
                      keep, path.parent) for g, path in sources.items()}
     calib = pipeline_inputs(policy, calib_samples)
     held = pipeline_inputs(policy, heldout, seed=10_000)  # other noise than calibration's
@@ -108,8 +109,28 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
                                           "calibrated on the outputs of the quantized graphs before it"},
                 "recipe": recipe.to_json(), "evidence": evidence,
                 "graphs": {g: plans[g].summary(recipe.quantize, recipe.keep_float) for g in sources},
-                "islands": family.ISLANDS}
+                "islands": islands}
     return record
+
+
+def selection_inputs(compressed) -> dict:
+    """The island of the language layers before the token selection, by module path (their node
+    names carry no layer index that is the same across families). Their output is what the static
+    top-k ranks: on the default shipped 2026-12-05 int8 attention in layers 0-1 swapped 22 of the
+    kept tokens on one validation image and failed the llm graph's parity (cosine 0.9795), while
+    the same recipe with these two layers float passed (0.99999). Empty without a selector."""
+    from ..passes.family import target_of
+
+    target = target_of(compressed)
+    selector = target.selector()
+    if selector is None:
+        return {}
+    before = {id(layer) for layer in list(target.layers())[:selector.layer]}
+    paths = [name for name, module in compressed.named_modules() if id(module) in before]
+    return {"selection_inputs": {
+        "modules": paths,
+        "why": "the layers before the token selection make the scores its static top-k ranks: their "
+               "quantization error swaps near-tied tokens, a discrete change no later layer undoes"}}
 
 
 def _cosine_row(cos) -> dict:

@@ -44,6 +44,13 @@ class Plan:
         return {"quantized": len(chosen), "float": reasons}
 
 
+def module_island(paths, islands: dict) -> str | None:
+    """The island that names one of these modules (or a module above it) in its "modules": islands
+    known only once the model is rewritten, such as the layers before the token selection."""
+    return next((name for name, island in islands.items()
+                 if any(kept(p, island.get("modules", ())) for p in paths)), None)
+
+
 def kept(path: str, keep_float) -> bool:
     """A recipe's keep_float entry names a module or any module inside it."""
     return any(path == k or path.startswith(k + ".") for k in keep_float)
@@ -82,9 +89,9 @@ def plan(graph_name: str, model_proto, model, group_of, islands: dict, keep_floa
     for node in model_proto.graph.node:
         if node.op_type not in GEMMS or len(node.input) < 2 or node.input[1] not in constants:
             continue  # activation x activation products (attention scores) stay float
-        island = island_of(node, islands)
         weight = numpy_helper.to_array(constants[node.input[1]], base_dir=str(folder or ""))
         paths = index.get(_digest(weight), [])
+        island = island_of(node, islands) or module_island(paths, islands)
         if island is not None:
             out.floats[node.name] = f"island {island}"
         elif not paths:
