@@ -22,12 +22,21 @@ def _constants(path):
     return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
 
 
+def _quantized(int8_graphs) -> list[str]:
+    """The graphs in which the measured recipe quantizes some GEMM (on the shipped default with max
+    calibration, the vision graph stays float: quant/confirm.py)."""
+    record = manifest.read(int8_graphs)["quantization"]["int8"]["graphs"]
+    quantized = [g for g, r in record.items() if r["quantized"]]
+    assert len(quantized) >= 2, record
+    return quantized
+
+
 def test_int8_graphs_are_symmetric_per_channel_weights_per_tensor_activations(int8_graphs):
     for graph in ("vision", "llm", "dit"):
         path = int8_graphs / f"{graph}.int8.onnx"
         consts = _constants(path)
         dq = _nodes(path, "DequantizeLinear")
-        assert dq, f"{graph}: nothing quantized"
+        assert bool(dq) == (graph in _quantized(int8_graphs)), f"{graph}: {len(dq)} DequantizeLinear nodes"
         for node in dq:
             x, scale, zero = node.input
             assert consts[zero].dtype == np.int8 and not consts[zero].any()
@@ -76,30 +85,41 @@ def test_int8_passes_its_gates_against_pytorch(tiny, compiled, int8_graphs):
 
     result = validate(int8_graphs, tiny, compiled.model, spread(load_calib(CALIB), 4), ["int8"], progress=False)
     assert result, json.dumps(result.to_json())[:3000]
+    quantized = _quantized(int8_graphs)
     for parity in result.graphs + result.pipelines:
         (out,) = parity.outputs
         assert out.cosine >= 0.99 and out.mean_abs <= 0.05
-        assert out.mean_abs > 1e-4  # quantization really ran: not the fp32 graph under another name
+        if parity.graph in [*quantized, "pipeline"]:  # quantization really ran: not the fp32 graph renamed
+            assert out.mean_abs > 1e-4, parity.graph
 
 
 def test_calibration_runs_through_the_quantized_pipeline(tiny, compiled, int8_graphs):
-    """The llm graph's first quantized layer's input scale is max |x| / 127 of that tensor over the
-    calibration set, where x comes from the *int8* vision graph's visual tokens (not the fp32 one's).
-    (Layers 0-1 feed the token selection and stay float: the selection_inputs island.)"""
+    """In the first quantized graph that follows a quantized graph (the dit after the llm when the
+    vision graph stays float), the last quantized normed activation's scale is max |x| / 127 of that
+    tensor over the calibration set, where x comes from the *int8* graph before it (not its fp32
+    twin). (The llm's layers 0-1 feed the token selection and stay float: the selection_inputs island.)"""
     from vlacompile.quant.feeds import pipeline_inputs, run_graph, session
 
-    llm = int8_graphs / "llm.int8.onnx"
-    q = next(n for n in _nodes(llm, "QuantizeLinear") if "/input_layernorm/" in n.input[0])
-    scale = float(_constants(llm)[q.input[1]])
-    fp32 = onnx.load(str(int8_graphs / "llm.fp32.onnx"))
+    order, quantized = ["vision", "llm", "dit"], _quantized(int8_graphs)
+    up, down = next((a, b) for a, b in zip(order, order[1:]) if a in quantized and b in quantized)
+    path = int8_graphs / f"{down}.int8.onnx"
+    consts = _constants(path)
+    # the last normed activation quantized: it depends on every input token (the dit's first norm,
+    # per token, may take its maximum on a noise token that no cognition feature reaches)
+    q = [n for n in _nodes(path, "QuantizeLinear") if n.input[0] not in consts and "norm" in n.input[0].lower()][-1]
+    scale = float(consts[q.input[1]])
+    fp32 = onnx.load(str(int8_graphs / f"{down}.fp32.onnx"))
     fp32.graph.output.append(onnx.helper.make_tensor_value_info(q.input[0], TensorProto.FLOAT, None))
     probe = int8_graphs.parent / "probe.onnx"
     onnx.save(fp32, str(probe))
     inputs = pipeline_inputs(tiny, compiled.calib_set)
+    for graph in order[:order.index(up)]:  # what the graphs before `up` give, at their precision
+        precision = "int8" if graph in quantized else "fp32"
+        inputs = run_graph(session(int8_graphs / f"{graph}.{precision}.onnx", precision), inputs)
 
-    def expected(vision_precision):
-        tokens = run_graph(session(int8_graphs / f"vision.{vision_precision}.onnx", vision_precision), inputs)
-        return max(np.abs(t[q.input[0]]).max() for t in run_graph(session(probe, "fp32"), tokens)) / 127
+    def expected(up_precision):
+        fed = run_graph(session(int8_graphs / f"{up}.{up_precision}.onnx", up_precision), inputs)
+        return max(np.abs(t[q.input[0]]).max() for t in run_graph(session(probe, "fp32"), fed)) / 127
 
     assert scale == pytest.approx(expected("int8"), rel=1e-5)
     assert scale != pytest.approx(expected("fp32"), rel=1e-5)
@@ -174,6 +194,44 @@ def test_a_group_whose_damage_sits_in_one_gemm_joins_with_that_gemm_float(tiny, 
     quantize_chain({"vision": sources["vision"]}, out, {"vision": nodes}, fp32, "int8", "max", tmp_path)
     got = run_chain({**sources, **out}, {"vision": "int8", "llm": "fp32", "dit": "fp32"}, held)
     assert 1 - cosines(got, reference).min() <= sensitivity.PARTIAL * budget + 1e-9
+
+
+def test_a_recipe_that_fails_the_pipeline_gate_on_a_calibration_image_is_backed_off(tiny, compiled, int8_graphs,
+                                                                                     tmp_path, monkeypatch):
+    """confirm.py: a recipe that passes the pipeline's actions gate on every input stays as it is.
+    Under a gate tighter than the all-groups recipe meets, groups leave one at a time, each the one
+    whose removal left the highest lowest cosine, until the recipe passes; quantized afresh, what
+    is left meets that gate on every input."""
+    import dataclasses
+
+    from vlacompile.compare import parity
+    from vlacompile.models import export_declaration
+    from vlacompile.quant import confirm
+    from vlacompile.quant.chain import cosines, quantize_chain, run_chain
+    from vlacompile.quant.recipe import Recipe
+
+    sources, plans, calib, _, _ = _sensitivity_inputs(tiny, compiled, int8_graphs)
+    wide = confirm.wide_inputs(tiny, compiled.heldout[:3], draws=2)
+    reference = run_chain(sources, dict.fromkeys(sources, "fp32"), wide.tensors)
+    everything = Recipe(tuple(export_declaration(tiny).GROUPS), source="sensitivity")
+    args = (sources, plans, calib, wide, reference, "int8", "max", tmp_path)
+    kept = confirm.confirm(everything, *args)
+    (only,) = kept.evidence["confirm"]["steps"]
+    assert kept.quantize == everything.quantize and only["passed"] and kept.evidence["confirm"]["samples"] == 6
+
+    strict = dataclasses.replace(parity.TOLERANCES["int8"], min_cosine=1 - (1 - only["min_cosine"]) / 2)
+    monkeypatch.setitem(parity.TOLERANCES, "int8", strict)
+    backed = confirm.confirm(everything, *args)
+    steps = backed.evidence["confirm"]["steps"]
+    assert not steps[0]["passed"] and steps[-1]["passed"] and len(steps) == 1 + len(everything.quantize) - len(
+        backed.quantize)
+    for step in steps[1:]:
+        assert step["dropped"] not in backed.quantize and step["min_cosine"] == max(step["tried"].values())
+    files = {g: tmp_path / f"{g}.check.onnx" for g in sources}
+    nodes = {g: plans[g].nodes(backed.quantize, backed.keep_float) for g in sources}
+    quantize_chain(sources, files, nodes, calib, "int8", "max", tmp_path)
+    got = run_chain(files, {g: "int8" if nodes[g] else "fp32" for g in sources}, wide.tensors)
+    assert cosines(got, reference).min() >= strict.min_cosine
 
 
 def test_fp8_graphs_lint_clean_and_compute_the_vision_tokens_in_onnx_reference(tiny, compiled, trace_tensors,

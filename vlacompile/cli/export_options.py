@@ -45,7 +45,8 @@ def export_options(fn):
                      help="int8 calibration: max, entropy or percentile (fp8: ONNX Runtime's distribution)."),
         click.option("--quant-recipe", default="auto", show_default=True,
                      help="Groups int8 / fp8 quantize: auto (measure each group on held-out samples, keep float "
-                          "what overspends the error budget), all, or a JSON recipe file (the manifest's form)."),
+                          "what overspends the error budget, then drop groups until the pipeline passes its gate on every "
+                          "calibration image), all, or a JSON recipe file (the manifest's form)."),
     ], fn)
 
 

@@ -3,6 +3,7 @@
 calibration data (calib_data/ less the held-out episodes, through the pipeline)
   -> plan (which GEMM nodes belong to which group; islands stay float)       targets.py
   -> recipe (given, or measured group by group on held-out samples)           recipe.py, sensitivity.py
+  -> a measured recipe confirmed on every calibration image, or backed off     confirm.py
   -> quantize graph by graph, each calibrated on the quantized graphs' outputs chain.py, ort.py
 The manifest records, per precision, the library, the scheme, the calibration method and samples,
 the recipe with its evidence, and the islands with the reason each stays float.
@@ -65,7 +66,7 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
 
     from ..compare.parity import TOLERANCES
     from ..models import export_declaration
-    from . import ort, sensitivity
+    from . import confirm, ort, sensitivity
     from .chain import cosines, quantize_chain, run_chain
     from .feeds import pipeline_inputs
     from .targets import plan
@@ -80,16 +81,19 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
     calib = pipeline_inputs(policy, calib_samples)
     held = pipeline_inputs(policy, heldout, seed=10_000)  # other noise than calibration's
     fp32 = {g: "fp32" for g in sources}
+    wide = confirm.wide_inputs(policy, [*calib_samples, *heldout]) if cfg.recipe is None else None
     record = {}
     with tempfile.TemporaryDirectory(prefix=".quant.", dir=out_dir) as scratch, \
             tqdm(precisions, desc="quantize", unit="precision", disable=not progress) as bar:
         scratch = Path(scratch)
         reference = run_chain(sources, fp32, held)
+        wide_reference = run_chain(sources, fp32, wide.tensors) if wide else None
         for precision in bar:
             method = method_for(precision, cfg)
             gate = TOLERANCES[precision].cosine_for("actions")  # the budget is taken from the parity gate
-            recipe = cfg.recipe or sensitivity.measure(sources, plans, groups, calib, held, precision, method, scratch,
-                                                       gate, reference)
+            recipe = cfg.recipe or confirm.confirm(
+                sensitivity.measure(sources, plans, groups, calib, held, precision, method, scratch, gate, reference),
+                sources, plans, calib, wide, wide_reference, precision, method, scratch)
             files = {g: Path(out_dir) / f"{g}.{precision}.onnx" for g in sources}
             nodes = {g: plans[g].nodes(recipe.quantize, recipe.keep_float) for g in sources}
             quantize_chain(sources, files, nodes, calib, precision, method, scratch)

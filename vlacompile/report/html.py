@@ -82,18 +82,28 @@ def _quant_rows(quantization: dict) -> list[list]:
     rows = []
     for precision, q in quantization.items():
         ev = q["evidence"]
+        confirm = ev.get("confirm") or {"steps": []}  # quant/confirm.py: each step's recipe, lowest cosine
+        steps = confirm["steps"]
+        dropped = {s["dropped"]: prev["min_cosine"] for prev, s in zip(steps, steps[1:])}
         for group, r in ev.get("groups", {}).items():
             state = ("quantized" if group in q["recipe"]["quantize"] else "float") if r.get("nodes") else "absent"
             if state == "quantized" and r.get("keep_float"):  # refined GEMM by GEMM (quant/sensitivity.py)
                 state = f"quantized, {len(r['keep_float'])} of {r['nodes']} GEMMs float (below)"
             gate = r.get("graph_gate") or {}
-            if state == "float" and not gate.get("passed", True):
+            if group in dropped:
+                state = (f"float: with it the recipe failed the pipeline gate on {confirm['samples']} inputs "
+                         f"(lowest cosine {dropped[group]:.4f})")
+            elif state == "float" and not gate.get("passed", True):
                 state = f"float: {gate['output']} at {gate['used']:.0%} of its gate"
             cos = f"{r['min_cosine']:.6f}" if "min_cosine" in r else ""
             rows.append([precision, group, r.get("graph") or "", r.get("nodes", 0), cos, state])
         for name in ("recipe", "all"):
             if name in ev:
                 rows.append([precision, f"[{name}]", "", "", f"{ev[name]['min_cosine']:.6f}", ""])
+        if steps:
+            rows.append([precision, f"[recipe: {confirm['samples'] // confirm['draws']} images x {confirm['draws']} "
+                                    "noise draws]", "", "", f"{steps[-1]['min_cosine']:.6f}",
+                         "passes the pipeline gate" if steps[-1]["passed"] else "fails the pipeline gate"])
     return rows
 
 

@@ -140,6 +140,9 @@ def quantization_text(quantization: dict) -> str:
                 f"{', '.join(chosen)} quantized by a {q['recipe'].get('source', 'given')} recipe")
         kept = len(q["recipe"].get("keep_float", []))
         what += f" ({kept} of their modules kept float)" if kept else ""
+        dropped = [s["dropped"] for s in (q["evidence"].get("confirm") or {}).get("steps", []) if "dropped" in s]
+        if dropped:
+            what += f" ({', '.join(dropped)} dropped: with it the pipeline gate failed on a calibration image)"
         measured = q["evidence"].get("recipe")
         cosine = f", held-out actions cosine {measured['min_cosine']:.4f} against fp32" if measured else ""
         parts.append(f"{precision}: {what}, {q['method']} calibration on {q['calibration']['samples']} samples{cosine}")
