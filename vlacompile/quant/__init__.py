@@ -91,9 +91,15 @@ def quantize(policy, compressed, sources: dict[str, Path], out_dir: Path, precis
         for precision in bar:
             method = method_for(precision, cfg)
             gate = TOLERANCES[precision].cosine_for("actions")  # the budget is taken from the parity gate
-            recipe = cfg.recipe or confirm.confirm(
-                sensitivity.measure(sources, plans, groups, calib, held, precision, method, scratch, gate, reference),
-                sources, plans, calib, wide, wide_reference, precision, method, scratch)
+            recipe = cfg.recipe
+            if recipe is None:  # the two long steps, named on the bar (a minute or two on cogact-tiny)
+                bar.set_postfix_str(f"{precision}: each group alone on {len(held)} held-out samples")
+                recipe = sensitivity.measure(sources, plans, groups, calib, held, precision, method, scratch, gate,
+                                             reference)
+                bar.set_postfix_str(f"{precision}: the recipe on {len(wide.tensors)} inputs")
+                recipe = confirm.confirm(recipe, sources, plans, calib, wide, wide_reference, precision, method,
+                                         scratch)
+            bar.set_postfix_str(f"{precision}: quantizing")
             files = {g: Path(out_dir) / f"{g}.{precision}.onnx" for g in sources}
             nodes = {g: plans[g].nodes(recipe.quantize, recipe.keep_float) for g in sources}
             quantize_chain(sources, files, nodes, calib, precision, method, scratch)

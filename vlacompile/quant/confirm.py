@@ -98,6 +98,9 @@ def confirm(recipe: Recipe, sources: dict[str, Path], plans: dict, calib: list[d
         steps.append({**row, "dropped": drop, "tried": {g: t["min_cosine"] for g, t in trials.items()}})
     evidence = {**recipe.evidence, "confirm": {
         "samples": len(wide.tensors), "draws": wide.draws, "gate": check.tol.short("actions"), "steps": steps}}
+    if "spent" in evidence:  # what the groups left spend of the budget (sensitivity.py's sum)
+        groups = evidence["groups"]
+        evidence["spent"] = sum(groups[g].get("partial", groups[g])["damage"] for g in recipe.quantize)
     return Recipe(recipe.quantize, recipe.keep_float, recipe.source, evidence)
 
 
