@@ -86,6 +86,28 @@ def test_released_over_a_block_it_is_stacked_and_in_a_bowl_it_sits_on_the_floor(
     assert not base.held and base.z == 0.0
 
 
+def test_a_held_object_lowered_onto_a_support_stops_on_its_top_and_stays_there_when_released():
+    """The cube, carried over the block and lowered 0.2 below the block's top, stops on it (the
+    gripper goes on down); beside the block (centre outside 0.9 of its radius) it goes down to the
+    table. It follows the gripper up again, keeping its grasp offset."""
+    cube, block = Obj("cube", "red", 0.0, 0.5), Obj("block", "blue", 0.4, 0.5)
+    w = world(cube, block, at=(0.0, 0.5, 0.07))
+    w.step(act(grip=CLOSE))
+    carry(w, [(0, 0, 0.1)] * 2 + [(0, 0.1, 0)] * 4)  # bottom at 0.2 over the block (top 0.13)
+    carry(w, [(0, 0, -0.1)] * 3)  # the gripper at -0.03 + 0.07: would put the bottom at -0.1
+    assert cube.held and cube.z == pytest.approx(height("block")) and w.gripper.z == pytest.approx(0.0)
+    carry(w, [(0, 0, 0.1)] * 2)
+    assert cube.z == pytest.approx(0.2 - 0.07)  # the gripper at 0.2, the offset 0.07 kept
+    w.step(act(grip=OPEN))
+    assert cube.z == pytest.approx(height("block")) and w.support_of(0) == 1
+
+    beside = Obj("cube", "red", 0.0, 0.5)
+    w = world(beside, Obj("block", "blue", 0.4 + 0.95 * 0.085 + 0.01, 0.5), at=(0.0, 0.5, 0.07))
+    w.step(act(grip=CLOSE))
+    carry(w, [(0, 0, 0.1)] * 2 + [(0, 0.1, 0)] * 4 + [(0, 0, -0.1)] * 3)
+    assert beside.z == 0.0
+
+
 def test_a_closed_gripper_at_table_height_pushes_what_it_touches():
     block = Obj("block", "red", 0.0, 0.5)
     w = world(block, at=(-0.2, 0.5, 0.04), closed=True)

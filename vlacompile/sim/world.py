@@ -18,7 +18,12 @@ applied in this order by `World.step`, so the world is deterministic:
 3. Grasping. Closing (open -> closed) with the finger tips at grasp height (between GRASP_LOW and
    the top of an object's height) and within GRASP_REACH of its centre picks up the nearest such
    object. Opening releases the held object where it is.
-4. A held object follows the gripper, keeping the offset it was grasped at.
+4. A held object follows the gripper, keeping the offset it was grasped at, but not down through
+   what is under it: its bottom stops at the table top, and at the top of a support under its
+   centre that it was not below (the same test as settling). The gripper may go on down (as it may
+   below a held object on the table); the object follows it up again. Without this rule a block
+   lowered onto another passed through it and fell to the table when released (docs/BENCHMARKS.md,
+   "Why stacking fails"), which no real arm does.
 5. Settling. Every object that is not held rests on the highest support under its centre
    (a block, cube, bowl or plate whose footprint holds it), else on the table: a released object
    falls straight down, and an object whose support was taken away falls too.
@@ -193,7 +198,17 @@ class World:
         i, g = self.held(), self.gripper
         if i is not None:
             o = self.objects[i]
-            o.u, o.v, o.z = g.u, g.v, max(g.z - g.grasp_offset, 0.0)
+            was = o.z
+            o.u, o.v = g.u, g.v
+            o.z = max(g.z - g.grasp_offset, self._floor(i, was))
+
+    def _floor(self, i: int, was: float) -> float:
+        """How low held object i may go: the highest support under its centre whose top it was not
+        below (`was`: its height before this step), else the table."""
+        o = self.objects[i]
+        return max((s.surface for j, s in enumerate(self.objects)
+                    if j != i and not s.held and s.kind in SUPPORTS and s.distance(o.u, o.v) <= 0.9 * s.radius
+                    and s.surface <= was + 1e-6), default=0.0)
 
     def _settle(self) -> None:
         """Lowest first, so a support has its final height before what rests on it looks at it."""
