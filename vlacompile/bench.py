@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import resource
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .latency import time_calls
+from .quant import QuantConfig
 
 
 
@@ -30,6 +31,7 @@ class BenchConfig:
     engines: Path = Path("engines")
     compare: tuple[str, ...] = ()  # more precisions timed in the same run against `precision` (ONNX backends)
     eval_episodes: int = 10  # sweeps: held-out benchmark episodes per configuration for its success rate
+    quant: QuantConfig = field(default_factory=QuantConfig)  # int8 / fp8: calibration method and recipe (None: measured)
 
 
 def reference_calls(policy, sample, noise, device, dtype):
@@ -85,8 +87,8 @@ def compiled_pipeline(policy, compiled, cfg: BenchConfig, scratch: Path, precisi
             check_runnable(p, cfg.backend)
         sample = compiled.heldout[0]
         trace = export_declaration(policy).reference_tensors(policy, compiled.model, sample, policy.noise(0))
-        export(policy, compiled.model, folder, ExportConfig(precisions), trace, compiled.provenance(), progress=False,
-               data=compiled.quant_data())
+        export(policy, compiled.model, folder, ExportConfig(precisions, quant=cfg.quant), trace, compiled.provenance(),
+               progress=False, data=compiled.quant_data())
         if cfg.backend == "tensorrt":
             from .engines import EngineConfig, build_engines
 
@@ -102,6 +104,14 @@ def graph_bytes(folder: Path) -> dict:
     m = manifest_io.read(folder)
     size = lambda f: sum(p.stat().st_size for p in (folder / f, folder / f"{f}.data") if p.exists())  # noqa: E731
     return {p: {g: size(d["file"]) for g, d in graphs.items()} for p, graphs in m["graphs"].items()}
+
+
+def recipes(folder: Path) -> dict:
+    """Quantized precision -> the recipe its graphs were made with (the manifest's), so a timing
+    says what it timed."""
+    from .runtime import manifest as manifest_io
+
+    return {p: q["recipe"] for p, q in manifest_io.read(folder).get("quantization", {}).items()}
 
 
 def measure(policy, compiled, cfg: BenchConfig) -> dict:
@@ -129,6 +139,7 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
             latency[name]["compiled"] = latency[name][cfg.precision]
         if cfg.backend != "torch":
             others["graph_bytes"] = graph_bytes(Path(scratch) / "graphs")
+            others["recipes"] = recipes(Path(scratch) / "graphs")
     ref, new = before_after(policy.cfg, compiled.config)
     memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if cfg.device.startswith("cuda"):
@@ -223,7 +234,10 @@ def markdown(result: dict) -> str:
              f"{result['device']}; reference: {result['reference']}",
              f"- compile config: `{result['compile']}`",
              f"- {result['runs']} timed runs after {result['warmup']} warm-up runs, both sides in one process",
-             f"- machine: {result['machine']}", f"- memory: {result['memory']}", "",
+             f"- machine: {result['machine']}", f"- memory: {result['memory']}",
+             *[f"- {p} recipe ({r.get('source', 'given')}): quantized {', '.join(r['quantize']) or 'nothing'}"
+               + (f"; kept float {', '.join(r['keep_float'])}" if r.get("keep_float") else "")
+               for p, r in result.get("recipes", {}).items()], "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if len(result.get("precisions", [])) > 1:

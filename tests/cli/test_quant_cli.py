@@ -79,17 +79,21 @@ def test_validate_and_polygraphy_recheck_the_int8_graphs(int8_graphs, calibrated
 
 def test_bench_times_int8_against_fp32_in_one_run_with_graph_sizes(tmp_path, calibrated):
     out = tmp_path / "bench"
+    # every group quantized: what bench times is the recipe it is given (the measured one is the
+    # build's, tested with the int8_graphs fixture); percentile, the default method, calibrates
     result = run("bench", "--precision", "fp32,int8", "--runs", 2, "--warmup", 0, "--out", out,
-                 "--calib-cache", calibrated[0].path.parent)
+                 "--calib-cache", calibrated[0].path.parent, "--quant-recipe", "all")
     assert result.exit_code == 0, result.output
     data = json.loads((out / "bench.json").read_text())
     assert data["precisions"] == ["fp32", "int8"]
+    assert data["recipes"]["int8"]["source"] == "all" and len(data["recipes"]["int8"]["quantize"]) == 6
     for timing in data["latency"].values():
         assert timing["compiled"] == timing["fp32"] and timing["int8"]["runs"] == 2
     sizes = data["graph_bytes"]
     assert all(sizes["int8"][g] < sizes["fp32"][g] for g in ("vision", "llm", "dit"))
     assert "int8 p50 (speedup)" in result.output
-    assert "| module | fp32 p50 | int8 p50 (speedup)" in (out / "bench.md").read_text()
+    report = (out / "bench.md").read_text()
+    assert "| module | fp32 p50 | int8 p50 (speedup)" in report and "- int8 recipe (all): quantized vision_attention" in report
 
 
 def test_eval_skips_bf16_and_fp8_on_onnx_runtime_with_one_line_each(capsys):

@@ -8,6 +8,7 @@ from ..errors import UserError
 from ..fsutil import check_can_create
 from ..passes.token_select import METHODS
 from .calib_options import calib_options
+from .export_options import quant_options
 from .options import model_option, preset_option, table
 
 
@@ -80,11 +81,12 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
               help="Timed calls per measurement (p50 / p90 are over these).")
 @click.option("--warmup", type=click.IntRange(0), default=3, show_default=True,
               help="Untimed calls before each measurement.")
+@quant_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json and bench.md (a sweep: sweep.json, sweep.md, sweep.png).")
 def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, select_layer, calib_dir,
           stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes, runs, warmup,
-          out):
+          quant_method, quant_recipe, out):
     """Latency per module and end to end, reference against compiled, with params, FLOPs and memory.
 
     Several values in --layers / --tokens / --cache-interval run a sweep: every combination, with
@@ -97,7 +99,7 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     from ..models import resolve
     from ..sweep import run_sweep
     from .compile_options import config_for
-    from .export_options import precisions as parse_precisions
+    from .export_options import precisions as parse_precisions, quant_config
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     chosen = parse_precisions(precision)
@@ -107,9 +109,10 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     if more and len(layers) * len(tokens) * len(cache_interval) > 1:
         raise UserError(f"--precision {precision}: a sweep times one precision; compare precisions on one "
                         "configuration")
-    cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
-                      eval_episodes=eval_episodes)
     policy = resolve(model, preset, random_weights)
+    quant = quant_config(quant_method, quant_recipe, policy, chosen, "torchscript", calib_dir)
+    cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
+                      eval_episodes=eval_episodes, quant=quant)
     configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, cache_interval=c, token_method=token_method,
                           select_layer=select_layer) for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:

@@ -41,12 +41,18 @@ def export_options(fn):
                           "timed."),
         click.option("--exporter", type=click.Choice(EXPORTERS), default="torchscript", show_default=True,
                      help="torch.onnx exporter; TorchScript is 10x faster here, dynamo is PyTorch's default."),
+    ], quant_options(fn))
+
+
+def quant_options(fn):
+    """--quant-method / --quant-recipe (export, build, bench)."""
+    return _stack([
         click.option("--quant-method", default=DEFAULT_METHOD, show_default=True,
                      help="int8 calibration: max, entropy or percentile (fp8: ONNX Runtime's distribution)."),
         click.option("--quant-recipe", default="auto", show_default=True,
                      help="Groups int8 / fp8 quantize: auto (measure each group on held-out samples, keep float "
-                          "what overspends the error budget, then drop groups until the pipeline passes its gate on every "
-                          "calibration image), all, or a JSON recipe file (the manifest's form)."),
+                          "what overspends the error budget, then drop groups until the pipeline passes its gate "
+                          "on every calibration image), all, or a JSON recipe file (the manifest's form)."),
     ], fn)
 
 
