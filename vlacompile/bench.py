@@ -31,7 +31,7 @@ class BenchConfig:
     engines: Path = Path("engines")
     compare: tuple[str, ...] = ()  # more precisions timed in the same run against `precision` (ONNX backends)
     eval_episodes: int = 10  # sweeps: held-out benchmark episodes per configuration for its success rate
-    quant: QuantConfig = field(default_factory=QuantConfig)  # int8 / fp8: calibration method and recipe (None: measured)
+    quant: QuantConfig = field(default_factory=QuantConfig)  # int8 / fp8: method and recipe (None: measured)
 
 
 def reference_calls(policy, sample, noise, device, dtype):

@@ -205,10 +205,14 @@ class World:
     def _floor(self, i: int, was: float) -> float:
         """How low held object i may go: the highest support under its centre whose top it was not
         below (`was`: its height before this step), else the table."""
-        o = self.objects[i]
-        return max((s.surface for j, s in enumerate(self.objects)
-                    if j != i and not s.held and s.kind in SUPPORTS and s.distance(o.u, o.v) <= 0.9 * s.radius
-                    and s.surface <= was + 1e-6), default=0.0)
+        others = [j for j, s in enumerate(self.objects) if j != i and not s.held]
+        return max(self._tops_under(self.objects[i], was, others), default=0.0)
+
+    def _tops_under(self, o: Obj, level: float, among: list[int]) -> list[float]:
+        """The surfaces of the supports among `among` under o's centre (within 0.9 of their radius)
+        that are not above `level`: what o can rest on, coming down from there."""
+        return [s.surface for s in (self.objects[j] for j in among)
+                if s.kind in SUPPORTS and s.distance(o.u, o.v) <= 0.9 * s.radius and s.surface <= level + 1e-6]
 
     def _settle(self) -> None:
         """Lowest first, so a support has its final height before what rests on it looks at it."""
@@ -216,8 +220,5 @@ class World:
         settled: list[int] = []
         for i in order:
             o = self.objects[i]
-            under = [self.objects[j].surface for j in settled
-                     if self.objects[j].kind in SUPPORTS and self.objects[j].distance(o.u, o.v) <= 0.9 * self.objects[j].radius
-                     and self.objects[j].surface <= o.z + 1e-6]
-            o.z = max(under, default=0.0)
+            o.z = max(self._tops_under(o, o.z, settled), default=0.0)
             settled.append(i)
