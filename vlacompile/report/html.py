@@ -24,7 +24,8 @@ LOOK_FOR = {
     "costs": "FLOPs should fall where the passes act (the LLM and the action head); the latency bars show how "
              "much of that saving reached the wall clock on this machine.",
     "quantization": "Each bar is one group quantized alone: the groups under the dashed error budget are quantized "
-                    "(blue), those over it, or whose graph then fails its own parity gate (the table says which), "
+                    "(blue), those over it, or whose graph then fails its own parity gate, or without which the "
+                    "recipe first passes the pipeline's gate on every calibration image (the table says which), "
                     "stay float (red); an outlined bar is a group over the budget that joins "
                     "with its most damaging GEMMs float (the filled bar: what the rest of it costs); the dotted "
                     "line, the recipe measured as a whole, should stay under the budget too.",
