@@ -97,21 +97,16 @@ def compiled_pipeline(policy, compiled, cfg: BenchConfig, scratch: Path, precisi
     return GraphPipeline(folder, precision, cfg.backend, engines=cfg.engines)
 
 
-def graph_bytes(folder: Path) -> dict:
-    """precision -> graph -> bytes on disk (with external data)."""
+def graph_record(folder: Path) -> dict:
+    """From one read of the manifest: `graph_bytes`, precision -> graph -> bytes on disk (with
+    external data), and `recipes`, quantized precision -> the recipe its graphs were made with, so
+    a timing says what it timed."""
     from .runtime import manifest as manifest_io
 
     m = manifest_io.read(folder)
     size = lambda f: sum(p.stat().st_size for p in (folder / f, folder / f"{f}.data") if p.exists())  # noqa: E731
-    return {p: {g: size(d["file"]) for g, d in graphs.items()} for p, graphs in m["graphs"].items()}
-
-
-def recipes(folder: Path) -> dict:
-    """Quantized precision -> the recipe its graphs were made with (the manifest's), so a timing
-    says what it timed."""
-    from .runtime import manifest as manifest_io
-
-    return {p: q["recipe"] for p, q in manifest_io.read(folder).get("quantization", {}).items()}
+    return {"graph_bytes": {p: {g: size(d["file"]) for g, d in graphs.items()} for p, graphs in m["graphs"].items()},
+            "recipes": {p: q["recipe"] for p, q in m.get("quantization", {}).items()}}
 
 
 def measure(policy, compiled, cfg: BenchConfig) -> dict:
@@ -138,8 +133,7 @@ def measure(policy, compiled, cfg: BenchConfig) -> dict:
                 latency[name][p] = time_calls(calls[p][name], cfg.warmup, cfg.runs)
             latency[name]["compiled"] = latency[name][cfg.precision]
         if cfg.backend != "torch":
-            others["graph_bytes"] = graph_bytes(Path(scratch) / "graphs")
-            others["recipes"] = recipes(Path(scratch) / "graphs")
+            others.update(graph_record(Path(scratch) / "graphs"))
     ref, new = before_after(policy.cfg, compiled.config)
     memory = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if cfg.device.startswith("cuda"):

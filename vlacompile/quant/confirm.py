@@ -58,13 +58,13 @@ class _Check:
         self.reference, self.precision, self.method = reference, precision, method
         self.scratch, self.tol, self.runs = Path(scratch), TOLERANCES[precision], 0
 
-    def __call__(self, quantize, keep_float) -> dict:
+    def __call__(self, recipe: Recipe) -> dict:
         from ..backends import quiet_polygraphy
         from ..compare.parity import as_run_results, compare
 
         self.runs += 1
         files = {g: self.scratch / f"{g}.confirm{self.runs}.{self.precision}.onnx" for g in self.sources}
-        nodes = {g: self.plans[g].nodes(quantize, keep_float) for g in self.sources}
+        nodes = {g: self.plans[g].nodes(recipe.quantize, recipe.keep_float) for g in self.sources}
         quantize_chain(self.sources, files, nodes, self.calib, self.precision, self.method, self.scratch)
         got = run_chain(files, {g: self.precision if nodes[g] else "fp32" for g in self.sources}, self.wide.tensors)
         for f in files.values():
@@ -73,7 +73,7 @@ class _Check:
         (out,) = compare(as_run_results(self.precision, [{"actions": g["actions"]} for g in got]),
                          as_run_results("fp32", [{"actions": w["actions"]} for w in self.reference]), self.tol)
         cos = cosines(got, self.reference)
-        return {"quantize": list(quantize), "passed": out.passed, "min_cosine": float(cos.min()),
+        return {"quantize": list(recipe.quantize), "passed": out.passed, "min_cosine": float(cos.min()),
                 "worst": self.wide.names[int(cos.argmin())], "mean_abs": out.mean_abs}
 
 
@@ -89,10 +89,10 @@ def confirm(recipe: Recipe, sources: dict[str, Path], plans: dict, calib: list[d
     """`reference`: the fp32 graphs' tensors on `wide`. -> the recipe that passes (possibly with no
     group), its evidence extended with the steps under "confirm"."""
     check = _Check(sources, plans, calib, wide, reference, precision, method, scratch)
-    row = check(recipe.quantize, recipe.keep_float)
+    row = check(recipe)
     steps = [row]
     while not row["passed"] and recipe.quantize:
-        trials = {g: check(*_parts(_without(recipe, g))) for g in recipe.quantize}
+        trials = {g: check(_without(recipe, g)) for g in recipe.quantize}
         drop = max(trials, key=lambda g: (trials[g]["passed"], trials[g]["min_cosine"]))
         recipe, row = _without(recipe, drop), trials[drop]
         steps.append({**row, "dropped": drop, "tried": {g: t["min_cosine"] for g, t in trials.items()}})
@@ -102,7 +102,3 @@ def confirm(recipe: Recipe, sources: dict[str, Path], plans: dict, calib: list[d
         groups = evidence["groups"]
         evidence["spent"] = sum(groups[g].get("partial", groups[g])["damage"] for g in recipe.quantize)
     return Recipe(recipe.quantize, recipe.keep_float, recipe.source, evidence)
-
-
-def _parts(recipe: Recipe) -> tuple:
-    return recipe.quantize, recipe.keep_float
