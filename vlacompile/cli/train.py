@@ -58,7 +58,7 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
           mistakes, starts, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
-    This is how the embedded models were made: `make train-default` runs the nine `train` commands
+    This is how the embedded models were made: `make train-default` runs the ten `train` commands
     that made the default (see its training.json, which nests each stage's record), and `vlacompile
     train --preset pi0-tiny --out vlacompile/models/pi0/assets/pi0-tiny` the pi0 one.
     """
