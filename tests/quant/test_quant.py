@@ -200,8 +200,8 @@ def test_a_recipe_that_fails_the_pipeline_gate_on_a_calibration_image_is_backed_
                                                                                      tmp_path, monkeypatch):
     """confirm.py: a recipe that passes the pipeline's actions gate on every input stays as it is.
     Under a gate tighter than the all-groups recipe meets, groups leave one at a time, each the one
-    whose removal left the highest lowest cosine, until the recipe passes; quantized afresh, what
-    is left meets that gate on every input."""
+    whose removal left the highest lowest cosine, until the recipe passes, and those it passes with
+    come back; quantized afresh, the result meets that gate on every input."""
     import dataclasses
 
     from vlacompile.compare import parity
@@ -222,11 +222,14 @@ def test_a_recipe_that_fails_the_pipeline_gate_on_a_calibration_image_is_backed_
     strict = dataclasses.replace(parity.TOLERANCES["int8"], min_cosine=1 - (1 - only["min_cosine"]) / 2)
     monkeypatch.setitem(parity.TOLERANCES, "int8", strict)
     backed = confirm.confirm(everything, *args)
-    steps = backed.evidence["confirm"]["steps"]
-    assert not steps[0]["passed"] and steps[-1]["passed"] and len(steps) == 1 + len(everything.quantize) - len(
-        backed.quantize)
-    for step in steps[1:]:
-        assert step["dropped"] not in backed.quantize and step["min_cosine"] == max(step["tried"].values())
+    record = backed.evidence["confirm"]
+    steps, restored = record["steps"], {r["restored"]: r["passed"] for r in record["restores"]}
+    assert not steps[0]["passed"] and steps[-1]["passed"] and record["final"]["passed"]
+    for step in steps[1:]:  # each removed group is tried back, and is in the recipe if it passed there
+        assert step["min_cosine"] == max(step["tried"].values())
+        assert (step["dropped"] in backed.quantize) == restored[step["dropped"]]
+    assert set(backed.quantize) == set(everything.quantize) - {s["dropped"] for s in steps[1:]} | {
+        g for g, passed in restored.items() if passed}
     files = {g: tmp_path / f"{g}.check.onnx" for g in sources}
     nodes = {g: plans[g].nodes(backed.quantize, backed.keep_float) for g in sources}
     quantize_chain(sources, files, nodes, calib, "int8", "max", tmp_path)

@@ -10,8 +10,12 @@ same image gave 0.998 and 0.997 under draws 10,000 and 20,000). So a measured re
 every sample of the calibration folder (calibration and held-out) under noise draws 0 to DRAWS - 1,
 against the gate `validate` applies to the pipeline's actions (compare/parity.py). While it fails,
 each chosen group is tried out of the recipe, and the one whose removal leaves the highest lowest
-cosine goes. Every step is recorded in the evidence. A given recipe (--quant-recipe) is the
-user's choice and is not changed; validation reports on it.
+cosine goes. Greedy removal can take out a group that was not the cause: on c16 (2026-12-05) no
+single removal passed, LLM MLP's lifted the failing input most (by 0.002) and went first, and
+only without both vision groups did the recipe pass. So once it passes, each dropped group is tried
+back in the order it left, and stays if the recipe still passes. Every step is recorded in the
+evidence. A given recipe (--quant-recipe) is the user's choice and is not changed; validation
+reports on it.
 """
 
 from __future__ import annotations
@@ -84,20 +88,52 @@ def _without(recipe: Recipe, group: str) -> Recipe:
                   tuple(k for k in recipe.keep_float if k not in inside), recipe.source, recipe.evidence)
 
 
-def confirm(recipe: Recipe, sources: dict[str, Path], plans: dict, calib: list[dict], wide: Wide,
-            reference: list[dict], precision: str, method: str, scratch: Path) -> Recipe:
-    """`reference`: the fp32 graphs' tensors on `wide`. -> the recipe that passes (possibly with no
-    group), its evidence extended with the steps under "confirm"."""
-    check = _Check(sources, plans, calib, wide, reference, precision, method, scratch)
-    row = check(recipe)
+def _with(recipe: Recipe, group: str, original: Recipe) -> Recipe:
+    """The recipe with one of `original`'s groups back, with the modules it kept float inside it."""
+    inside = set(original.evidence.get("groups", {}).get(group, {}).get("keep_float", []))
+    return Recipe(tuple(g for g in original.quantize if g in recipe.quantize or g == group),
+                  tuple(k for k in original.keep_float if k in recipe.keep_float or k in inside),
+                  recipe.source, recipe.evidence)
+
+
+class Search(NamedTuple):
+    recipe: Recipe
+    steps: list[dict]  # the recipe as given, then one row per group removed
+    restores: list[dict]  # one row per removed group tried back
+    final: dict  # the row of the recipe returned
+
+
+def search(recipe: Recipe, check) -> Search:
+    """`check(recipe)` -> {"passed", "min_cosine", ...}. Remove groups while the recipe fails, the
+    one whose removal leaves the highest lowest cosine each time; then put back each removed group,
+    in the order it left, that the recipe passes with."""
+    original, row = recipe, check(recipe)
     steps = [row]
     while not row["passed"] and recipe.quantize:
         trials = {g: check(_without(recipe, g)) for g in recipe.quantize}
         drop = max(trials, key=lambda g: (trials[g]["passed"], trials[g]["min_cosine"]))
         recipe, row = _without(recipe, drop), trials[drop]
         steps.append({**row, "dropped": drop, "tried": {g: t["min_cosine"] for g, t in trials.items()}})
+    restores = []
+    for group in [s["dropped"] for s in steps[1:]] if row["passed"] else []:
+        candidate = _with(recipe, group, original)
+        trial = check(candidate)
+        restores.append({**trial, "restored": group})
+        if trial["passed"]:
+            recipe, row = candidate, trial
+    return Search(recipe, steps, restores, row)
+
+
+def confirm(recipe: Recipe, sources: dict[str, Path], plans: dict, calib: list[dict], wide: Wide,
+            reference: list[dict], precision: str, method: str, scratch: Path) -> Recipe:
+    """`reference`: the fp32 graphs' tensors on `wide`. -> the recipe that passes (possibly with no
+    group), its evidence extended with the search under "confirm"."""
+    check = _Check(sources, plans, calib, wide, reference, precision, method, scratch)
+    found = search(recipe, check)
+    recipe = found.recipe
     evidence = {**recipe.evidence, "confirm": {
-        "samples": len(wide.tensors), "draws": wide.draws, "gate": check.tol.short("actions"), "steps": steps}}
+        "samples": len(wide.tensors), "draws": wide.draws, "gate": check.tol.short("actions"), "steps": found.steps,
+        "restores": found.restores, "final": found.final}}
     if "spent" in evidence:  # what the groups left spend of the budget (sensitivity.py's sum)
         groups = evidence["groups"]
         evidence["spent"] = sum(groups[g].get("partial", groups[g])["damage"] for g in recipe.quantize)

@@ -84,10 +84,13 @@ def _quant_rows(quantization: dict) -> list[list]:
     for precision, q in quantization.items():
         ev = q["evidence"]
         confirm = ev.get("confirm") or {"steps": []}  # quant/confirm.py: each step's recipe, lowest cosine
-        steps = confirm["steps"]
+        steps, chosen = confirm["steps"], q["recipe"]["quantize"]
+        # removed and not put back: the lowest cosine of the recipe with it (put back, where tried)
         dropped = {s["dropped"]: prev["min_cosine"] for prev, s in zip(steps, steps[1:])}
+        dropped.update({r["restored"]: r["min_cosine"] for r in confirm.get("restores", [])})
+        dropped = {g: c for g, c in dropped.items() if g not in chosen}
         for group, r in ev.get("groups", {}).items():
-            state = ("quantized" if group in q["recipe"]["quantize"] else "float") if r.get("nodes") else "absent"
+            state = ("quantized" if group in chosen else "float") if r.get("nodes") else "absent"
             if state == "quantized" and r.get("keep_float"):  # refined GEMM by GEMM (quant/sensitivity.py)
                 state = f"quantized, {len(r['keep_float'])} of {r['nodes']} GEMMs float (below)"
             gate = r.get("graph_gate") or {}
@@ -102,9 +105,10 @@ def _quant_rows(quantization: dict) -> list[list]:
             if name in ev:
                 rows.append([precision, f"[{name}]", "", "", f"{ev[name]['min_cosine']:.6f}", ""])
         if steps:
+            final = confirm.get("final", steps[-1])  # builds before the restores recorded no "final"
             rows.append([precision, f"[recipe: {confirm['samples'] // confirm['draws']} images x {confirm['draws']} "
-                                    "noise draws]", "", "", f"{steps[-1]['min_cosine']:.6f}",
-                         "passes the pipeline gate" if steps[-1]["passed"] else "fails the pipeline gate"])
+                                    "noise draws]", "", "", f"{final['min_cosine']:.6f}",
+                         "passes the pipeline gate" if final["passed"] else "fails the pipeline gate"])
     return rows
 
 

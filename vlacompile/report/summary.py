@@ -140,7 +140,8 @@ def quantization_text(quantization: dict) -> str:
                 f"{', '.join(chosen)} quantized by a {q['recipe'].get('source', 'given')} recipe")
         kept = len(q["recipe"].get("keep_float", []))
         what += f" ({kept} of their modules kept float)" if kept else ""
-        dropped = [s["dropped"] for s in (q["evidence"].get("confirm") or {}).get("steps", []) if "dropped" in s]
+        dropped = [s["dropped"] for s in (q["evidence"].get("confirm") or {}).get("steps", [])
+                   if "dropped" in s and s["dropped"] not in chosen]  # not those put back
         if dropped:
             what += f" ({', '.join(dropped)} dropped: with it the pipeline gate failed on a calibration image)"
         measured = q["evidence"].get("recipe")
