@@ -11,7 +11,7 @@ every sample of the calibration folder (calibration and held-out) under noise dr
 against the gate `validate` applies to the pipeline's actions (compare/parity.py). While it fails,
 each chosen group is tried out of the recipe, and the one whose removal leaves the highest lowest
 cosine goes. Greedy removal can take out a group that was not the cause: on c16 (2026-12-05) no
-single removal passed, LLM MLP's lifted the failing input most (by 0.002) and went first, and
+single removal passed, LLM MLP's lifted the failing input most (by 0.0025) and went first, and
 only without both vision groups did the recipe pass. So once it passes, each dropped group is tried
 back in the order it left, and stays if the recipe still passes. Every step is recorded in the
 evidence. A given recipe (--quant-recipe) is the user's choice and is not changed; validation
