@@ -1,8 +1,8 @@
-"""A measured recipe checked on every calibration image under several noise draws, and backed off
-until it passes the pipeline's parity gate there.
+"""A measured recipe checked on every calibration image under several noise draws, backed off until
+it passes the pipeline's parity gate there, then given back what it still passes with.
 
 sensitivity.py chooses groups on the held-out samples, one noise draw each (12 on the shipped set),
-which bounds the tail poorly. On c15 (the default shipped 2026-12-05) a recipe whose lowest
+which bounds the tail poorly. On c15 (the default of 2026-12-05 afternoon) a recipe whose lowest
 held-out actions cosine was 0.9975 reached 0.988 on ep00_step00 with noise draw 0, a calibration
 image the build validates on, and failed the build's parity: the int8 vision graph moves the
 cognition feature a little, and that draw of the sampler's noise carried it into the actions (the
