@@ -24,8 +24,8 @@ LOOK_FOR = {
     "costs": "FLOPs should fall where the passes act (the LLM and the action head); the latency bars show how "
              "much of that saving reached the wall clock on this machine.",
     "quantization": "Each bar is one group quantized alone: the groups under the dashed error budget are quantized "
-                    "(blue), those over it, or whose graph then fails its own parity gate, or without which the "
-                    "recipe first passes the pipeline's gate on every calibration image (the table says which), "
+                    "(blue), those over it, or whose graph then fails its own parity gate, or with which the "
+                    "recipe fails the pipeline's gate on some calibration image (the table says which), "
                     "stay float (red); an outlined bar is a group over the budget that joins "
                     "with its most damaging GEMMs float (the filled bar: what the rest of it costs); the dotted "
                     "line, the recipe measured as a whole, should stay under the budget too.",
@@ -105,7 +105,7 @@ def _quant_rows(quantization: dict) -> list[list]:
             if name in ev:
                 rows.append([precision, f"[{name}]", "", "", f"{ev[name]['min_cosine']:.6f}", ""])
         if steps:
-            final = confirm.get("final", steps[-1])  # builds before the restores recorded no "final"
+            final = confirm["final"]
             rows.append([precision, f"[recipe: {confirm['samples'] // confirm['draws']} images x {confirm['draws']} "
                                     "noise draws]", "", "", f"{final['min_cosine']:.6f}",
                          "passes the pipeline gate" if final["passed"] else "fails the pipeline gate"])
