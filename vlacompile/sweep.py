@@ -18,7 +18,8 @@ from .latency import time_calls
 
 def label(config, model_cfg) -> str:
     """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval; a baseline method
-    or pi0's K/V pairing in brackets ("L22[random]", "L12[kv pairing]", "T56[fastv]")."""
+    or pi0's K/V pairing in brackets ("L22[random]", "L12[kv pairing]", "T56[fastv]"), and
+    "[unweighted]" for tokens selected without proportional attention when asked for explicitly."""
     from .models import compile_counts
 
     n_layers, n_tokens = compile_counts(model_cfg)
@@ -30,7 +31,10 @@ def label(config, model_cfg) -> str:
         *([config.layers.method] if config.layers.method != "importance" else []),
         *([f"{config.layers.pairing} pairing"] if config.layers.pairing != "drop" else [])]
     lm = f"[{', '.join(layer_notes)}]" if layer_notes else ""
-    tm = f"[{config.tokens.method}]" if config.tokens and config.tokens.method != "efficientvla" else ""
+    token_notes = [] if not config.tokens else [
+        *([config.tokens.method] if config.tokens.method != "efficientvla" else []),
+        *(["unweighted"] if config.tokens.weighting == "none" else [])]
+    tm = f"[{', '.join(token_notes)}]" if token_notes else ""
     return f"L{layers}{lm} T{tokens}{tm} M{mlp:g} C{cache}"
 
 

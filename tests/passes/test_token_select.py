@@ -93,3 +93,69 @@ def test_fastv_keeps_the_top_by_last_token_attention(tiny, encoded):
     new, _ = token_select.apply(model, TokenSelectConfig(tokens=16, method="fastv"), None)
     got = new.llm_backbone.selector.indices(llm, h_in, llm.run_layer(1, h_in, mask, positions, rope), valid, mask, rope)
     assert got[0].tolist() == expected
+
+
+def test_proportional_bias_counts_what_each_kept_token_stands_for():
+    feats = torch.tensor([[[1, 0], [0.9, 0.1], [0, 1], [0.8, 0.3], [0.95, 0.05], [0.1, 1]]])
+    kept = torch.tensor([[0, 2]])
+    # By hand: 1, 3 and 4 point mostly along token 0, 5 along token 2 -> 4 and 2 tokens.
+    torch.testing.assert_close(token_select.proportional_bias(feats, kept), torch.tensor([[4.0, 2.0]]).log())
+    present = torch.tensor([[True, True, True, True, False, True]])  # padding stands for nothing
+    torch.testing.assert_close(token_select.proportional_bias(feats, kept, present), torch.tensor([[3.0, 2.0]]).log())
+
+
+def test_proportional_attention_is_exact_for_duplicated_tokens():
+    """The rule's premise: m copies of a key and value weigh as one copy with + log m on its logit."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(4), torch.randn(5, 4), torch.randn(5, 3)
+    full_k, full_v = torch.cat([k, k[1:2].expand(3, -1)]), torch.cat([v, v[1:2].expand(3, -1)])  # 3 more of token 1
+    full = (full_k @ q).softmax(0) @ full_v
+    owner = torch.tensor([0, 1, 2, 3, 4, 1, 1, 1])
+    feats = torch.nn.functional.one_hot(owner, 5).float()[None]  # each copy is most like its original
+    bias = token_select.proportional_bias(feats, torch.arange(5)[None])[0]
+    torch.testing.assert_close(((k @ q) + bias).softmax(0) @ v, full)
+
+
+def _layer_masks(model, pixels, ids):
+    llm, masks = model.llm_backbone, []
+    original = llm.run_layer
+
+    def spy(i, h, mask, positions, rope):
+        masks.append(mask)
+        return original(i, h, mask, positions, rope)
+
+    llm.run_layer = spy
+    model.cognition(pixels, ids)
+    return masks
+
+
+def test_later_layers_add_log_counts_to_the_kept_tokens_logits(tiny, encoded):
+    pixels, ids, _ = encoded
+    new, record = token_select.apply(tiny.model, TokenSelectConfig(tokens=16), None)
+    assert record.config["weighting"] == "proportional"  # "auto" on CogACT
+    seen = {}
+    selector = new.llm_backbone.selector
+    original = selector.forward
+
+    def spy(backbone, h_in, h_out, valid, positions, mask, rope):
+        seen["kept"] = selector.indices(backbone, h_in, h_out, valid, mask, rope)[0].tolist()
+        seen["visual"] = h_out[0, 1:257]
+        return original(backbone, h_in, h_out, valid, positions, mask, rope)
+
+    selector.forward = spy
+    masks = _layer_masks(new, pixels, ids)
+    f = torch.nn.functional.normalize(seen["visual"], dim=-1)
+    owners = (f @ f[seen["kept"]].T).argmax(dim=1).tolist()
+    counts = torch.tensor([owners.count(j) for j in range(16)], dtype=torch.float32)
+    assert counts.sum() == 256
+    assert all(m.shape[-1] == 257 + ids.shape[1] - 1 for m in masks[:2])  # layers 0-1 see all tokens
+    last_query = masks[5][0, 0, -1]  # a later layer, the cognition token's row
+    torch.testing.assert_close(last_query[1:17], counts.log())
+    assert torch.all(last_query[0] == 0) and torch.all(last_query[17:] == 0)
+
+
+def test_unweighted_selection_is_the_papers_plain_drop(tiny, encoded):
+    pixels, ids, _ = encoded
+    new, record = token_select.apply(tiny.model, TokenSelectConfig(tokens=16, weighting="none"), None)
+    assert record.config["weighting"] == "none"
+    assert torch.all(_layer_masks(new, pixels, ids)[5][0, 0, -1] == 0)

@@ -6,7 +6,7 @@ import click
 
 from ..errors import UserError
 from ..fsutil import check_can_create
-from ..passes.token_select import METHODS
+from ..passes.token_select import METHODS, WEIGHTINGS
 from .calib_options import calib_options
 from .export_options import quant_options
 from .options import model_option, preset_option, table
@@ -59,6 +59,9 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
               help="Fraction of MLP intermediate channels removed in every kept layer. 0: none.")
 @click.option("--token-method", type=click.Choice(METHODS), default="efficientvla", show_default=True,
               help="Visual token selection: EfficientVLA, or the FastV / random / none baselines.")
+@click.option("--token-weighting", type=click.Choice(WEIGHTINGS), default="auto", show_default=True,
+              help="proportional attention for the kept tokens, or none (the paper's plain drop); auto: "
+                   "proportional where the family supports it.")
 @click.option("--select-layer", type=int, default=2, show_default=True,
               help="Tokens are selected before this LLM layer, scored by the attention of the one before.")
 @calib_options
@@ -84,7 +87,7 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
 @quant_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json and bench.md (a sweep: sweep.json, sweep.md, sweep.png).")
-def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, select_layer, calib_dir,
+def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, token_weighting, select_layer, calib_dir,
           stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes, runs, warmup,
           quant_method, quant_recipe, out):
     """Latency per module and end to end, reference against compiled, with params, FLOPs and memory.
@@ -114,7 +117,7 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
                       eval_episodes=eval_episodes, quant=quant)
     configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, cache_interval=c, token_method=token_method,
-                          select_layer=select_layer) for n in layers for t in tokens for c in cache_interval]
+                          token_weighting=token_weighting, select_layer=select_layer) for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:
         files = run_sweep(policy, configs, cfg, calib_dir, cache_dir, stored, select_layer, out, log=click.echo)
         click.echo(f"wrote {', '.join(str(f) for f in files)}")

@@ -8,7 +8,7 @@ import click
 
 from ..passes import CacheConfig, CompressConfig, LayerDropConfig, MlpPruneConfig, TokenSelectConfig
 from ..passes.layer_drop import METHODS as LAYER_METHODS, PAIRINGS
-from ..passes.token_select import METHODS
+from ..passes.token_select import METHODS, WEIGHTINGS
 
 
 def compile_options(fn):
@@ -26,6 +26,10 @@ def compile_options(fn):
                      help="DiT blocks recompute attention and MLP every N denoising steps. 1: every step."),
         click.option("--token-method", type=click.Choice(METHODS), default="efficientvla", show_default=True,
                      help="Visual token selection: EfficientVLA, or the FastV / random / none baselines."),
+        click.option("--token-weighting", type=click.Choice(WEIGHTINGS), default="auto", show_default=True,
+                     help="What the dropped tokens leave behind: proportional attention (each kept token's logit "
+                          "+ log of how many tokens it stands for), or none (the paper's plain drop). auto: "
+                          "proportional where the family supports it (CogACT), else none (pi0)."),
         click.option("--select-layer", type=int, default=2, show_default=True,
                      help="Tokens are selected before this LLM layer, scored by the attention of the one before."),
         click.option("--layer-method", type=click.Choice(LAYER_METHODS), default="importance", show_default=True,
@@ -57,7 +61,8 @@ def config_for(cfg, layers=None, tokens=None, expert_pairing=None, **flags) -> C
 
 
 def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, cache_interval, token_method,
-                    select_layer, select_seed=0, layer_method="importance", expert_pairing="drop") -> CompressConfig:
+                    select_layer, select_seed=0, layer_method="importance", expert_pairing="drop",
+                    token_weighting="auto") -> CompressConfig:
     """Flags -> passes; a flag at its 'off' value switches its pass off (range errors still apply)."""
     from ..passes.record import check_range
     from ..passes.token_select import check_select_layer
@@ -72,6 +77,7 @@ def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, 
     return CompressConfig(
         layers=LayerDropConfig(layers, layer_method, select_seed, expert_pairing) if layers < n_layers else None,
         mlp=MlpPruneConfig(mlp_sparsity) if mlp_sparsity > 0 else None,
-        tokens=TokenSelectConfig(tokens, select_layer, method=token_method, seed=select_seed) if select else None,
+        tokens=TokenSelectConfig(tokens, select_layer, method=token_method, seed=select_seed,
+                                 weighting=token_weighting) if select else None,
         cache=CacheConfig(cache_interval) if cache_interval > 1 else None,
     )

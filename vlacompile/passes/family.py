@@ -9,7 +9,9 @@ pass changes. What the passes rely on:
   `mlp.down_proj`: SwiGLU in Llama, GeGLU in Gemma), which layer drop and MLP pruning shrink;
 - a contiguous span of visual tokens in that stack's sequence, attention probabilities at any
   layer, and a place for the token selector: the stack calls
-  `selector(stack, h_in, h_out, valid, positions, mask, rope)` before layer `selector.layer`, and
+  `selector(stack, h_in, h_out, valid, positions, mask, rope)` before layer `selector.layer`
+  (it returns h, valid, positions and a key bias [B, S'] or None; a stack that declares
+  `key_bias` adds it to the attention logits of the later layers), and
   `stack.attention_probs(i, h_in, mask, rope)` gives layer i's attention;
 - an iterative action sampler whose blocks have two residual branches (attention, then MLP), as a
   `DenoisingLoop`, the modules that compute those branches, and a place for the cached loop that
@@ -56,6 +58,7 @@ class PassTarget(Protocol):
     visual_start: int  # position of the first visual token in the language stack's sequence
     visual_tokens: int
     head_unit: str  # what the family calls one block of its action sampler, in reports ("DiT block")
+    key_bias: bool  # whether the stack applies the selector's key bias (proportional token weighting)
 
     def layers(self) -> nn.ModuleList:
         """The language stack's decoder layers, in model order."""

@@ -12,11 +12,20 @@ CogACT), which lie at [start, start + N) of the language stack's sequence (passe
 Kept tokens stay in their original order and keep their original rotary positions. Every shape is
 fixed by (T, K_key, alpha), so the op exports as TopK / Gather with no data-dependent shapes.
 Padding in the visual span (pi0's absent camera slots; CogACT has none) ranks after every real token.
+
+Proportional attention (`weighting`, ToMe's rule; not in the EfficientVLA paper): each of the N
+visual tokens is assigned to the kept token most similar to it (cosine on layer K-1's output; a
+kept token to itself), and in every later layer each kept token's attention logit gets + log(its
+count). Softmax attention over m identical keys and values equals attention over one of them with
++ log m added, so the visual span keeps the share of attention it had with all N tokens. Without
+it, dropping 200 near-alike table patches shifts every later query's attention onto the few kept
+ones; on the trained cogact-tiny that costs most of T56's success (docs/BENCHMARKS.md). "auto" is
+"proportional" where the family's stack applies a key bias (PassTarget.key_bias), else "none".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -26,6 +35,7 @@ from .family import target_of
 from .record import PassRecord, check_range, count_params, fresh_copy
 
 METHODS = ("efficientvla", "fastv", "random", "none")
+WEIGHTINGS = ("auto", "proportional", "none")
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class TokenSelectConfig:
     alpha: float = 0.5
     method: str = "efficientvla"
     seed: int = 0  # random baseline only
+    weighting: str = "auto"  # --token-weighting: "proportional" attention for the kept tokens, or "none"
 
     def split(self) -> tuple[int, int, int]:
         """(K_key, n_rel, n_div): unconditional, extra by relevance, by diversity."""
@@ -82,6 +93,21 @@ def efficientvla_indices(r: torch.Tensor, features: torch.Tensor, cfg: TokenSele
     return torch.cat(efficientvla_groups(r, features, cfg), dim=1).sort(dim=-1).values
 
 
+def proportional_bias(features: torch.Tensor, kept: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+    """features [B, N, D] over the visual span, kept [B, T] indices into it -> [B, T] log of how many
+    of the N tokens each kept token stands for (the most cosine-similar kept token takes each; a kept
+    token takes itself). Padding (`present` False) counts for nothing."""
+    f = torch.nn.functional.normalize(features.float(), dim=-1)
+    chosen = torch.gather(f, 1, kept[..., None].expand(-1, -1, f.shape[-1]))
+    owner = (f @ chosen.transpose(1, 2)).argmax(dim=-1)  # [B, N]
+    # one-hot by comparison, not ScatterElements: Equal / ReduceSum build in every TensorRT version
+    hits = owner[:, :, None] == torch.arange(kept.shape[1], device=kept.device)[None, None]  # [B, N, T]
+    if present is not None:
+        hits = hits & present[:, :, None]
+    # float before the clamp: TensorRT's Clip takes no int64; a kept token tied with an earlier twin keeps 1
+    return hits.float().sum(dim=1).clamp_min(1.0).log()
+
+
 def _last_query_attention(probs: torch.Tensor, valid: torch.Tensor, start: int, n_visual: int) -> torch.Tensor:
     last = valid.long().sum(dim=1) - 1  # [B]
     rows = probs.mean(dim=1)[torch.arange(probs.shape[0], device=probs.device), last]  # [B, S]
@@ -121,8 +147,10 @@ class TokenSelector(nn.Module):
 
     def forward(self, backbone, h_in, h_out, valid, positions, mask, rope):
         """Gather [tokens before the visual span, kept visual tokens, the rest] from h_out, valid
-        and positions."""
-        keep = self.indices(backbone, h_in, h_out, valid, mask, rope) + self.start  # [B, T]
+        and positions; with proportional weighting, also the key bias [B, S'] that later layers add
+        to their attention logits (None without)."""
+        visual = self.indices(backbone, h_in, h_out, valid, mask, rope)  # [B, T]
+        keep = visual + self.start
         b, s = valid.shape
         tail = torch.arange(self.start + self.n_visual, s, device=keep.device).expand(b, -1)
         parts = [keep, tail]
@@ -130,7 +158,27 @@ class TokenSelector(nn.Module):
             parts.insert(0, torch.arange(self.start, device=keep.device).expand(b, -1))
         index = torch.cat(parts, dim=1)  # [B, S - N + T]
         h = torch.gather(h_out, 1, index[..., None].expand(-1, -1, h_out.shape[-1]))
-        return h, torch.gather(valid, 1, index), torch.gather(positions, 1, index)
+        return h, torch.gather(valid, 1, index), torch.gather(positions, 1, index), self._key_bias(h_out, valid, visual)
+
+    def _key_bias(self, h_out, valid, visual) -> torch.Tensor | None:
+        if self.cfg.weighting != "proportional":
+            return None
+        span = slice(self.start, self.start + self.n_visual)
+        w = proportional_bias(h_out[:, span], visual, valid[:, span])  # [B, T], in kept order
+        b, s = valid.shape
+        zeros = lambda n: w.new_zeros(b, n)  # noqa: E731
+        return torch.cat([zeros(self.start), w, zeros(s - self.start - self.n_visual)], dim=1)
+
+
+def _weighting(asked: str, target) -> str:
+    """The weighting the family can apply: "auto" resolves to proportional where its stack adds a key bias."""
+    if asked not in WEIGHTINGS:
+        raise UserError(f"--token-weighting {asked!r} is not one of {', '.join(WEIGHTINGS)}")
+    able = getattr(target, "key_bias", False)
+    if asked == "proportional" and not able:
+        raise UserError(f"--token-weighting proportional: this model family's language stack takes no attention key "
+                        "bias; use --token-weighting none")
+    return ("proportional" if able else "none") if asked == "auto" else asked
 
 
 def apply(model, cfg: TokenSelectConfig, calib=None):
@@ -138,6 +186,7 @@ def apply(model, cfg: TokenSelectConfig, calib=None):
     n_visual, n_layers = target.visual_tokens, len(target.layers())
     if cfg.method not in METHODS:
         raise UserError(f"--token-method {cfg.method!r} is not one of {', '.join(METHODS)}")
+    cfg = replace(cfg, weighting=_weighting(cfg.weighting, target))
     out = fresh_copy(model)
     if cfg.method != "none":
         check_range("--tokens", cfg.tokens, cfg.k_key, n_visual, f"keep between K_key={cfg.k_key} and {n_visual}")

@@ -153,6 +153,17 @@ def test_kv_pairing_is_refused_for_cogact(tiny):
         layer_drop.apply(tiny.model, LayerDropConfig(keep=22, pairing="kv"), None)
 
 
+def test_pi0_selects_tokens_unweighted_and_refuses_proportional_attention(pi0_tiny):
+    """pi0's stack takes boolean masks and its expert reads the prefix K/V in another graph, so its
+    target declares no key bias: "auto" is the plain drop, an explicit ask is a one-line error."""
+    from vlacompile.errors import UserError
+
+    _, record = token_select.apply(pi0_tiny.model, TokenSelectConfig(tokens=128), None)
+    assert record.config["weighting"] == "none"
+    with pytest.raises(UserError, match="--token-weighting proportional: .*use --token-weighting none"):
+        token_select.apply(pi0_tiny.model, TokenSelectConfig(tokens=128, weighting="proportional"), None)
+
+
 @pytest.mark.parametrize("method", ["efficientvla", "fastv"])
 def test_token_selection_never_keeps_an_absent_cameras_tokens(pi0_tiny, pi0_inputs, method):
     """One camera of two is present (256 real visual tokens); keeping 128, every kept one is real."""

@@ -113,14 +113,17 @@ class LLMBackbone(nn.Module):
         """Input embeddings [B, S, D] -> (final-normed hidden states [B, S', D], valid [B, S']).
 
         With a token selector installed (passes.token_select), layers before `selector.layer` see
-        every token and the rest see the selected ones; S' < S then.
+        every token and the rest see the selected ones; S' < S then, and with proportional weighting
+        the selector's key bias joins the additive mask of those layers.
         """
         split = self.selector.layer if self.selector is not None else len(self.layers)
         mask, rope = additive_causal_mask(valid, h.dtype), self.rotary(h, position_ids)
         for i in range(len(self.layers)):
             if i == split:
-                h, valid, position_ids = self.selector(self, h_in, h, valid, position_ids, mask, rope)
+                h, valid, position_ids, key_bias = self.selector(self, h_in, h, valid, position_ids, mask, rope)
                 mask, rope = additive_causal_mask(valid, h.dtype), self.rotary(h, position_ids)
+                if key_bias is not None:
+                    mask = mask + key_bias[:, None, None, :].to(mask.dtype)
             h_in = h
             h = self.run_layer(i, h, mask, position_ids, rope)
         return self.llm.model.norm(h), valid

@@ -44,6 +44,7 @@ class DDIMLoop(nn.Module):
 
 class CogACTTarget:
     visual_start = 1  # the sequence is [BOS, visual tokens, prompt]
+    key_bias = True  # LLMBackbone adds the selector's key bias to its additive mask
     head_unit = "DiT block"
 
     def __init__(self, model):

@@ -65,7 +65,8 @@ class Pi0(nn.Module):
         self.action_time_mlp_out = nn.Linear(width, width)
         self.action_out_proj = nn.Linear(width, cfg.max_action_dim)
         # Token selection between VLM layers (set by the pass through targets.Pi0Target): called as
-        # selector(vlm, h_in, h, valid, pos, allowed, rope) -> (h, valid, pos) before layer `selector.layer`.
+        # selector(vlm, h_in, h, valid, pos, allowed, rope) -> (h, valid, pos, key bias) before layer
+        # `selector.layer`; the bias is None here (PassTarget.key_bias is False for pi0).
         self.selector: nn.Module | None = None
 
     @property
@@ -117,7 +118,7 @@ class Pi0(nn.Module):
         tail = self.vlm.sources_before(len(layers))  # K/V sources after the last kept layer
         for i, layer in enumerate(layers):
             if self.selector is not None and i == self.selector.layer:
-                h, valid, pos = self.selector(self.vlm, h_in, h, valid, pos, allowed, (cos, sin))
+                h, valid, pos, _ = self.selector(self.vlm, h_in, h, valid, pos, allowed, (cos, sin))
                 allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
             h_in = h
             for source in self.vlm.sources_before(i):  # dropped layers whose expert reader stays

@@ -57,6 +57,8 @@ class FlowLoop(nn.Module):
 
 class Pi0Target:
     visual_start = 0  # the prefix is [image tokens, prompt]
+    # Boolean masks, and the expert reads the prefix K/V in another graph: no proportional weighting.
+    key_bias = False
     head_unit = "expert layer"
 
     def __init__(self, model):
