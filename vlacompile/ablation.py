@@ -22,8 +22,10 @@ ROWS: dict[str, dict] = {
     "layer drop L22": {"layers": 22},
     "MLP pruning 0.25": {"mlp_sparsity": 0.25},
     "token selection T56": {"tokens": 56},
+    "token selection T56, unweighted": {"tokens": 56, "token_weighting": "none"},
     "cache interval 5": {"cache_interval": 5},
     "all (L22 T56 M0.25 C5)": ALL,
+    "all, unweighted tokens": {**ALL, "token_weighting": "none"},
     "random layer drop L22": {"layers": 22, "layer_method": "random"},
     "last-layer drop L22": {"layers": 22, "layer_method": "last"},
     "FastV tokens T56": {"tokens": 56, "token_method": "fastv"},
@@ -38,7 +40,8 @@ RESULTS, TABLE = "ablation.json", "ablation.md"
 def flags(row: dict, n_layers: int, n_visual: int) -> dict:
     """A row's flags completed with the 'off' value of every pass (the compile options' names)."""
     return {"layers": n_layers, "tokens": n_visual, "mlp_sparsity": 0.0, "cache_interval": 1,
-            "token_method": "efficientvla", "select_layer": 2, "layer_method": "importance", **row}
+            "token_method": "efficientvla", "select_layer": 2, "layer_method": "importance", "token_weighting": "auto",
+            **row}
 
 
 def policies(policy, rows: list[str], calib_dir, cache_dir) -> list:

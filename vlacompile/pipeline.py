@@ -8,7 +8,7 @@ from pathlib import Path
 from . import calibration
 from .data.calib import load_calib, split_heldout
 from .passes.family import target_of
-from .passes.token_select import check_select_layer
+from .passes.token_select import check_select_layer, resolve_weighting
 
 DEFAULT_CALIB = Path("calib_data")
 
@@ -55,6 +55,8 @@ def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAU
     """Calibrate (or reuse) and apply every enabled pass of `config`."""
     from .passes import compress
 
+    if config.tokens is not None:  # a refused weighting fails before minutes of calibration, not after
+        resolve_weighting(config.tokens.weighting, target_of(policy.model))
     if select_layer is None:
         select_layer = config.tokens.layer if config.tokens is not None else 2
     calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress, force)

@@ -235,6 +235,10 @@ CLI_CASES = [
          lambda e, t: ["export", "--model", "pi0-tiny", "--precision", "int8", "--out", t / "g", "--quant-recipe",
                        text_file(t, "recipe.json", '{"quantize": ["llm_mlp"]}')],
          "no group named llm_mlp; the groups are vision_attention, vision_mlp, projector, vlm_attention"),
+    Case("proportional token weighting asked of pi0",
+         lambda e, t: ["export", "--model", "pi0-tiny", "--token-weighting", "proportional", "--out", t / "g"],
+         "--token-weighting proportional: this model family's language stack takes no attention key bias; use "
+         "--token-weighting none"),
     Case("run a CogACT bundle with a state", lambda e, t: ["run", "--bundle", e.bundle, "--image", IMAGE,
                                                           "--instruction", "x", "--state", "0,0,0,0,1"],
          "holds CogACT graphs: give them one --image and no --state"),

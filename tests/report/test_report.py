@@ -37,6 +37,22 @@ def test_selected_tokens_are_the_ones_the_llm_keeps(tiny, compiled):
     assert union == _tokens_the_model_keeps(tiny, compiled, sample.load_image(), sample.instruction)
 
 
+def test_each_kept_token_stands_for_its_share_of_all_256(tiny, compiled):
+    from vlacompile.report.data import _selection
+
+    groups, stands_for = _selection(tiny, compiled.model, compiled.heldout[2])
+    assert sorted(stands_for) == sorted(groups["relevance"] + groups["diversity"])
+    assert sum(stands_for.values()) == 256 and min(stands_for.values()) >= 1
+
+
+def test_token_figure_writes_how_many_tokens_a_kept_one_stands_for():
+    import numpy as np
+
+    fig = kept_tokens(np.zeros((224, 224, 3), np.uint8), 16, {"relevance": [0, 17]}, {"0": 1, "17": 200})
+    texts = {t.get_text(): t.get_position() for t in fig.axes[0].texts}
+    assert texts == {"200": (21.0, 21.0)}  # centre of patch (1, 1); a count of 1 is not written
+
+
 def test_layer_figure_marks_exactly_the_dropped_layers():
     importance = [0.5, 0.001, 0.3, 0.0, 0.2]
     fig = layer_importance(importance, [1, 3])

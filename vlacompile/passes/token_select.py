@@ -160,17 +160,24 @@ class TokenSelector(nn.Module):
         h = torch.gather(h_out, 1, index[..., None].expand(-1, -1, h_out.shape[-1]))
         return h, torch.gather(valid, 1, index), torch.gather(positions, 1, index), self._key_bias(h_out, valid, visual)
 
-    def _key_bias(self, h_out, valid, visual) -> torch.Tensor | None:
+    def log_counts(self, h_out, valid, visual) -> torch.Tensor | None:
+        """[B, T] log of how many visual tokens each kept one (`visual`, ascending) stands for; None
+        when the selection is unweighted."""
         if self.cfg.weighting != "proportional":
             return None
         span = slice(self.start, self.start + self.n_visual)
-        w = proportional_bias(h_out[:, span], visual, valid[:, span])  # [B, T], in kept order
+        return proportional_bias(h_out[:, span], visual, valid[:, span])
+
+    def _key_bias(self, h_out, valid, visual) -> torch.Tensor | None:
+        w = self.log_counts(h_out, valid, visual)  # [B, T], in kept order
+        if w is None:
+            return None
         b, s = valid.shape
         zeros = lambda n: w.new_zeros(b, n)  # noqa: E731
         return torch.cat([zeros(self.start), w, zeros(s - self.start - self.n_visual)], dim=1)
 
 
-def _weighting(asked: str, target) -> str:
+def resolve_weighting(asked: str, target) -> str:
     """The weighting the family can apply: "auto" resolves to proportional where its stack adds a key bias."""
     if asked not in WEIGHTINGS:
         raise UserError(f"--token-weighting {asked!r} is not one of {', '.join(WEIGHTINGS)}")
@@ -186,7 +193,7 @@ def apply(model, cfg: TokenSelectConfig, calib=None):
     n_visual, n_layers = target.visual_tokens, len(target.layers())
     if cfg.method not in METHODS:
         raise UserError(f"--token-method {cfg.method!r} is not one of {', '.join(METHODS)}")
-    cfg = replace(cfg, weighting=_weighting(cfg.weighting, target))
+    cfg = replace(cfg, weighting=resolve_weighting(cfg.weighting, target))
     out = fresh_copy(model)
     if cfg.method != "none":
         check_range("--tokens", cfg.tokens, cfg.k_key, n_visual, f"keep between K_key={cfg.k_key} and {n_visual}")

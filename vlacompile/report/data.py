@@ -12,21 +12,32 @@ from .summary import facts, warnings
 def selected_tokens(policy, compressed, sample) -> dict[str, list[int]]:
     """Visual tokens the static selection keeps for one sample, by why they were kept (pi0: indices
     over every camera slot, the sample's image in the first)."""
+    return _selection(policy, compressed, sample)[0]
+
+
+def _selection(policy, compressed, sample) -> tuple[dict[str, list[int]], dict[int, int]]:
+    """(kept tokens by why, how many visual tokens each kept one stands for: empty when unweighted)."""
+    import torch
+
     selector = target_of(compressed).selector()
     if selector is None:
-        return {}
-    captured = {}
+        return {}, {}
+    captured, weights = {}, {}
 
     def grab(module, args):
         backbone, h_in, h_out, valid, _, mask, rope = args
         captured.update(module.groups(backbone, h_in, h_out, valid, mask, rope))
+        kept = torch.cat(list(captured.values()), dim=1).sort(dim=-1).values
+        log_counts = module.log_counts(h_out, valid, kept)
+        if log_counts is not None:
+            weights.update(zip(kept[0].tolist(), log_counts[0].exp().round().int().tolist()))
 
     handle = selector.register_forward_pre_hook(grab)
     try:
         export_declaration(policy).reference_actions(policy, compressed, sample, policy.noise(0))
     finally:
         handle.remove()
-    return {why: sorted(int(i) for i in idx[0]) for why, idx in captured.items()}
+    return {why: sorted(int(i) for i in idx[0]) for why, idx in captured.items()}, weights
 
 
 def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, filmstrips: dict | None = None) -> dict:
@@ -36,7 +47,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
     passes = {p["name"]: p for p in summary["passes"]}
     view = export_declaration(policy).report_view(policy.cfg)
     image = sample.load_image().convert("RGB").resize((view["image"],) * 2)
-    kept = selected_tokens(policy, compressed, sample)
+    kept, stands_for = _selection(policy, compressed, sample)
     drawn = view["grid"] ** 2  # the sample's image; pi0's other camera slots are padding, never kept
     return {
         "model": summary["model"], "compile": summary["compile"],
@@ -45,6 +56,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
                    "dropped": passes.get("layer_drop", {}).get("changes", {}).get("dropped_layers", [])},
         "tokens": {"image": str(sample.image_path), "instruction": sample.instruction,
                    "grid": view["grid"], "kept": {why: [i for i in idx if i < drawn] for why, idx in kept.items()},
+                   "stands_for": {i: n for i, n in stands_for.items() if i < drawn},
                    "relevance_mean": calib_meta["token_relevance_mean"]},
         "dit": {"similarity": calib_meta["dit_similarity"],
                 "computing_steps": passes.get("cache", {}).get("changes", {}).get("computing_steps",

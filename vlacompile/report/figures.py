@@ -38,8 +38,9 @@ def layer_importance(importance: list[float], dropped: list[int]):
     return fig
 
 
-def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]]):
-    """The image with each kept patch outlined: relevance-chosen orange, diversity-chosen green."""
+def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]], stands_for: dict | None = None):
+    """The image with each kept patch outlined: relevance-chosen orange, diversity-chosen green; with
+    proportional weighting, the number of visual tokens a kept one stands for written in it (when > 1)."""
     from matplotlib.patches import Rectangle
 
     fig = _figure(5, 5.7)
@@ -54,8 +55,14 @@ def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]]):
             ax.add_patch(Rectangle((col * cell, row * cell), cell, cell, fill=False, lw=1.6, ec=colors[why],
                                    label=why, gid=f"{why}:{i}"))
         counts.append(f"{len(indices)} by {why}")
+    for i, n in (stands_for or {}).items():  # JSON turns the indices into strings
+        row, col = divmod(int(i), grid)
+        if n > 1:
+            ax.text((col + 0.5) * cell, (row + 0.5) * cell, str(n), ha="center", va="center", fontsize=6,
+                    color="white", bbox={"boxstyle": "round,pad=0.1", "fc": "black", "alpha": 0.55, "lw": 0})
     ax.set_axis_off()
-    ax.set_title(f"Kept visual tokens: {', '.join(counts)} of {grid * grid}", fontsize=10)
+    weighted = ", numbers: how many tokens each stands for" if stands_for else ""
+    ax.set_title(f"Kept visual tokens: {', '.join(counts)} of {grid * grid}{weighted}", fontsize=10)
     handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colors[why], lw=1.6) for why in kept]
     labels = {"relevance": "by relevance (incl. the K_key most relevant)", "diversity": "by diversity"}
     ax.legend(handles, [labels.get(why, why) for why in kept], loc="upper center", bbox_to_anchor=(0.5, -0.01),

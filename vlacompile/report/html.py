@@ -18,7 +18,8 @@ LOOK_FOR = {
     "layers": "The red bars, the dropped layers, should be the shortest: a dropped layer as tall as the kept "
               "ones was changing its input, and dropping it costs fidelity.",
     "tokens": "The outlined patches should cover what the instruction is about; boxes mostly on empty table or "
-              "wall mean the relevance scoring missed the task's objects.",
+              "wall mean the relevance scoring missed the task's objects. A number is how many visual tokens a "
+              "kept one stands for in later layers' attention: the large ones should sit on plain table or wall.",
     "dit": "Steps between two dotted lines reuse the last computed output, so their curves should stay near 1; a "
            "dip there means the cache interval is too long for that block.",
     "costs": "FLOPs should fall where the passes act (the LLM and the action head); the latency bars show how "
@@ -63,7 +64,8 @@ def plots(data: dict) -> dict:
                                          data["dit"]["interval"]),
            "costs": figures.reference_vs_compiled(data["costs"], data["latency"])}
     if data["tokens"]["kept"]:
-        out["tokens"] = figures.kept_tokens(data["_image"], data["tokens"]["grid"], data["tokens"]["kept"])
+        out["tokens"] = figures.kept_tokens(data["_image"], data["tokens"]["grid"], data["tokens"]["kept"],
+                                            data["tokens"].get("stands_for"))
     if data.get("_filmstrip"):
         out["filmstrip"] = figures.filmstrip(data["_filmstrip"])
     if data.get("quantization"):

@@ -75,7 +75,7 @@ class DropPadding(torch.nn.Module):
 
     def forward(self, stack, h_in, h, valid, pos, allowed, rope):
         keep = valid[0]
-        return h[:, keep], valid[:, keep], pos[:, keep]
+        return h[:, keep], valid[:, keep], pos[:, keep], None  # no key bias (passes.family)
 
 
 def test_selector_between_layers_with_shorter_caches_after_it(pi0_tiny, pi0_inputs):
