@@ -61,7 +61,7 @@ def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]], stands
             ax.text((col + 0.5) * cell, (row + 0.5) * cell, str(n), ha="center", va="center", fontsize=6,
                     color="white", bbox={"boxstyle": "round,pad=0.1", "fc": "black", "alpha": 0.55, "lw": 0})
     ax.set_axis_off()
-    weighted = ", numbers: how many tokens each stands for" if stands_for else ""
+    weighted = "\nnumber in a patch: the visual tokens it stands for" if stands_for else ""
     ax.set_title(f"Kept visual tokens: {', '.join(counts)} of {grid * grid}{weighted}", fontsize=10)
     handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colors[why], lw=1.6) for why in kept]
     labels = {"relevance": "by relevance (incl. the K_key most relevant)", "diversity": "by diversity"}
