@@ -31,6 +31,17 @@ def test_baseline_rows_differ_from_their_pass_only_in_the_method():
     assert config("all, cache interval 10").cache.interval == 10 and config("all, no cache (C1)").cache is None
 
 
+def test_unweighted_rows_are_the_papers_plain_drop_and_say_so():
+    from vlacompile.models import resolve_config
+    from vlacompile.sweep import label
+
+    cfg = resolve_config("cogact-tiny", None)
+    assert config("token selection T56").tokens.weighting == "auto"
+    assert config("token selection T56, unweighted").tokens.weighting == "none"
+    assert label(config("all, unweighted tokens"), cfg) == "L22 T56[unweighted] M0.25 C5"
+    assert label(config("all (L22 T56 M0.25 C5)"), cfg) == "L22 T56 M0.25 C5"
+
+
 def _part(folder, names, episodes):
     summary = {"overall": {"success_rate": 0.5, "ci95": [0.1, 0.9], "mean_steps": 40.0, "episodes": 2},
                "families": {"pick": {"success_rate": 0.5}}}

@@ -87,9 +87,9 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
 @quant_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json and bench.md (a sweep: sweep.json, sweep.md, sweep.png).")
-def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, token_weighting, select_layer, calib_dir,
-          stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes, runs, warmup,
-          quant_method, quant_recipe, out):
+def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, token_weighting, select_layer,
+          calib_dir, stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes,
+          runs, warmup, quant_method, quant_recipe, out):
     """Latency per module and end to end, reference against compiled, with params, FLOPs and memory.
 
     Several values in --layers / --tokens / --cache-interval run a sweep: every combination, with
@@ -117,7 +117,8 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
                       eval_episodes=eval_episodes, quant=quant)
     configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, cache_interval=c, token_method=token_method,
-                          token_weighting=token_weighting, select_layer=select_layer) for n in layers for t in tokens for c in cache_interval]
+                          token_weighting=token_weighting, select_layer=select_layer)
+               for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:
         files = run_sweep(policy, configs, cfg, calib_dir, cache_dir, stored, select_layer, out, log=click.echo)
         click.echo(f"wrote {', '.join(str(f) for f in files)}")
