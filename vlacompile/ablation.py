@@ -40,8 +40,7 @@ RESULTS, TABLE = "ablation.json", "ablation.md"
 def flags(row: dict, n_layers: int, n_visual: int) -> dict:
     """A row's flags completed with the 'off' value of every pass (the compile options' names)."""
     return {"layers": n_layers, "tokens": n_visual, "mlp_sparsity": 0.0, "cache_interval": 1,
-            "token_method": "efficientvla", "select_layer": 2, "layer_method": "importance", "token_weighting": "auto",
-            **row}
+            "token_method": "efficientvla", "select_layer": 2, "layer_method": "importance", **row}
 
 
 def policies(policy, rows: list[str], calib_dir, cache_dir) -> list:
