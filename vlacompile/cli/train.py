@@ -23,6 +23,9 @@ import click
 @click.option("--readout-layers", default=None, metavar="I,J,..",
               help="LLM layers whose input at the cognition token gets a grounding head of its own (CogACT; "
                    "default: none, the final feature only), e.g. 2,8,16 after the pointer layers.")
+@click.option("--layer-drop", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Probability that each LLM layer is skipped at a training step (LayerDrop; CogACT; default: the "
+                   "recipe's, 0).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, help="Peak learning rate of AdamW.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the initialization, the demonstrations' order and noise, and the diffusion draws.")
@@ -54,7 +57,7 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, lr, seed, threads, device, workers, reuse, frame_every,
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, layer_drop, lr, seed, threads, device, workers, reuse, frame_every,
           mistakes, starts, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
@@ -72,6 +75,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
         recipe = with_pointer(recipe, pointer)
     if readout_layers is not None:
         recipe = with_readout(recipe, readout_layers)
+    if layer_drop is not None:
+        recipe = with_objective(recipe, "--layer-drop", layer_drop=layer_drop)
     if threads:
         torch.set_num_threads(threads)
     check_device(device)
@@ -101,11 +106,17 @@ def check_device(device: str) -> None:
 
 
 def with_pointer(recipe, weight: float):
+    return with_objective(recipe, "--pointer", pointer=weight)
+
+
+def with_objective(recipe, flag: str, **fields):
+    """The recipe with its objective's `fields` replaced; a one-line error where the family's
+    objective has no such field (pi0's recipe has none of CogACT's extra terms)."""
     from ..errors import UserError
 
-    if not hasattr(recipe.objective, "pointer"):
-        raise UserError(f"--pointer: {recipe.preset.name}'s recipe has no pointer loss (it is CogACT's)")
-    return replace(recipe, objective=replace(recipe.objective, pointer=weight))
+    if not all(hasattr(recipe.objective, k) for k in fields):
+        raise UserError(f"{flag}: {recipe.preset.name}'s recipe has no such term (it is CogACT's)")
+    return replace(recipe, objective=replace(recipe.objective, **fields))
 
 
 def with_readout(recipe, layers: str):

@@ -54,6 +54,9 @@ class Objective:
     # LLM layers whose input at the cognition token a grounding head of its own also reads (weight
     # `grounding`, mean over them); () : only the final feature. See readout_loss.
     readout_layers: tuple[int, ...] = ()
+    # Probability that each LLM layer is skipped (its output replaced by its input) at a training
+    # step: LayerDrop (Fan et al., 2019), untargeted. See SkippedLayers.
+    layer_drop: float = 0.0
 
 
 def pixels_from_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -78,7 +81,8 @@ def training_loss(model, heads: torch.nn.ModuleDict, pixels, input_ids, text_val
     the objects the instruction names (pointer_loss)."""
     visual = model.visual_tokens(pixels)
     pointing = objective.pointer_layers if objective.pointer else ()
-    with LayerInputs(model.llm_backbone, tuple(sorted({*pointing, *objective.readout_layers}))) as inputs:
+    with LayerInputs(model.llm_backbone, tuple(sorted({*pointing, *objective.readout_layers}))) as inputs, \
+            SkippedLayers(model.llm_backbone, objective.layer_drop, g):
         cognition = model.cognition_from_visual(visual, input_ids, text_valid)  # [B, D]
     eps = eps_loss(model, cognition, actions, objective, g)
     ground = F.mse_loss(heads["grounding"](cognition), grounding)
@@ -121,6 +125,36 @@ class LayerInputs(dict):
             def keep(module, args, kwargs, i=i):
                 self[i] = (args[0], kwargs)
             self.hooks.append(self.llm.layers[i].register_forward_pre_hook(keep, with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.hooks:
+            h.remove()
+
+
+class SkippedLayers:
+    """LayerDrop for one training step: each LLM layer is skipped with probability `p` (one draw
+    per layer from `g`, shared by the batch, as Fan et al. do), by a forward hook that returns the
+    layer's input as its output. No draw at all when p is 0, so runs without it replay exactly.
+
+    Why: EfficientVLA drops the LLM layers whose output is most like their input, relying on the
+    depth redundancy of a 7B LLM. The trained cogact-tiny's profile looks redundant (1 - cosine
+    under 0.002 for 22 of its 32 layers) yet dropping 10 of them cost 29 points of closed-loop
+    success (docs/BENCHMARKS.md): its small residual updates carry the decision. Training with
+    untargeted LayerDrop gives the stand-in the redundancy a large LLM has without telling it which
+    layers calibration will pick. The layer still runs (its input reaches the pointer and readout
+    hooks); only its output is discarded, so no gradient flows through it."""
+
+    def __init__(self, llm, p: float, g):
+        import torch
+
+        self.llm, self.hooks = llm, []
+        n = len(llm.layers)
+        self.skipped = (torch.rand(n, generator=g, device=g.device) < p).nonzero().flatten().tolist() if p else []
+
+    def __enter__(self):
+        for i in self.skipped:
+            self.hooks.append(self.llm.layers[i].register_forward_hook(lambda module, args, out: args[0]))
         return self
 
     def __exit__(self, *exc):
