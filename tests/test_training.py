@@ -242,3 +242,36 @@ def test_readout_heads_read_the_cognition_tokens_hidden_state_as_transformers_co
     unchanged = [float(v) for v in without[1:]]  # eps, grounding, patches, pointer
     assert [float(v) for v in with_readout[1:]] == pytest.approx(unchanged)
     assert (with_readout[0] - without[0]).item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+
+
+def test_layer_drop_computes_what_the_model_without_the_skipped_layers_computes(tiny):
+    """LayerDrop's invariant: a step with layers S skipped computes the cognition feature of the same
+    model with S deleted from its stack (transformers' layers, no hooks); the draw is one per layer
+    from the step's generator, and p = 0 draws nothing, so runs without LayerDrop replay exactly."""
+    import copy
+
+    from vlacompile.models.cogact.objective import SkippedLayers
+    from vlacompile.sim.demos import episode_frames
+
+    recipe = CogACTRecipe(PRESETS["cogact-tiny"], tiny.tokenizer)
+    model = recipe.initial_model(5).eval()
+    frames = episode_frames("pick", 2, np.random.default_rng(0), every=9, patches=True)[:2]
+    images, ids, valid, *_ = next(Batches(iter(frames), recipe, tiny.statistics, 2))
+    g = torch.Generator().manual_seed(3)
+    state = g.get_state()
+    assert SkippedLayers(model.llm_backbone, 0.0, g).skipped == [] and torch.equal(g.get_state(), state)
+    drop = SkippedLayers(model.llm_backbone, 0.3, g)
+    expected_skipped = (torch.rand(32, generator=torch.Generator().manual_seed(3)) < 0.3).nonzero().flatten().tolist()
+    assert drop.skipped == expected_skipped and 0 < len(drop.skipped) < 32
+    shallow = copy.deepcopy(model)
+    layers = shallow.llm_backbone.llm.model.layers
+    shallow.llm_backbone.llm.model.layers = torch.nn.ModuleList(
+        [layer for i, layer in enumerate(layers) if i not in drop.skipped])
+    with torch.no_grad():
+        visual = model.visual_tokens(pixels_from_uint8(images))
+        with drop:
+            skipping = model.cognition_from_visual(visual, ids, valid)
+        full = model.cognition_from_visual(visual, ids, valid)  # the hooks are gone after the block
+        expected = shallow.cognition_from_visual(visual, ids, valid)
+    torch.testing.assert_close(skipping, expected)
+    assert not torch.allclose(full, expected)

@@ -1,7 +1,7 @@
 """Closed-loop ablation in the style of EfficientVLA's Table 2: the reference, each pass alone, all
 passes, and the baselines, every row on the same held-out episodes and the same initial noise.
 
-    python -m vlacompile.ablation [--episodes 100] [--rows "NAME;NAME..."] [--out ablation]
+    python -m vlacompile.ablation [--episodes 100] [--rows "NAME;NAME..."] [--model M] [--out ablation]
 
 Rows run one after another in PyTorch (the passes' effect, not the runtime's). `--rows` picks a
 subset, so that the rows can be split between processes; `--collate DIR...` merges their
@@ -125,6 +125,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m vlacompile.ablation", description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--rows", default=None, help="row names separated by ';' (names contain commas; default: all)")
+    ap.add_argument("--model", default=None, help="a preset or a folder `vlacompile train` wrote (default: cogact-tiny)")
     ap.add_argument("--out", type=Path, default=Path("ablation"))
     ap.add_argument("--collate", type=Path, nargs="+", help="merge these partial runs into --out instead")
     args = ap.parse_args(argv)
@@ -136,7 +137,7 @@ def main(argv=None) -> None:
         from .sim.evaluate import EvalConfig
 
         rows = parse_rows(args.rows)
-        results = closed_loop.run(policies(resolve(None, None), rows, DEFAULT_CALIB, DEFAULT_DIR),
+        results = closed_loop.run(policies(resolve(args.model, None), rows, DEFAULT_CALIB, DEFAULT_DIR),
                                   EvalConfig(args.episodes, filmstrips=0))
         results.pop("filmstrips", None)
     write(results, args.out)

@@ -61,6 +61,8 @@ def six_dim_statistics(other_weights, tmp_path):
     (["train", "--preset", "pi0-tiny", "--vision-steps", "5"], "recipe has no vision stage; pass 0"),
     (["train", "--device", "cuda"], "this PyTorch sees no CUDA GPU"),
     (["train", "--preset", "pi0-tiny", "--pointer", "0.5"], "recipe has no pointer loss"),
+    (["train", "--preset", "pi0-tiny", "--layer-drop", "0.2"], "recipe has no LayerDrop"),
+    (["train", "--layer-drop", "1"], "--layer-drop"),
     (["train", "--device", "tpu"], "train on cpu or cuda"),
     (["train", "--readout-layers", "0,8"], "--readout-layers '0,8': give comma-separated LLM layer indices from 1 to 31"),
     (["train", "--readout-layers", "two"], "give comma-separated LLM layer indices from 1 to 31"),

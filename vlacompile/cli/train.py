@@ -76,7 +76,7 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
     if readout_layers is not None:
         recipe = with_readout(recipe, readout_layers)
     if layer_drop is not None:
-        recipe = with_objective(recipe, "--layer-drop", layer_drop=layer_drop)
+        recipe = with_objective(recipe, "--layer-drop", "LayerDrop", layer_drop=layer_drop)
     if threads:
         torch.set_num_threads(threads)
     check_device(device)
@@ -106,16 +106,16 @@ def check_device(device: str) -> None:
 
 
 def with_pointer(recipe, weight: float):
-    return with_objective(recipe, "--pointer", pointer=weight)
+    return with_objective(recipe, "--pointer", "pointer loss", pointer=weight)
 
 
-def with_objective(recipe, flag: str, **fields):
+def with_objective(recipe, flag: str, what: str, **fields):
     """The recipe with its objective's `fields` replaced; a one-line error where the family's
     objective has no such field (pi0's recipe has none of CogACT's extra terms)."""
     from ..errors import UserError
 
     if not all(hasattr(recipe.objective, k) for k in fields):
-        raise UserError(f"{flag}: {recipe.preset.name}'s recipe has no such term (it is CogACT's)")
+        raise UserError(f"{flag}: {recipe.preset.name}'s recipe has no {what} (it is CogACT's)")
     return replace(recipe, objective=replace(recipe.objective, **fields))
 
 
