@@ -106,4 +106,9 @@ def write(result: dict, out: Path, film_of: str | None = None) -> list[Path]:
 def protocol(cfg: dict) -> str:
     return (f"{cfg['episodes']} held-out episodes ({cfg['split']} seeds from {cfg['start']}, families "
             f"{', '.join(cfg['families'])} in turn); each prediction's first {cfg['execute']} actions are executed, "
-            f"then the policy re-plans; the same scenes and the same initial noise for every policy")
+            f"then the policy re-plans{_ensemble(cfg)}; the same scenes and the same initial noise for every policy")
+
+
+def _ensemble(cfg: dict) -> str:
+    n = cfg.get("ensemble", 0)  # eval.json files written before the option have none
+    return f", executing CogACT's adaptive ensemble of the last {n} predictions for that step" if n else ""

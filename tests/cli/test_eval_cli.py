@@ -57,6 +57,7 @@ def six_dim_statistics(other_weights, tmp_path):
     (["eval", "--start", "99999", "--episodes", "2"], "is an empty or out-of-range seed range"),
     (["eval", "--families", "pick,juggle"], "unknown task family juggle"),
     (["eval", "--no-reference"], "nothing to evaluate"),
+    (["eval", "--ensemble", "2"], "--ensemble 2 averages one action per prediction; pass --execute 1 with it"),
     (["train", "--preset", "cogact-base"], "training here is for small presets"),
     (["train", "--preset", "pi0-tiny", "--vision-steps", "5"], "recipe has no vision stage; pass 0"),
     (["train", "--device", "cuda"], "this PyTorch sees no CUDA GPU"),

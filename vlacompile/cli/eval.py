@@ -48,6 +48,9 @@ def _families(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--start", type=int, default=0, show_default=True, help="First held-out seed (offset into the split).")
 @click.option("--execute", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Actions executed from each predicted chunk before the policy re-plans.")
+@click.option("--ensemble", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="CogACT's adaptive action ensemble over the last N predictions (2 on its Google-robot setup); "
+                   "0: none. Needs --execute 1, a prediction every step.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the initial diffusion noise (the same for every policy at the same re-plan).")
 @click.option("--filmstrips", type=click.IntRange(0), default=5, show_default=True,
@@ -55,7 +58,7 @@ def _families(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="eval", show_default=True,
               help="Folder for eval.json, eval.md and filmstrip.png.")
 def eval_cmd(model, preset, graphs, bundle, precision, backend, engines, reference, rewritten, calib_dir, stored,
-             cache_dir, episodes, families, start, execute, seed, filmstrips, out, **flags):
+             cache_dir, episodes, families, start, execute, ensemble, seed, filmstrips, out, **flags):
     """Closed-loop success on held-out episodes of the table-top benchmark.
 
     The reference, the rewritten model and compiled graphs run the same episodes with the same
@@ -64,7 +67,7 @@ def eval_cmd(model, preset, graphs, bundle, precision, backend, engines, referen
     from .. import closed_loop
     from ..sim.evaluate import EvalConfig
 
-    cfg = EvalConfig(episodes, families, "eval", start, execute, seed, filmstrips)
+    cfg = EvalConfig(episodes, families, "eval", start, execute, seed, filmstrips, ensemble)
     cfg.episodes_list()  # a bad range fails before anything loads
     with tempfile.TemporaryDirectory(prefix="vlacompile-eval.") as scratch:
         policies = _policies(model, preset, graphs, bundle, precision, backend, engines, reference, rewritten,

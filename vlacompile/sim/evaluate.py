@@ -7,8 +7,9 @@ step limit. Every policy compared runs the same episodes (same seeds, so the sam
 draws the same initial diffusion noise at the same re-plan (seeded by episode and call number), so
 a difference in success comes from the policy, not from luck.
 
-CogACT's adaptive action ensemble is not used: it needs a prediction at every step, which would
-multiply the cost of an evaluation by `execute`.
+CogACT's adaptive action ensemble (sim/ensemble.py) is off by default: it needs a prediction at
+every step (`execute` 1), which multiplies the cost of an evaluation by 4; `ensemble` N turns it on
+over the last N predictions.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class EvalConfig:
     execute: int = 4  # actions executed per predicted chunk
     noise_seed: int = 0
     filmstrips: int = 0  # how many episodes (the first ones) keep their frames
+    ensemble: int = 0  # CogACT's adaptive action ensemble over this many predictions; 0: none (needs execute 1)
 
     def episodes_list(self) -> list[tuple[str, int]]:
         for f in self.families:
@@ -43,6 +45,8 @@ class EvalConfig:
             raise UserError("no task family chosen; give at least one of " + ", ".join(FAMILIES))
         if self.split not in SPLITS:
             raise UserError(f"unknown seed split {self.split!r}; choose from {', '.join(SPLITS)}")
+        if self.ensemble and self.execute != 1:
+            raise UserError(f"--ensemble {self.ensemble} averages one action per prediction; pass --execute 1 with it")
         seeds = SPLITS[self.split]
         if self.episodes < 1 or self.start < 0 or self.start + self.episodes > len(seeds):
             raise UserError(f"--episodes {self.episodes} from --start {self.start} is an empty or out-of-range seed "
@@ -124,6 +128,10 @@ def evaluate(policy, cfg: EvalConfig, progress: bool = True, desc: str = "eval")
     """{"config", "summary", "episodes": [...]}, and "filmstrips" (lists of PIL frames) when asked."""
     from tqdm import tqdm
 
+    if cfg.ensemble:
+        from .ensemble import AdaptiveEnsemble
+
+        policy = AdaptiveEnsemble(policy, cfg.ensemble)
     results = []
     with tqdm(cfg.episodes_list(), desc=desc, unit="episode", disable=not progress) as bar:
         for k, (family, seed) in enumerate(bar):
