@@ -138,12 +138,14 @@ class SkippedLayers:
     layer's input as its output. No draw at all when p is 0, so runs without it replay exactly.
 
     Why: EfficientVLA drops the LLM layers whose output is most like their input, relying on the
-    depth redundancy of a 7B LLM. The trained cogact-tiny's profile looks redundant (1 - cosine
-    under 0.002 for 22 of its 32 layers) yet dropping 10 of them cost 29 points of closed-loop
-    success (docs/BENCHMARKS.md): its small residual updates carry the decision. Training with
-    untargeted LayerDrop gives the stand-in the redundancy a large LLM has without telling it which
-    layers calibration will pick. The layer still runs (its input reaches the pointer and readout
-    hooks); only its output is discarded, so no gradient flows through it."""
+    depth redundancy of a 7B LLM. The trained cogact-tiny's profile looks redundant (1 - cosine at
+    most 0.0012 for the ten layers Eq. 1 drops at L22) yet dropping them costs 29 points of
+    closed-loop success: its small residual updates carry the decision. Untargeted LayerDrop gives
+    a model that redundancy without telling it which layers calibration will pick. Measured
+    (docs/BENCHMARKS.md, "Training the stand-in with LayerDrop"): two runs made L22 cost 4 points,
+    but the uncompressed model lost 9, so the shipped default's recipe leaves it at 0. The layer
+    still runs (its input reaches the pointer and readout hooks); only its output is discarded, so
+    no gradient flows through it."""
 
     def __init__(self, llm, p: float, g):
         import torch
