@@ -30,7 +30,7 @@ def _tokens_the_model_keeps(tiny, compiled, image, instruction):
 
 def test_selected_tokens_are_the_ones_the_llm_keeps(tiny, compiled):
     sample = compiled.heldout[2]
-    groups = selected_tokens(tiny, compiled.model, sample)
+    groups, _ = selected_tokens(tiny, compiled.model, sample)
     assert [len(groups["relevance"]), len(groups["diversity"])] == [4 + 26, 26]  # K_key + alpha (T - K_key)
     assert not set(groups["relevance"]) & set(groups["diversity"])
     union = sorted(groups["relevance"] + groups["diversity"])
@@ -38,9 +38,7 @@ def test_selected_tokens_are_the_ones_the_llm_keeps(tiny, compiled):
 
 
 def test_each_kept_token_stands_for_its_share_of_all_256(tiny, compiled):
-    from vlacompile.report.data import _selection
-
-    groups, stands_for = _selection(tiny, compiled.model, compiled.heldout[2])
+    groups, stands_for = selected_tokens(tiny, compiled.model, compiled.heldout[2])
     assert sorted(stands_for) == sorted(groups["relevance"] + groups["diversity"])
     assert sum(stands_for.values()) == 256 and min(stands_for.values()) >= 1
 

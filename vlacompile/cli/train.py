@@ -72,7 +72,7 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
 
     recipe = training_recipe(preset)
     if pointer is not None:
-        recipe = with_pointer(recipe, pointer)
+        recipe = with_objective(recipe, "--pointer", "pointer loss", pointer=pointer)
     if readout_layers is not None:
         recipe = with_readout(recipe, readout_layers)
     if layer_drop is not None:
@@ -103,10 +103,6 @@ def check_device(device: str) -> None:
         raise UserError(f"--device {device}: train on cpu or cuda (cuda:N for another GPU)")
     if not torch.cuda.is_available():
         raise UserError(f"--device {device}: this PyTorch sees no CUDA GPU ({torch.__version__}); train with --device cpu")
-
-
-def with_pointer(recipe, weight: float):
-    return with_objective(recipe, "--pointer", "pointer loss", pointer=weight)
 
 
 def with_objective(recipe, flag: str, what: str, **fields):

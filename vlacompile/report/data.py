@@ -9,14 +9,10 @@ from ..passes.family import target_of
 from .summary import facts, warnings
 
 
-def selected_tokens(policy, compressed, sample) -> dict[str, list[int]]:
-    """Visual tokens the static selection keeps for one sample, by why they were kept (pi0: indices
-    over every camera slot, the sample's image in the first)."""
-    return _selection(policy, compressed, sample)[0]
-
-
-def _selection(policy, compressed, sample) -> tuple[dict[str, list[int]], dict[int, int]]:
-    """(kept tokens by why, how many visual tokens each kept one stands for: empty when unweighted)."""
+def selected_tokens(policy, compressed, sample) -> tuple[dict[str, list[int]], dict[int, int]]:
+    """(the visual tokens the static selection keeps for one sample, by why they were kept; how many
+    visual tokens each kept one stands for, empty when unweighted). pi0: indices over every camera
+    slot, the sample's image in the first."""
     import torch
 
     selector = target_of(compressed).selector()
@@ -47,7 +43,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
     passes = {p["name"]: p for p in summary["passes"]}
     view = export_declaration(policy).report_view(policy.cfg)
     image = sample.load_image().convert("RGB").resize((view["image"],) * 2)
-    kept, stands_for = _selection(policy, compressed, sample)
+    kept, stands_for = selected_tokens(policy, compressed, sample)
     drawn = view["grid"] ** 2  # the sample's image; pi0's other camera slots are padding, never kept
     return {
         "model": summary["model"], "compile": summary["compile"],
