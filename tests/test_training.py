@@ -12,10 +12,10 @@ from vlacompile.errors import UserError
 from vlacompile.models.cogact import embedded
 from vlacompile.models.cogact.build import from_state, state_shapes
 from vlacompile.models.cogact.config import PRESETS
-from vlacompile.models.cogact.objective import (Objective, PatchHead, diffusion_loss, initial_state, patch_loss,
-                                                pixels_from_uint8, sincos_table)
+from vlacompile.models.cogact.objective import Objective, diffusion_loss, initial_state, pixels_from_uint8, sincos_table
 from vlacompile.models.cogact.recipe import CogACTRecipe
 from vlacompile.models.pi0 import embedded as pi0_embedded
+from vlacompile.sim.patch_head import PatchHead, patch_loss
 from vlacompile.training import Batches, TrainConfig, learning_rate
 
 

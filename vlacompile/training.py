@@ -83,7 +83,8 @@ def resolved(cfg: TrainConfig, recipe) -> TrainConfig:
     steps = recipe.steps if cfg.steps is None else cfg.steps
     vision = recipe.vision_steps if cfg.vision_steps is None else cfg.vision_steps
     if vision and not recipe.patch_labels:
-        raise UserError(f"--vision-steps {vision}: {recipe.preset.name}'s recipe has no vision stage; pass 0")
+        raise UserError(f"--vision-steps {vision}: {recipe.preset.name}'s recipe has no per-patch loss for a vision "
+                        "stage to train; give --patches W (> 0) with it, or pass --vision-steps 0")
     return replace(cfg, steps=steps, vision_steps=vision)
 
 

@@ -23,6 +23,9 @@ import click
 @click.option("--readout-layers", default=None, metavar="I,J,..",
               help="LLM layers whose input at the cognition token gets a grounding head of its own (CogACT; "
                    "default: none, the final feature only), e.g. 2,8,16 after the pointer layers.")
+@click.option("--patches", type=click.FloatRange(0), default=None,
+              help="Weight of the per-patch loss on the visual tokens (what kind and colour each patch shows, and "
+                   "where); needed by --vision-steps (default: the recipe's: CogACT 1, pi0 0).")
 @click.option("--layer-drop", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Probability that each LLM layer is skipped at a training step (LayerDrop; CogACT; default: the "
                    "recipe's, 0).")
@@ -57,7 +60,7 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, layer_drop, lr, seed, threads, device, workers, reuse, frame_every,
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, patches, layer_drop, lr, seed, threads, device, workers, reuse, frame_every,
           mistakes, starts, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
@@ -75,6 +78,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
         recipe = with_objective(recipe, "--pointer", "pointer loss", pointer=pointer)
     if readout_layers is not None:
         recipe = with_readout(recipe, readout_layers)
+    if patches is not None:
+        recipe = with_objective(recipe, "--patches", "per-patch loss", patches=patches)
     if layer_drop is not None:
         recipe = with_objective(recipe, "--layer-drop", "LayerDrop", layer_drop=layer_drop)
     if threads:
@@ -107,7 +112,7 @@ def check_device(device: str) -> None:
 
 def with_objective(recipe, flag: str, what: str, **fields):
     """The recipe with its objective's `fields` replaced; a one-line error where the family's
-    objective has no such field (pi0's recipe has none of CogACT's extra terms)."""
+    objective has no such field (pi0's recipe lacks CogACT's pointer, readout and LayerDrop terms)."""
     from ..errors import UserError
 
     if not all(hasattr(recipe.objective, k) for k in fields):

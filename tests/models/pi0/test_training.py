@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from vlacompile.errors import UserError
 from vlacompile.models.pi0.objective import Objective, flow_times, training_loss
 from vlacompile.models.pi0.recipe import Pi0Recipe
 
@@ -36,7 +37,8 @@ def test_the_batch_is_what_the_policy_encodes(pi0_tiny, frames, stats):
     from PIL import Image
 
     recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer)
-    pixels, image_valid, ids, ids_valid, state, actions, _ = recipe.batch(frames, stats)
+    pixels, image_valid, ids, ids_valid, state, actions, _, patches = recipe.batch(frames, stats)
+    assert patches.shape == (4, 0, 5)  # no per-patch loss, no labels
     s = recipe.statistics(stats)
     f = frames[1]
     policy = type(pi0_tiny)(pi0_tiny.model, pi0_tiny.tokenizer, s, "trained", pi0_tiny.cameras)
@@ -55,11 +57,11 @@ def test_the_shared_prefix_cache_gives_the_joint_forwards_loss(pi0_tiny, frames,
     through joint_velocity (the uncached reference forward) give the same flow loss."""
     model, r = pi0_tiny.model, 3
     recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer, Objective(repeats=r))
-    pixels, image_valid, ids, ids_valid, state, actions, ground = recipe.batch(frames, stats)
-    head = torch.nn.Linear(pi0_tiny.cfg.expert.width, ground.shape[1])
+    pixels, image_valid, ids, ids_valid, state, actions, ground, patches = recipe.batch(frames, stats)
+    heads = recipe.heads()
     with torch.no_grad():
-        _, flow, _ = training_loss(model, head, pixels, image_valid, ids, ids_valid, state, actions, ground, 7,
-                                   Objective(repeats=r), torch.Generator().manual_seed(5))
+        _, flow, _, _ = training_loss(model, heads, pixels, image_valid, ids, ids_valid, state, actions, ground,
+                                      patches, 7, Objective(repeats=r), torch.Generator().manual_seed(5))
         g = torch.Generator().manual_seed(5)  # the objective's draws, in its order
         a = actions.repeat_interleave(r, 0)
         t = flow_times(a.shape[0], g)
@@ -79,7 +81,7 @@ def test_a_few_training_steps_lower_the_flow_loss(frames, stats):
 
     recipe = Pi0Recipe(PRESETS["pi0-tiny"], PromptTokenizer(TINY_TOKENIZER), Objective(repeats=2))
     model = recipe.initial_model(seed=3)
-    head = torch.nn.Linear(recipe.head_width, 9)
+    head = recipe.heads()
     batch = recipe.batch(frames, stats)
 
     def flow(seed):  # the same times and noise every time: only the weights change
@@ -94,6 +96,69 @@ def test_a_few_training_steps_lower_the_flow_loss(frames, stats):
         recipe.loss(model, head, batch, g)[0].backward()
         opt.step()
     assert np.mean([flow(s) for s in range(3)]) < 0.7 * before
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    from vlacompile.sim.demos import episode_frames
+
+    return episode_frames("stack", 7, np.random.default_rng(0), chunk=50, every=6, patches=True)[:4]
+
+
+def tiny_recipe(**objective):
+    from vlacompile.models.pi0.config import PRESETS
+    from vlacompile.models.pi0.policy import TINY_TOKENIZER
+    from vlacompile.models.pi0.tokenizer import PromptTokenizer
+
+    return Pi0Recipe(PRESETS["pi0-tiny"], PromptTokenizer(TINY_TOKENIZER), Objective(repeats=2, **objective))
+
+
+def test_the_per_patch_loss_adds_to_the_flow_objective_and_is_off_by_default(labelled, stats):
+    """With `patches` w, the total is flow + grounding + w x sim.patch_head's loss on the first camera's
+    image tokens (the model's own embed_images); without it, the batch carries no labels and the total
+    is what it was (the shipped run replays)."""
+    from vlacompile.sim.patch_head import patch_loss
+
+    off, on = tiny_recipe(), tiny_recipe(patches=0.5)
+    assert not off.patch_labels and "per-patch" not in off.description and "per-patch" in on.description
+    torch.manual_seed(0)
+    model, heads = on.initial_model(seed=3), on.heads()
+    batch = on.batch(labelled, stats)
+    with torch.no_grad():
+        total, flow, ground, dense = on.loss(model, heads, batch, torch.Generator().manual_seed(1))
+        expected = patch_loss(heads["patches"], model.embed_images(batch[0]), batch[-1])
+        total0, flow0, ground0, dense0 = off.loss(model, heads, off.batch(labelled, stats),
+                                                  torch.Generator().manual_seed(1))
+    assert float(dense) == pytest.approx(float(expected), rel=1e-6) and float(dense) > 0
+    assert float(total) == pytest.approx(float(flow + ground + 0.5 * dense), rel=1e-6)
+    assert float(dense0) == 0 and float(total0) == pytest.approx(float(flow0 + ground0), rel=1e-6)
+    assert float(flow0) == pytest.approx(float(flow), rel=1e-6)  # the same draws: the labels change nothing else
+
+
+def test_pi0s_vision_stage_lowers_the_patch_loss_and_trains_vision_only(labelled):
+    recipe = tiny_recipe(patches=1.0)
+    torch.manual_seed(0)
+    model, heads = recipe.initial_model(seed=3), recipe.heads()
+    opt = torch.optim.AdamW([*recipe.vision_parameters(model), *heads["patches"].parameters()], lr=2e-3)
+    batch = recipe.vision_batch(labelled)
+
+    def step() -> float:
+        opt.zero_grad()
+        (loss := recipe.vision_loss(model, heads, batch)).backward()
+        opt.step()
+        return loss.item()
+
+    losses = [step() for _ in range(15)]
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(p.grad is None for p in [*model.vlm.parameters(), *model.expert.parameters()])
+
+
+def test_a_vision_stage_without_the_per_patch_loss_is_one_line():
+    from vlacompile.training import TrainConfig, resolved
+
+    with pytest.raises(UserError, match="--vision-steps 50: pi0-tiny's recipe has no per-patch loss.*--patches"):
+        resolved(TrainConfig(vision_steps=50), tiny_recipe())
+    assert resolved(TrainConfig(vision_steps=50), tiny_recipe(patches=1.0)).vision_steps == 50
 
 
 def test_the_shipped_pi0_tiny_loads_strictly_and_matches_its_recorded_hash():

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ...sim.patch_head import patch_loss
 from .sampler import cosine_alphas_cumprod
 
 # The LLM attention heads the pointer loss trains at each of its layers: head 0 points at the object
@@ -194,30 +195,6 @@ def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torc
                 mass = (probs[rows, head, last, 1:1 + visual] * mask.float()).sum(-1).clamp(min=1e-4)  # [B]
                 losses.append(-(mass.log() * shown).sum() / shown.sum())
     return torch.stack(losses).mean() if losses else torch.zeros((), device=named.device)
-
-
-class PatchHead(torch.nn.Sequential):
-    """Visual token [.., D] -> kind logits, colour logits, centre (3): sim/patches.py's labels."""
-
-    def __init__(self, width: int, hidden: int = 128):
-        from ...sim.patches import COLOURS, KINDS
-
-        self.kinds, self.colours = len(KINDS) + 1, len(COLOURS) + 1  # + "nothing"
-        super().__init__(torch.nn.Linear(width, hidden), torch.nn.GELU(),
-                         torch.nn.Linear(hidden, self.kinds + self.colours + 3))
-
-
-def patch_loss(head: PatchHead, visual: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the kind and of the colour under each patch, plus the MSE of the centre of
-    what it shows, over the patches that show something. visual [B, P, D], labels [B, P, 5]."""
-    out = head(visual)
-    kinds, colours = head.kinds, head.colours
-    kind, colour, centre = labels[..., 0].long(), labels[..., 1].long(), labels[..., 2:]
-    ce = F.cross_entropy(out[..., :kinds].flatten(0, 1), kind.flatten()) + \
-        F.cross_entropy(out[..., kinds:kinds + colours].flatten(0, 1), colour.flatten())
-    shows = (kind > 0).float()
-    squared = ((out[..., kinds + colours:] - centre) ** 2).mean(-1)
-    return ce + (squared * shows).sum() / shows.sum().clamp(min=1.0)
 
 
 def sincos_table(tokens: int, width: int) -> torch.Tensor:

@@ -55,7 +55,7 @@ class CogACTRecipe:
         import torch
 
         from ...sim.demos import GROUNDING_DIMS
-        from .objective import PatchHead
+        from ...sim.patch_head import PatchHead
 
         readout = {f"grounding{i}": torch.nn.Linear(self.head_width, GROUNDING_DIMS)
                    for i in self.objective.readout_layers}
@@ -72,7 +72,8 @@ class CogACTRecipe:
 
     def vision_loss(self, model, heads, batch: tuple):
         """The per-patch loss of a vision batch (on the model's device)."""
-        from .objective import patch_loss, pixels_from_uint8
+        from ...sim.patch_head import patch_loss
+        from .objective import pixels_from_uint8
 
         images, labels = batch
         return patch_loss(heads["patches"], model.visual_tokens(pixels_from_uint8(images)), labels)

@@ -15,6 +15,12 @@ Two economies, neither changing what is learned:
   training, regresses where the named objects are relative to the gripper, here from the expert's
   final state token. That token reads the prefix and the state only, so it is the observation's
   summary the action tokens consult, and one (t, noise) draw's copy serves all.
+
+Per-patch loss (`patches`, off in the shipped run): CogACT's recipe (models/cogact/objective.py) on
+pi0's image tokens after the projector: a head thrown away after training classifies the kind and
+colour under each patch and regresses the centre of what it shows. It is what taught `cogact-tiny`'s
+towers to see objects (docs/BENCHMARKS.md "The vision stage"); with `--vision-steps` it also runs
+alone first (the recipe's vision_loss).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ BETA_ALPHA = 1.5
 class Objective:
     repeats: int = 4  # (t, noise) draws per prefix: 4 cost 1.3 s a step at batch 16 here, 8 cost 4 s
     grounding: float = 1.0  # weight of the grounding loss; 0 is pi0's objective alone
+    patches: float = 0.0  # weight of the per-patch loss on the image tokens; 0: none (the shipped run's)
 
 
 def flow_times(n: int, g: torch.Generator) -> torch.Tensor:
@@ -49,12 +56,17 @@ def repeat_cache(cache: PrefixKV, r: int) -> PrefixKV:
     return PrefixKV(rep(cache.keys), rep(cache.values), rep(cache.valid), cache.offset.repeat_interleave(r, 0))
 
 
-def training_loss(model: Pi0, head: torch.nn.Module, pixels, image_valid, ids, ids_valid, state, actions, grounding,
-                  action_dim: int, objective: Objective, g: torch.Generator):
-    """(total, flow MSE, grounding MSE) of one batch. actions [B, 50, 32] normalized (zero-padded),
-    state [B, 32] normalized, grounding [B, G]; `action_dim` real action dimensions."""
+def training_loss(model: Pi0, heads: torch.nn.ModuleDict, pixels, image_valid, ids, ids_valid, state, actions,
+                  grounding, patches, action_dim: int, objective: Objective, g: torch.Generator):
+    """(total, flow MSE, grounding MSE, patch loss) of one batch. actions [B, 50, 32] normalized
+    (zero-padded), state [B, 32] normalized, grounding [B, G]; `action_dim` real action dimensions.
+    `heads["grounding"]` reads the expert's state token; with `objective.patches`, `heads["patches"]`
+    reads the first camera's image tokens against `patches` [B, 256, 5] (else the patch loss is 0)."""
+    from ...sim.patch_head import patch_loss
+
     r = objective.repeats
-    cache = repeat_cache(model.prefix_kv(*model.embed_prefix(pixels, image_valid, ids, ids_valid)), r)
+    images = model.embed_images(pixels)
+    cache = repeat_cache(model.prefix_kv(*model.join_prefix(images, image_valid, ids, ids_valid)), r)
     a = actions.repeat_interleave(r, 0)
     t = flow_times(a.shape[0], g)
     noise = torch.randn(a.shape, generator=g, device=g.device)
@@ -63,5 +75,7 @@ def training_loss(model: Pi0, head: torch.nn.Module, pixels, image_valid, ids, i
     v = model.action_head(hs)
     flow = F.mse_loss(v[..., :action_dim], (noise - a)[..., :action_dim])
     summary = model.expert.norm(hs[::r, 0])  # the state token of each observation's first draw
-    ground = F.mse_loss(head(summary), grounding)
-    return flow + objective.grounding * ground, flow, ground
+    ground = F.mse_loss(heads["grounding"](summary), grounding)
+    dense = patch_loss(heads["patches"], images[:, :patches.shape[1]], patches) if objective.patches else \
+        torch.zeros((), device=flow.device)
+    return flow + objective.grounding * ground + objective.patches * dense, flow, ground, dense

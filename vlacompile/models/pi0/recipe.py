@@ -30,8 +30,18 @@ class Pi0Recipe:
     loss_label: str = "flow-matching velocity MSE"
     action_dim: int = 7  # the benchmark's (x, y, z, roll, pitch, yaw, gripper); the loss covers these
     steps: int = 2000  # the shipped run's: 57 minutes on the 2-core CPU here
-    vision_steps: int = 0  # no vision stage (CogACT's recipe has one); the shipped pi0-tiny predates it
-    patch_labels: bool = False
+    # The shipped pi0-tiny predates the per-patch loss: no vision stage and Objective.patches 0 by
+    # default. `--patches W` turns the loss on, and with it `--vision-steps N` (CogACT's stage).
+    vision_steps: int = 0
+
+    def __post_init__(self):
+        if self.objective.patches and self.description == OBJECTIVE:
+            self.description = OBJECTIVE + ", and a per-patch loss on the image tokens (head not shipped)"
+
+    @property
+    def patch_labels(self) -> bool:
+        """Frames carry sim/patches.py's labels only where a loss reads them (they cost rendering time)."""
+        return bool(self.objective.patches)
 
     @property
     def chunk(self) -> int:
@@ -42,12 +52,42 @@ class Pi0Recipe:
         return self.preset.expert.width
 
     def heads(self):
-        """The throw-away grounding head on the expert's final state token."""
+        """The throw-away heads: grounding (the expert's final state token) and, with the per-patch
+        loss, patches (the image tokens). The grounding head is drawn first, as in runs without it."""
         import torch
 
         from ...sim.demos import GROUNDING_DIMS
+        from ...sim.patch_head import PatchHead
 
-        return torch.nn.Linear(self.head_width, GROUNDING_DIMS)
+        heads = torch.nn.ModuleDict({"grounding": torch.nn.Linear(self.head_width, GROUNDING_DIMS)})
+        if self.patch_labels:
+            heads["patches"] = PatchHead(self.preset.vlm.width)
+        return heads
+
+    def vision_parameters(self, model) -> list:
+        """What the vision stage trains: the SigLIP tower and the projector (the image tokens' makers)."""
+        return [*model.vision_tower.parameters(), *model.projector.parameters()]
+
+    def vision_batch(self, frames: list) -> tuple:
+        """(pixels [B, 1, 3, 224, 224] in [-1, 1], patch labels [B, 256, 5])."""
+        import torch
+
+        return self._pixels(frames), torch.from_numpy(np.stack([f.patches for f in frames]))
+
+    def vision_loss(self, model, heads, batch: tuple):
+        """The per-patch loss of a vision batch."""
+        from ...sim.patch_head import patch_loss
+
+        pixels, labels = batch
+        return patch_loss(heads["patches"], model.embed_images(pixels), labels)
+
+    @staticmethod
+    def _pixels(frames: list):
+        """The benchmark's one camera, as the policy preprocesses it: [B, 1, 3, 224, 224] in [-1, 1]."""
+        import torch
+
+        images = torch.from_numpy(np.stack([f.image for f in frames])).permute(0, 3, 1, 2).float()
+        return (images / 255.0 * 2.0 - 1.0)[:, None]
 
     def initial_model(self, seed: int):
         """The seeded synthetic draw (synthetic.py: fan-in scaled, per-layer residual gains) as the start."""
@@ -71,12 +111,13 @@ class Pi0Recipe:
         return Statistics(*arrays)
 
     def batch(self, frames: list, stats: dict) -> tuple:
-        """(pixels [B, 1, 3, 224, 224], image_valid, ids, ids_valid, state [B, 32], actions [B, 50, 32], grounding)."""
+        """(pixels [B, 1, 3, 224, 224], image_valid, ids, ids_valid, state [B, 32], actions [B, 50, 32],
+        grounding, patch labels [B, 256, 5] (or [B, 0, 5] without the per-patch loss))."""
         import torch
 
         s, cfg, b = self.statistics(stats), self.preset, len(frames)
-        images = torch.from_numpy(np.stack([f.image for f in frames])).permute(0, 3, 1, 2).float()
-        pixels = (images / 255.0 * 2.0 - 1.0)[:, None]
+        pixels = self._pixels(frames)
+        patches = np.stack([f.patches for f in frames]) if self.patch_labels else np.zeros((b, 0, 5), np.float32)
         encoded = [self.tokenizer.encode(f.instruction, cfg.prompt_len) for f in frames]
         state = np.zeros((b, cfg.max_state_dim), np.float32)
         state[:, : s.state_dim] = [s.normalize_state(f.state) for f in frames]
@@ -84,12 +125,13 @@ class Pi0Recipe:
         actions[..., : s.action_dim] = [(f.actions - s.action_mean) / (s.action_std + s.eps) for f in frames]
         return (pixels, torch.ones(b, 1, dtype=torch.bool), torch.tensor([e[0] for e in encoded]),
                 torch.tensor([e[1] for e in encoded]), torch.from_numpy(state), torch.from_numpy(actions),
-                torch.from_numpy(np.stack([f.grounding for f in frames])))
+                torch.from_numpy(np.stack([f.grounding for f in frames])), torch.from_numpy(patches))
 
-    def loss(self, model, head, batch: tuple, g):
+    def loss(self, model, heads, batch: tuple, g):
+        """(total, flow MSE, grounding MSE, patch loss)."""
         from .objective import training_loss
 
-        return training_loss(model, head, *batch, self.action_dim, self.objective, g)
+        return training_loss(model, heads, *batch, self.action_dim, self.objective, g)
 
     def save(self, folder: Path, model, stats: dict) -> Path:
         """The LeRobot folder (written into the staged `folder`); -> the weights file."""
