@@ -329,7 +329,7 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
                 loss, eps, ground, *extra = recipe.loss(model, heads, next(batches), g)
             opt.update(step, loss)
             zero = torch.zeros((), device=eps.device)
-            curves.add(eps, ground, *(extra + [zero, zero])[:2])  # pi0's recipe has no patch or pointer loss
+            curves.add(eps, ground, *(extra + [zero, zero])[:2])  # pi0: a patch loss (0 when off), no pointer loss
             step += 1
             bar.update()
             if on_step is not None:
