@@ -82,7 +82,7 @@ def resolved(cfg: TrainConfig, recipe) -> TrainConfig:
 
     steps = recipe.steps if cfg.steps is None else cfg.steps
     vision = recipe.vision_steps if cfg.vision_steps is None else cfg.vision_steps
-    if vision and not recipe.patch_labels:
+    if vision and not recipe.patch_head:
         raise UserError(f"--vision-steps {vision}: {recipe.preset.name}'s recipe has no per-patch loss for a vision "
                         "stage to train; give --patches W (> 0) with it, or pass --vision-steps 0")
     return replace(cfg, steps=steps, vision_steps=vision)
@@ -329,7 +329,7 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
                 loss, eps, ground, *extra = recipe.loss(model, heads, next(batches), g)
             opt.update(step, loss)
             zero = torch.zeros((), device=eps.device)
-            curves.add(eps, ground, *(extra + [zero, zero])[:2])  # pi0: a patch loss (0 when off), no pointer loss
+            curves.add(eps, ground, *(extra + [zero, zero])[:2])
             step += 1
             bar.update()
             if on_step is not None:
@@ -338,8 +338,9 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
                 pointer = f" pointer {curves.recent('pointer'):.3f}" if getattr(recipe.objective, "pointer", 0) else ""
                 bar.set_postfix_str(f"loss {curves.recent('eps'):.4f} grounding {curves.recent('grounding'):.4f}{pointer}")
     curves.flush()
-    if not recipe.patch_labels:
-        curves.values["patches"] = curves.values["pointer"] = []
+    for name in ("patches", "pointer"):  # a term that is off has no curve (pi0's recipe returns 0 for it)
+        if not getattr(recipe.objective, name, 0):
+            curves.values[name] = []
     return cfg, curves
 
 

@@ -61,7 +61,6 @@ def six_dim_statistics(other_weights, tmp_path):
     (["train", "--preset", "cogact-base"], "training here is for small presets"),
     (["train", "--preset", "pi0-tiny", "--vision-steps", "5"], "recipe has no per-patch loss for a vision stage to train; give --patches"),
     (["train", "--device", "cuda"], "this PyTorch sees no CUDA GPU"),
-    (["train", "--preset", "pi0-tiny", "--pointer", "0.5"], "recipe has no pointer loss"),
     (["train", "--preset", "pi0-tiny", "--layer-drop", "0.2"], "recipe has no LayerDrop"),
     (["train", "--layer-drop", "1"], "--layer-drop"),
     (["train", "--device", "tpu"], "train on cpu or cuda"),

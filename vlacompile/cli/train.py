@@ -18,8 +18,9 @@ import click
 @click.option("--buffer", type=click.IntRange(1), default=None,
               help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
 @click.option("--pointer", type=click.FloatRange(0), default=None,
-              help="Weight of the pointer loss on the cognition token's attention at a few LLM layers: head 0 on "
-                   "the object named first, head 1 on the second (CogACT; default: the recipe's).")
+              help="Weight of the pointer loss on the attention of the policy's summary token (CogACT: the "
+                   "cognition token at a few LLM layers; pi0: the expert's state token at a few expert layers): head 0 "
+                   "on the object named first, head 1 on the second (default: the recipe's, 0 for both shipped runs).")
 @click.option("--readout-layers", default=None, metavar="I,J,..",
               help="LLM layers whose input at the cognition token gets a grounding head of its own (CogACT; "
                    "default: none, the final feature only), e.g. 2,8,16 after the pointer layers.")
@@ -112,7 +113,7 @@ def check_device(device: str) -> None:
 
 def with_objective(recipe, flag: str, what: str, **fields):
     """The recipe with its objective's `fields` replaced; a one-line error where the family's
-    objective has no such field (pi0's recipe lacks CogACT's pointer, readout and LayerDrop terms)."""
+    objective has no such field (pi0's recipe lacks CogACT's readout and LayerDrop terms)."""
     from ..errors import UserError
 
     if not all(hasattr(recipe.objective, k) for k in fields):

@@ -37,8 +37,8 @@ def test_the_batch_is_what_the_policy_encodes(pi0_tiny, frames, stats):
     from PIL import Image
 
     recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer)
-    pixels, image_valid, ids, ids_valid, state, actions, _, patches = recipe.batch(frames, stats)
-    assert patches.shape == (4, 0, 5)  # no per-patch loss, no labels
+    pixels, image_valid, ids, ids_valid, state, actions, _, patches, named = recipe.batch(frames, stats)
+    assert patches.shape == (4, 0, 5) and named.shape == (4, 0)  # no loss reads labels: none
     s = recipe.statistics(stats)
     f = frames[1]
     policy = type(pi0_tiny)(pi0_tiny.model, pi0_tiny.tokenizer, s, "trained", pi0_tiny.cameras)
@@ -57,11 +57,11 @@ def test_the_shared_prefix_cache_gives_the_joint_forwards_loss(pi0_tiny, frames,
     through joint_velocity (the uncached reference forward) give the same flow loss."""
     model, r = pi0_tiny.model, 3
     recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer, Objective(repeats=r))
-    pixels, image_valid, ids, ids_valid, state, actions, ground, patches = recipe.batch(frames, stats)
+    pixels, image_valid, ids, ids_valid, state, actions, ground, patches, named = recipe.batch(frames, stats)
     heads = recipe.heads()
     with torch.no_grad():
-        _, flow, _, _ = training_loss(model, heads, pixels, image_valid, ids, ids_valid, state, actions, ground,
-                                      patches, 7, Objective(repeats=r), torch.Generator().manual_seed(5))
+        _, flow, *_ = training_loss(model, heads, pixels, image_valid, ids, ids_valid, state, actions, ground,
+                                    patches, named, 7, Objective(repeats=r), torch.Generator().manual_seed(5))
         g = torch.Generator().manual_seed(5)  # the objective's draws, in its order
         a = actions.repeat_interleave(r, 0)
         t = flow_times(a.shape[0], g)
@@ -125,14 +125,73 @@ def test_the_per_patch_loss_adds_to_the_flow_objective_and_is_off_by_default(lab
     model, heads = on.initial_model(seed=3), on.heads()
     batch = on.batch(labelled, stats)
     with torch.no_grad():
-        total, flow, ground, dense = on.loss(model, heads, batch, torch.Generator().manual_seed(1))
-        expected = patch_loss(heads["patches"], model.embed_images(batch[0]), batch[-1])
-        total0, flow0, ground0, dense0 = off.loss(model, heads, off.batch(labelled, stats),
+        total, flow, ground, dense, _ = on.loss(model, heads, batch, torch.Generator().manual_seed(1))
+        expected = patch_loss(heads["patches"], model.embed_images(batch[0]), batch[7])
+        total0, flow0, ground0, dense0, _ = off.loss(model, heads, off.batch(labelled, stats),
                                                   torch.Generator().manual_seed(1))
     assert float(dense) == pytest.approx(float(expected), rel=1e-6) and float(dense) > 0
     assert float(total) == pytest.approx(float(flow + ground + 0.5 * dense), rel=1e-6)
     assert float(dense0) == 0 and float(total0) == pytest.approx(float(flow0 + ground0), rel=1e-6)
     assert float(flow0) == pytest.approx(float(flow), rel=1e-6)  # the same draws: the labels change nothing else
+
+
+def test_the_pointer_loss_reads_the_state_tokens_attention_as_the_joint_forward_computes_it(labelled, stats):
+    """Against the uncached joint forward (both stacks in one attention per layer, joint_mask): per
+    pointer layer and named object, -log of the share of the state token's attention that head 0 gives
+    the first named object's patches and head 1 the second's, averaged; and the total grows by the
+    pointer weight times it, the other terms unchanged under the same draws."""
+    from vlacompile.models.pi0.masks import joint_mask, positions
+    from vlacompile.models.pi0.model import joint_layer
+
+    off, on = tiny_recipe(), tiny_recipe(pointer=0.5, pointer_layers=(1, 4))
+    assert off.patch_labels is False and on.patch_labels and "pointer" in on.description
+    torch.manual_seed(0)
+    model, heads = on.initial_model(seed=3).eval(), on.heads()
+    assert "patches" not in heads  # the pointer loss needs the labels, not the per-patch head
+    batch = on.batch(labelled, stats)
+    pixels, image_valid, ids, ids_valid, state, actions, _, _, named = batch
+    assert (named == 1).any(1).all() and (named == 2).any(1).all()  # stack names two objects, both in view
+    with torch.no_grad():
+        total, flow, ground, dense, point = on.loss(model, heads, batch, torch.Generator().manual_seed(1))
+        total0, flow0, ground0, *_ = off.loss(model, heads, off.batch(labelled, stats), torch.Generator().manual_seed(1))
+        h, valid = model.embed_prefix(pixels, image_valid, ids, ids_valid)
+        hs = model.embed_suffix(state, torch.randn(actions.shape), torch.full((4,), 0.5))  # the state token ignores both
+        p = h.shape[1]
+        allowed = joint_mask(valid, hs.shape[1] - 1)
+        cos, sin = model.vlm.rope(positions(torch.cat([valid, torch.ones(hs.shape[:2], dtype=torch.bool)], 1)))
+        shares = []
+        for i, (vlm_layer, expert_layer) in enumerate(zip(model.vlm.layers, model.expert.layers)):
+            if i in (1, 4):
+                qs, _, _ = expert_layer.qkv(hs, cos[:, p:], sin[:, p:])
+                _, kp, _ = vlm_layer.qkv(h, cos[:, :p], sin[:, :p])
+                _, ks, _ = expert_layer.qkv(hs, cos[:, p:], sin[:, p:])
+                keys = torch.cat([kp, ks], 2)[:, 0]  # one KV head
+                scores = torch.einsum("bhd,btd->bht", qs[:, :, 0], keys) / qs.shape[-1] ** 0.5
+                probs = scores.masked_fill(~allowed[:, p, None], float("-inf")).softmax(-1)  # the state token's row
+                shares += [(probs[:, head, :256] * (named == role)).sum(-1) for role, head in ((1, 0), (2, 1))]
+            h, hs = joint_layer(vlm_layer, expert_layer, h, hs, cos, sin, allowed)
+    expected = torch.stack([-s.log().mean() for s in shares]).mean()
+    assert float(point) == pytest.approx(float(expected), rel=1e-4) and float(dense) == 0
+    assert float(total) == pytest.approx(float(flow + ground + 0.5 * point), rel=1e-6)
+    assert float(flow0) == pytest.approx(float(flow), rel=1e-6) and float(ground0) == pytest.approx(float(ground))
+    assert float(total0) == pytest.approx(float(flow0 + ground0), rel=1e-6)
+
+
+def test_the_pointer_loss_trains_its_heads_onto_the_named_objects(labelled, stats):
+    recipe = tiny_recipe(pointer=1.0)
+    torch.manual_seed(0)
+    model, heads = recipe.initial_model(seed=3), recipe.heads()
+    batch = recipe.batch(labelled, stats)
+    opt = torch.optim.AdamW([*model.parameters(), *heads.parameters()], lr=3e-3)
+    g = torch.Generator().manual_seed(2)
+    pointer = []
+    for _ in range(15):
+        opt.zero_grad()
+        total, *_, point = recipe.loss(model, heads, batch, g)
+        total.backward()
+        opt.step()
+        pointer.append(point.item())
+    assert pointer[-1] < 0.7 * pointer[0]
 
 
 def test_pi0s_vision_stage_lowers_the_patch_loss_and_trains_vision_only(labelled):

@@ -33,12 +33,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ...sim.patch_head import patch_loss
+from ...sim.patch_head import named_share_losses, patch_loss
 from .sampler import cosine_alphas_cumprod
 
-# The LLM attention heads the pointer loss trains at each of its layers: head 0 points at the object
-# the instruction names first, head 1 at the second (sim.patches.named_patches' roles 1 and 2).
-POINTER_HEADS = (0, 1)
 DINO_MEAN, DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -167,7 +164,7 @@ class SkippedLayers:
 
 def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
     """How much of the cognition token's attention falls on the named objects' patches: for each
-    layer in `inputs` and each named object, -log of the share that its head (POINTER_HEADS: head 0
+    layer in `inputs` and each named object, -log of the share that its head (sim.patch_head.POINTER_HEADS: head 0
     for the object named first, head 1 for the second) gives that object's patches; averaged over
     the samples that show the object, then over the objects and the layers. `named` [B, 256] holds
     each patch's role (1, 2, or 0 for neither). The sequence is [BOS, 256 visual tokens, prompt] and
@@ -188,12 +185,7 @@ def pointer_loss(llm, inputs: LayerInputs, text_valid: torch.Tensor, named: torc
     losses = []
     for i, (h_in, kwargs) in inputs.items():
         probs = llm.attention_probs(i, h_in, kwargs["attention_mask"], kwargs["position_embeddings"])
-        for role, head in enumerate(POINTER_HEADS, start=1):
-            mask = named == role
-            shown = mask.any(1)
-            if shown.any():
-                mass = (probs[rows, head, last, 1:1 + visual] * mask.float()).sum(-1).clamp(min=1e-4)  # [B]
-                losses.append(-(mass.log() * shown).sum() / shown.sum())
+        losses += named_share_losses(probs[rows, :, last, 1:1 + visual], named)
     return torch.stack(losses).mean() if losses else torch.zeros((), device=named.device)
 
 

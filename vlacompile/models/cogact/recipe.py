@@ -22,6 +22,7 @@ class CogACTRecipe:
     steps: int = 1700  # with the vision stage, 58 minutes on the 2-core CPU here (the shipped run)
     vision_steps: int = 1000  # the vision stage's steps (objective.py): 10.6 minutes here at batch 32
     patch_labels: bool = True  # frames carry sim/patches.py's labels (the per-patch loss reads them)
+    patch_head: bool = True  # heads() has the per-patch head, so a vision stage can run
 
     @property
     def chunk(self) -> int:

@@ -28,3 +28,11 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Ten
     probs = scores.softmax(dim=-1).to(v.dtype)
     out = (probs @ v[:, :, None]).reshape(b, h, s, d)  # [B, H, S, D]
     return out.transpose(1, 2).reshape(b, s, h * d)
+
+
+def attention_probs(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """What `attend` weighs the values by, per query head, for training losses and calibration that read
+    attention: q [B, H, S, D], k [B, KV, T, D], allowed [B, S, T] -> [B, H, S, T] float32."""
+    k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)  # [B, H, T, D]
+    scores = (q.float() @ k.float().transpose(-1, -2)) * q.shape[-1] ** -0.5
+    return scores.masked_fill(~allowed[:, None], MASK_VALUE).softmax(dim=-1)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .attention import MASK_VALUE, attend
+from .attention import attend, attention_probs
 from .config import GemmaDims
 
 
@@ -164,6 +164,4 @@ class GemmaStack(nn.Module):
         """Layer i's attention probabilities [B, H, S, S] float32 from its input (what token
         selection scores); `allowed` [B, S, S] bool, `rope` this sequence's (cos, sin)."""
         q, k, _ = self.layers[i].qkv(h_in, *rope)
-        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)  # [B, H, S, Dh]
-        scores = (q.float() @ k.float().transpose(-1, -2)) * q.shape[-1] ** -0.5
-        return scores.masked_fill(~allowed[:, None], MASK_VALUE).softmax(dim=-1)
+        return attention_probs(q, k, allowed)

@@ -163,12 +163,15 @@ class Pi0(nn.Module):
         """The flow velocity at (x_t, t), reading the prefix cache: expert layer l reads VLM layer l's K/V."""
         return self.action_head(self.suffix_hidden(cache, state, x_t, t))
 
-    def suffix_hidden(self, cache: PrefixKV, state, x_t, t) -> torch.Tensor:
+    def suffix_hidden(self, cache: PrefixKV, state, x_t, t, inputs: dict | None = None) -> torch.Tensor:
         """The expert's last hidden states [B, 51, We], before its final norm (training also reads the
-        state token's, which depends on the observation alone: it attends to the prefix and itself)."""
+        state token's, which depends on the observation alone: it attends to the prefix and itself).
+        `inputs`, if given, receives each expert layer's input {layer index: [B, 51, We]} (the pointer loss)."""
         hs = self.embed_suffix(state, x_t, t)
         cos, sin, masks = self.suffix_context(cache, hs.shape[1])
-        for layer, k, v, mask in zip(self.expert.layers, cache.keys, cache.values, masks):
+        for i, (layer, k, v, mask) in enumerate(zip(self.expert.layers, cache.keys, cache.values, masks)):
+            if inputs is not None:
+                inputs[i] = hs
             hs = layer(hs, cos, sin, mask, k, v)
         return hs
 

@@ -21,6 +21,14 @@ pi0's image tokens after the projector: a head thrown away after training classi
 colour under each patch and regresses the centre of what it shows. It is what taught `cogact-tiny`'s
 towers to see objects (docs/BENCHMARKS.md "The vision stage"); with `--vision-steps` it also runs
 alone first (the recipe's vision_loss).
+
+Pointer loss (`pointer`, off in the shipped run): CogACT's (models/cogact/objective.py says why) on
+pi0's summary query, the expert's state token: at each of `pointer_layers`, head 0 of its attention
+should fall on the patches of the object the instruction names first and head 1 on the second's.
+Without it pi0-tiny goes to an object nobody named in about half of its held-out episodes
+(docs/BENCHMARKS.md). Expert layer 0 is not among them: its state token has read nothing yet, so its
+query cannot know which object the words name. The keys it attends to are the VLM's, so the term
+also teaches the image tokens to carry which object the prompt names (the prefix is bidirectional).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ class Objective:
     repeats: int = 4  # (t, noise) draws per prefix: 4 cost 1.3 s a step at batch 16 here, 8 cost 4 s
     grounding: float = 1.0  # weight of the grounding loss; 0 is pi0's objective alone
     patches: float = 0.0  # weight of the per-patch loss on the image tokens; 0: none (the shipped run's)
+    pointer: float = 0.0  # weight of the pointer loss on the state token's attention; 0: none (the shipped run's)
+    pointer_layers: tuple[int, ...] = (1, 6, 11, 17)  # the expert layers whose attention it reads
 
 
 def flow_times(n: int, g: torch.Generator) -> torch.Tensor:
@@ -57,25 +67,49 @@ def repeat_cache(cache: PrefixKV, r: int) -> PrefixKV:
 
 
 def training_loss(model: Pi0, heads: torch.nn.ModuleDict, pixels, image_valid, ids, ids_valid, state, actions,
-                  grounding, patches, action_dim: int, objective: Objective, g: torch.Generator):
-    """(total, flow MSE, grounding MSE, patch loss) of one batch. actions [B, 50, 32] normalized
-    (zero-padded), state [B, 32] normalized, grounding [B, G]; `action_dim` real action dimensions.
-    `heads["grounding"]` reads the expert's state token; with `objective.patches`, `heads["patches"]`
-    reads the first camera's image tokens against `patches` [B, 256, 5] (else the patch loss is 0)."""
+                  grounding, patches, named, action_dim: int, objective: Objective, g: torch.Generator):
+    """(total, flow MSE, grounding MSE, patch loss, pointer loss) of one batch. actions [B, 50, 32]
+    normalized (zero-padded), state [B, 32] normalized, grounding [B, G]; `action_dim` real action
+    dimensions. `heads["grounding"]` reads the expert's state token; with `objective.patches`,
+    `heads["patches"]` reads the first camera's image tokens against `patches` [B, 256, 5]; with
+    `objective.pointer`, pointer_loss reads `named` [B, 256] (the first camera's patch roles). A term
+    that is off is 0."""
     from ...sim.patch_head import patch_loss
 
     r = objective.repeats
     images = model.embed_images(pixels)
-    cache = repeat_cache(model.prefix_kv(*model.join_prefix(images, image_valid, ids, ids_valid)), r)
+    prefix = model.prefix_kv(*model.join_prefix(images, image_valid, ids, ids_valid))
     a = actions.repeat_interleave(r, 0)
     t = flow_times(a.shape[0], g)
     noise = torch.randn(a.shape, generator=g, device=g.device)
     x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
-    hs = model.suffix_hidden(cache, state.repeat_interleave(r, 0), x_t, t)
+    inputs = {} if objective.pointer else None
+    hs = model.suffix_hidden(repeat_cache(prefix, r), state.repeat_interleave(r, 0), x_t, t, inputs)
     v = model.action_head(hs)
     flow = F.mse_loss(v[..., :action_dim], (noise - a)[..., :action_dim])
     summary = model.expert.norm(hs[::r, 0])  # the state token of each observation's first draw
     ground = F.mse_loss(heads["grounding"](summary), grounding)
-    dense = patch_loss(heads["patches"], images[:, :patches.shape[1]], patches) if objective.patches else \
-        torch.zeros((), device=flow.device)
-    return flow + objective.grounding * ground + objective.patches * dense, flow, ground, dense
+    zero = torch.zeros((), device=flow.device)
+    dense = patch_loss(heads["patches"], images[:, :patches.shape[1]], patches) if objective.patches else zero
+    point = pointer_loss(model, prefix, {i: inputs[i][::r] for i in objective.pointer_layers}, named) \
+        if objective.pointer else zero
+    total = flow + objective.grounding * ground + objective.patches * dense + objective.pointer * point
+    return total, flow, ground, dense, point
+
+
+def pointer_loss(model: Pi0, prefix: PrefixKV, inputs: dict, named: torch.Tensor) -> torch.Tensor:
+    """Mean over the layers in `inputs` ({expert layer: its input [B, S, We]}) and the named objects of
+    -log of the share of the state token's attention that the object's head gives its patches
+    (sim.patch_head.named_share_losses). The state token reads the prefix and itself only, so its
+    attention is computed from it alone; `named` [B, V] covers the prefix's first V tokens (the
+    first camera's)."""
+    from ...sim.patch_head import named_share_losses
+    from .attention import attention_probs
+
+    cos, sin, masks = model.suffix_context(prefix, 1)  # the state token alone
+    losses = []
+    for i, hs in inputs.items():
+        q, k, _ = model.expert.layers[i].qkv(hs[:, :1], cos, sin)  # q [B, H, 1, Dh], k [B, KV, 1, Dh]
+        probs = attention_probs(q, torch.cat([prefix.keys[i], k], dim=2), masks[i])  # [B, H, 1, P + 1]
+        losses += named_share_losses(probs[:, :, 0, :named.shape[1]], named)
+    return torch.stack(losses).mean() if losses else torch.zeros((), device=named.device)

@@ -30,17 +30,27 @@ class Pi0Recipe:
     loss_label: str = "flow-matching velocity MSE"
     action_dim: int = 7  # the benchmark's (x, y, z, roll, pitch, yaw, gripper); the loss covers these
     steps: int = 2000  # the shipped run's: 57 minutes on the 2-core CPU here
-    # The shipped pi0-tiny predates the per-patch loss: no vision stage and Objective.patches 0 by
-    # default. `--patches W` turns the loss on, and with it `--vision-steps N` (CogACT's stage).
+    # The shipped pi0-tiny predates the per-patch and pointer losses: no vision stage and both weights
+    # 0 by default. `--patches W` turns the first on, and with it `--vision-steps N` (CogACT's stage);
+    # `--pointer W` the second.
     vision_steps: int = 0
 
     def __post_init__(self):
-        if self.objective.patches and self.description == OBJECTIVE:
-            self.description = OBJECTIVE + ", and a per-patch loss on the image tokens (head not shipped)"
+        if self.description == OBJECTIVE:
+            extra = [what for weight, what in ((self.objective.patches, "a per-patch loss on the image tokens (head "
+                                                "not shipped)"), (self.objective.pointer, "a pointer loss on the "
+                                                "state token's attention")) if weight]
+            self.description = ", and ".join([OBJECTIVE, *extra])
 
     @property
     def patch_labels(self) -> bool:
-        """Frames carry sim/patches.py's labels only where a loss reads them (they cost rendering time)."""
+        """Frames carry sim/patches.py's labels (and the named objects' patches) only where a loss reads
+        them (they cost rendering time)."""
+        return bool(self.objective.patches or self.objective.pointer)
+
+    @property
+    def patch_head(self) -> bool:
+        """Whether heads() has the per-patch head (the vision stage trains it)."""
         return bool(self.objective.patches)
 
     @property
@@ -60,7 +70,7 @@ class Pi0Recipe:
         from ...sim.patch_head import PatchHead
 
         heads = torch.nn.ModuleDict({"grounding": torch.nn.Linear(self.head_width, GROUNDING_DIMS)})
-        if self.patch_labels:
+        if self.patch_head:
             heads["patches"] = PatchHead(self.preset.vlm.width)
         return heads
 
@@ -112,12 +122,14 @@ class Pi0Recipe:
 
     def batch(self, frames: list, stats: dict) -> tuple:
         """(pixels [B, 1, 3, 224, 224], image_valid, ids, ids_valid, state [B, 32], actions [B, 50, 32],
-        grounding, patch labels [B, 256, 5] (or [B, 0, 5] without the per-patch loss))."""
+        grounding, patch labels [B, 256, 5] and named-object patches [B, 256] (or [B, 0, 5] and [B, 0]
+        without the losses that read them))."""
         import torch
 
         s, cfg, b = self.statistics(stats), self.preset, len(frames)
         pixels = self._pixels(frames)
         patches = np.stack([f.patches for f in frames]) if self.patch_labels else np.zeros((b, 0, 5), np.float32)
+        named = np.stack([f.named for f in frames]) if self.patch_labels else np.zeros((b, 0), np.uint8)
         encoded = [self.tokenizer.encode(f.instruction, cfg.prompt_len) for f in frames]
         state = np.zeros((b, cfg.max_state_dim), np.float32)
         state[:, : s.state_dim] = [s.normalize_state(f.state) for f in frames]
@@ -125,10 +137,11 @@ class Pi0Recipe:
         actions[..., : s.action_dim] = [(f.actions - s.action_mean) / (s.action_std + s.eps) for f in frames]
         return (pixels, torch.ones(b, 1, dtype=torch.bool), torch.tensor([e[0] for e in encoded]),
                 torch.tensor([e[1] for e in encoded]), torch.from_numpy(state), torch.from_numpy(actions),
-                torch.from_numpy(np.stack([f.grounding for f in frames])), torch.from_numpy(patches))
+                torch.from_numpy(np.stack([f.grounding for f in frames])), torch.from_numpy(patches),
+                torch.from_numpy(named))
 
     def loss(self, model, heads, batch: tuple, g):
-        """(total, flow MSE, grounding MSE, patch loss)."""
+        """(total, flow MSE, grounding MSE, patch loss, pointer loss)."""
         from .objective import training_loss
 
         return training_loss(model, heads, *batch, self.action_dim, self.objective, g)
