@@ -239,7 +239,7 @@ def train(recipe, cfg: TrainConfig, out: Path, progress: bool = True, log=print,
               "vision_stage": {"steps": cfg.vision_steps, "batch": cfg.vision_batch, "seeds": vision_seeds,
                                "final_patch_loss": _tail_mean(vision_curve)} if cfg.vision_steps else None,
               "final_patch_loss": _tail_mean(patch_curve),
-              "final_pointer_loss": _tail_mean(pointer_curve) if getattr(recipe.objective, "pointer", 0) else None,
+              "final_pointer_loss": _tail_mean(pointer_curve) if recipe.objective.pointer else None,
               "final_loss": _tail_mean(curve),
               "final_grounding_loss": _tail_mean(grounding_curve),
               "wall_seconds": time.perf_counter() - start,
@@ -328,18 +328,17 @@ def action_stage(recipe, model, heads, batches: Batches, cfg: TrainConfig, start
             with autocast(cfg.device):
                 loss, eps, ground, *extra = recipe.loss(model, heads, next(batches), g)
             opt.update(step, loss)
-            zero = torch.zeros((), device=eps.device)
-            curves.add(eps, ground, *(extra + [zero, zero])[:2])
+            curves.add(eps, ground, *extra)  # both families: the patch and pointer losses (0 when off)
             step += 1
             bar.update()
             if on_step is not None:
                 on_step(step, model, stats)
             if step % 10 == 0:  # the curves have just been read back
-                pointer = f" pointer {curves.recent('pointer'):.3f}" if getattr(recipe.objective, "pointer", 0) else ""
+                pointer = f" pointer {curves.recent('pointer'):.3f}" if recipe.objective.pointer else ""
                 bar.set_postfix_str(f"loss {curves.recent('eps'):.4f} grounding {curves.recent('grounding'):.4f}{pointer}")
     curves.flush()
-    for name in ("patches", "pointer"):  # a term that is off has no curve (pi0's recipe returns 0 for it)
-        if not getattr(recipe.objective, name, 0):
+    for name in ("patches", "pointer"):  # a term that is off has no curve
+        if not getattr(recipe.objective, name):
             curves.values[name] = []
     return cfg, curves
 
