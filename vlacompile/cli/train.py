@@ -66,13 +66,32 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `make train-default` runs the ten `train` commands
-    that made the default (see its training.json, which nests each stage's record), and `vlacompile
-    train --preset pi0-tiny --out vlacompile/models/pi0/assets/pi0-tiny` the pi0 one.
+    that made the default and `make train-pi0` the four that made pi0-tiny (each model's
+    training.json nests every stage's record).
     """
     import torch
 
+    from ..training import train as run
+
+    if threads:
+        torch.set_num_threads(threads)
+    check_device(device)
+    recipe, cfg = planned(preset, steps=steps, vision_steps=vision_steps, batch=batch, vision_batch=vision_batch,
+                          buffer=buffer, pointer=pointer, readout_layers=readout_layers, patches=patches,
+                          layer_drop=layer_drop, lr=lr, seed=seed, device=device, workers=workers, reuse=reuse,
+                          frame_every=frame_every, mistakes=mistakes, starts=starts, minutes=minutes, init=init,
+                          first_episode=first_episode)
+    out = out or Path("train") / preset
+    record = run(recipe, cfg, out, log=click.echo)
+    click.echo(f"wrote {out}/ (weights, statistics, loss.json, loss.png, training.json); "
+               f"final loss {record['final_loss']:.4f}")
+
+
+def planned(preset, pointer, readout_layers, patches, layer_drop, seed, device, reuse, init, first_episode, **given):
+    """The recipe and TrainConfig a `train` command line asks for (also what tests/test_make_train.py
+    checks the Makefile's training targets against the shipped records with)."""
     from ..models import training_recipe
-    from ..training import TrainConfig, train as run
+    from ..training import TrainConfig
 
     recipe = training_recipe(preset)
     if pointer is not None:
@@ -83,19 +102,10 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
         recipe = with_objective(recipe, "--patches", "per-patch loss", patches=patches)
     if layer_drop is not None:
         recipe = with_objective(recipe, "--layer-drop", "LayerDrop", layer_drop=layer_drop)
-    if threads:
-        torch.set_num_threads(threads)
-    check_device(device)
-    given = {"steps": steps, "vision_steps": vision_steps, "batch": batch, "vision_batch": vision_batch,
-             "buffer": buffer, "lr": lr, "minutes": minutes, "frame_every": frame_every, "workers": workers,
-             "mistakes": mistakes, "starts": starts}
     cfg = replace(TrainConfig(seed=seed, device=device, reuse=reuse, first_episode=first_episode,
                               init=str(init) if init else None),
                   **{k: v for k, v in given.items() if v is not None})
-    out = out or Path("train") / preset
-    record = run(recipe, cfg, out, log=click.echo)
-    click.echo(f"wrote {out}/ (weights, statistics, loss.json, loss.png, training.json); "
-               f"final loss {record['final_loss']:.4f}")
+    return recipe, cfg
 
 
 def check_device(device: str) -> None:

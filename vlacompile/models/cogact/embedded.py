@@ -26,7 +26,7 @@ def training_record() -> dict:
 
 
 def embedded_policy() -> CogACTPolicy:
-    check_weights(WEIGHTS, RECORD, "the embedded model", f"vlacompile train --out {EMBEDDED}")
+    check_weights(WEIGHTS, RECORD, "the embedded model", "make train-default")
     return _policy(PRESETS[DEFAULT_PRESET], WEIGHTS, STATISTICS, DEFAULT_PRESET)
 
 

@@ -17,7 +17,7 @@ def training_record() -> dict:
 
 
 def embedded_policy() -> Pi0Policy:
-    check_weights(WEIGHTS, RECORD, "pi0-tiny", f"vlacompile train --preset pi0-tiny --out {FOLDER}")
+    check_weights(WEIGHTS, RECORD, "pi0-tiny", "make train-pi0")
     policy = load_folder(FOLDER)
     policy.source = "pi0-tiny"
     return policy
