@@ -158,3 +158,28 @@ def test_torch_backend_runs_pi0s_graph_modules_through_the_runtime(pi0_tiny, com
         got = pipe.predict_normalized(sample.load_image(), sample.instruction, noise.numpy(), state=STATE)
     want = pi0_export.reference_actions(pi0_tiny, compressed, sample, noise)[0]
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_half_prefix_ranks_tokens_in_float32_and_keeps_the_same_ones(pi0_tiny, compressed, pi0_inputs):
+    """At fp16 the layers before the token selection stay float32 (half precision reorders tokens that
+    nearly tie, and a swapped token is another cache entry): the cache entries they make equal the
+    float model's on the image tokens to float32 rounding, and every entry after the selection holds
+    the same tokens, so it differs from the float one by half rounding only."""
+    x = pi0_inputs
+    with torch.no_grad():
+        images = compressed.embed_images(x["pixels"])
+        args = (images, x["image_valid"], x["ids"], x["ids_valid"])
+        want = pi0_export.PrefixGraph(compressed)(*args)
+        got = pi0_export.PrefixGraph(pi0_export.for_export(compressed, "fp16"))(*args)
+    layout = pi0_export.cache_layout(compressed)
+    groups = max(layout) + 1
+    pairs = list(zip(want[1 + groups:], got[1 + groups:]))
+    span = slice(0, images.shape[1])  # the image rows: their layer-0 input is the graph's float32 input
+    before = [p for p, g in zip(pairs, [g for g in layout for _ in "kv"]) if g == 0]
+    after = [p for p, g in zip(pairs, [g for g in layout for _ in "kv"]) if g == 1]
+    assert before and after
+    w, g = before[0]
+    torch.testing.assert_close(g[:, :, span], w[:, :, span], rtol=1e-5, atol=1e-5)
+    for w, g in after:
+        cosine = torch.nn.functional.cosine_similarity(w.flatten(), g.flatten(), dim=0)
+        assert cosine > 0.9995 and (g - w).abs().max() < 0.05 * w.abs().max()

@@ -66,7 +66,8 @@ class PrefixGraph(nn.Module):
 
     def forward(self, images, image_valid, input_ids, ids_valid):
         m = self.model
-        h, valid = m.join_prefix(images.to(m.projector.weight.dtype), image_valid, input_ids, ids_valid)
+        first = m.vlm.layers[0].input_layernorm.weight.dtype  # float32 where for_export keeps it so
+        h, valid = m.join_prefix(images.to(first), image_valid, input_ids, ids_valid)
         cache = m.prefix_kv(h, valid)
         groups: list[torch.Tensor] = []
         for v in cache.valid:  # the cache holds one validity tensor per group, shared by its entries
@@ -129,15 +130,32 @@ def for_export(model, precision: str):
     """A copy of the rewritten model as the graphs compute it. At fp16 / bf16 the weights are half;
     Gemma's RMSNorms, RoPE, every softmax, the time embedding and the Euler state already compute in
     float32; SigLIP's LayerNorms are swapped to float32 ones, and the flow times stay float32 (0.9 in
-    float16 is 0.8999)."""
+    float16 is 0.8999); the VLM layers before the token selection stay float32 (keep_selection_float)."""
     out = copy.deepcopy(model).eval()
     if precision in HALF:
         out.to(HALF[precision])
         swap_layer_norms(out)
+        keep_selection_float(out, model)
         for m in out.modules():
             if isinstance(m, FlowLoop):
                 m.times = m.times.float()
     return out
+
+
+def keep_selection_float(half, model) -> None:
+    """The VLM layers before the static top-k (and the K/V sources of dropped layers among them) of
+    `half` replaced by float32 copies of `model`'s (not cast back: that would keep half's rounding), so
+    that half precision does not reorder the tokens the top-k ranks. Where two tokens nearly tie
+    it does: pi0-tiny p6's fp16 prefix graph kept other tokens than PyTorch on one calibration image
+    and failed the parity gate of every K/V entry after the selection (docs/BENCHMARKS.md), and a cache
+    position holding another token is another K/V vector. Two of the twelve kept layers by default; the
+    int8 recipe keeps them float for the same reason (quant.selection_inputs)."""
+    if model.selector is None:
+        return
+    for i in range(model.selector.layer):
+        half.vlm.layers[i] = copy.deepcopy(model.vlm.layers[i]).eval()
+        for j, source in enumerate(model.vlm.sources_before(i)):
+            half.vlm.kv_sources[str(i)][j] = copy.deepcopy(source).eval()
 
 
 def _encode(policy, sample) -> dict[str, torch.Tensor]:
