@@ -120,7 +120,9 @@ class Pi0(nn.Module):
             if self.selector is not None and i == self.selector.layer:
                 h, valid, pos, _ = self.selector(self.vlm, h_in, h, valid, pos, allowed, (cos, sin))
                 allowed, (cos, sin) = prefix_mask(valid), self.vlm.rope(pos)
-            h = h.to(layer.input_layernorm.weight.dtype)  # half graphs keep the layers before the selection float
+            dtype = layer.input_layernorm.weight.dtype  # half graphs keep the layers before the selection float
+            if h.dtype != dtype:  # decided when traced: a float32 graph gets no Cast
+                h = h.to(dtype)
             h_in = h
             for source in self.vlm.sources_before(i):  # dropped layers whose expert reader stays
                 cache.append(*source.kv(h, cos, sin), valid)
