@@ -72,4 +72,4 @@ def test_the_make_target_replays_the_shipped_record(target, module, tmp_path):
         for key, value in config["objective"].items():
             expected = recorded["objective"].get(key, defaults[key])
             assert value == expected, f"stage {i + 1} ({' '.join(args)}): objective.{key}"
-        assert record["preset"] == embedded.training_record()["preset"]
+        assert record["preset"] == chain[-1]["preset"]

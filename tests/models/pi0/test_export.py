@@ -172,11 +172,11 @@ def test_a_half_prefix_ranks_tokens_in_float32_and_keeps_the_same_ones(pi0_tiny,
         want = pi0_export.PrefixGraph(compressed)(*args)
         got = pi0_export.PrefixGraph(pi0_export.for_export(compressed, "fp16"))(*args)
     layout = pi0_export.cache_layout(compressed)
-    groups = max(layout) + 1
-    pairs = list(zip(want[1 + groups:], got[1 + groups:]))
+    pairs = list(zip(want[2 + max(layout):], got[2 + max(layout):]))  # after offset and the validity groups
+    entry_groups = [g for g in layout for _ in "kv"]  # k_i, v_i in output order
     span = slice(0, images.shape[1])  # the image rows: their layer-0 input is the graph's float32 input
-    before = [p for p, g in zip(pairs, [g for g in layout for _ in "kv"]) if g == 0]
-    after = [p for p, g in zip(pairs, [g for g in layout for _ in "kv"]) if g == 1]
+    before = [p for p, g in zip(pairs, entry_groups) if g == 0]
+    after = [p for p, g in zip(pairs, entry_groups) if g == 1]
     assert before and after
     w, g = before[0]
     torch.testing.assert_close(g[:, :, span], w[:, :, span], rtol=1e-5, atol=1e-5)
