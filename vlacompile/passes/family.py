@@ -68,6 +68,10 @@ class PassTarget(Protocol):
         `pairing`: what happens to what reads a dropped layer's K/V (a family without such a reader
         takes "drop" only; see LayerDropConfig)."""
 
+    def free_layers(self, pairing: str) -> list[int]:
+        """Layers (indices into layers()) whose drop under `pairing` changes no output: what they
+        compute feeds nothing that the pairing does not keep. Layer drop ranks them below every other."""
+
     def head_mlps(self) -> list[nn.Module]:
         """Gated MLPs (gate_proj, up_proj, down_proj) of the action head that MLP pruning prunes too,
         with calibration's scores for them (pi0's expert layers; CogACT's DiT has none)."""

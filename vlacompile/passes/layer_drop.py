@@ -7,7 +7,9 @@ Two baselines choose the layers otherwise, for ablations: "random" (a seeded ran
 `pairing` matters where another stack reads a layer's K/V (pi0's expert layer l reads VLM layer l):
 "drop" drops the reader with the layer; "kv" keeps the dropped layer's K/V projections (norm, k_proj,
 v_proj over the residual stream at its depth) so every reader keeps a source. The family says what
-it supports (PassTarget.keep_layers).
+it supports (PassTarget.keep_layers), and which layers a pairing makes free to drop
+(PassTarget.free_layers: pi0's last VLM layer under "kv", whose output nothing reads); importance
+drops those first, so the layers kept are ones that compute something.
 """
 
 from __future__ import annotations
@@ -37,16 +39,17 @@ def source_index(layer, position: int) -> int:
 
 
 def layers_to_keep(importance: list[float] | None, n: int, keep: int, method: str = "importance",
-                   seed: int = 0) -> list[int]:
+                   seed: int = 0, free: tuple[int, ...] = ()) -> list[int]:
     """The `keep` layers that stay, in model order: the most important ones (without calibration, the
-    first ones), a seeded random subset, or the first `keep` ("last": the last n - keep go)."""
+    first ones), a seeded random subset, or the first `keep` ("last": the last n - keep go). `free`
+    layers (dropping them changes nothing) rank below every other for importance."""
     if method == "random":
         import torch
 
         return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:keep].tolist())
     if importance is None or method == "last":
         return list(range(keep))
-    ranked = sorted(range(n), key=lambda i: importance[i], reverse=True)
+    ranked = sorted(range(n), key=lambda i: (i not in free, importance[i]), reverse=True)
     return sorted(ranked[:keep])
 
 
@@ -59,7 +62,8 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
     sources = [source_index(layer, i) for i, layer in enumerate(layers)]
     importance = None if calib is None else [calib.layer_importance[s] for s in sources]
-    kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed)
+    free = tuple(target_of(model).free_layers(cfg.pairing))
+    kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed, free)
     out = fresh_copy(model)
     target = target_of(out)
     for i, layer in enumerate(target.layers()):
@@ -69,4 +73,5 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     settings = {"keep": cfg.keep, "method": cfg.method, **({"pairing": cfg.pairing} if cfg.pairing != "drop" else {})}
     return out, PassRecord("layer_drop", settings, count_params(model), count_params(out),
                            {"dropped_layers": dropped, "kept_layers": [sources[i] for i in kept],
-                            "calibrated": calib is not None})
+                            "calibrated": calib is not None,
+                            **({"free_layers": [sources[i] for i in free]} if free else {})})

@@ -146,6 +146,26 @@ def test_kv_pairing_keeps_the_whole_expert_and_the_dropped_layers_kv_projections
         assert new(*_args(pi0_tiny, x)).shape == (1, 50, 32)
 
 
+def test_under_kv_pairing_the_last_vlm_layer_is_dropped_first_and_that_changes_nothing(pi0_tiny, pi0_inputs):
+    """Calibration gives the last VLM layer importance 1 (its output feeds nothing, so it never sees
+    it). Under kv pairing its K/V source stays, so dropping it is free: --layers 17 drops it and the
+    actions are the reference's; under drop pairing its expert reader would go, so it stays and the
+    least important other layer goes."""
+    from types import SimpleNamespace
+
+    importance = [0.5 - 0.01 * i for i in range(17)] + [1.0]  # layer 16 the least important of the rest
+    calib = SimpleNamespace(layer_importance=importance)
+    args = _args(pi0_tiny, pi0_inputs)
+    new, record = layer_drop.apply(pi0_tiny.model, LayerDropConfig(keep=17, pairing="kv"), calib)
+    assert record.changes["dropped_layers"] == [17] and record.changes["free_layers"] == [17]
+    with torch.no_grad():
+        torch.testing.assert_close(new(*args), pi0_tiny.model(*args), atol=1e-5, rtol=1e-5)
+    _, record = layer_drop.apply(pi0_tiny.model, LayerDropConfig(keep=12, pairing="kv"), calib)
+    assert record.changes["dropped_layers"] == [12, 13, 14, 15, 16, 17]
+    _, record = layer_drop.apply(pi0_tiny.model, LayerDropConfig(keep=17), calib)
+    assert record.changes["dropped_layers"] == [16] and "free_layers" not in record.changes
+
+
 def test_kv_pairing_is_refused_for_cogact(tiny):
     from vlacompile.errors import UserError
 

@@ -68,6 +68,9 @@ class CogACTTarget:
         m.llm_backbone.llm.config.num_hidden_layers = len(layers)
         m.cfg = replace(m.cfg, llm=replace(m.cfg.llm, layers=len(layers)))
 
+    def free_layers(self, pairing: str) -> list[int]:
+        return []  # every layer's output reaches the cognition feature
+
     def head_mlps(self) -> list:
         return []  # the DiT's MLPs are plain GELU; EfficientVLA prunes the LLM's
 

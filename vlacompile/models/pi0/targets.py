@@ -12,7 +12,8 @@
 
 Calibration observes the VLM layers through their forward, which the prefix loop calls for every
 layer but the last: the last layer's output feeds nothing (only its K/V is read), so calibration
-never sees it and gives it importance 1, and importance-based layer drop keeps it.
+never sees it and gives it importance 1. Under pairing "drop" importance-based layer drop keeps it
+(its expert reader would go); under "kv" it is free (free_layers) and dropped first.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ class Pi0Target:
             m.cfg = replace(m.cfg, expert=replace(m.cfg.expert, depth=len(kept)))
         m.vlm.layers = nn.ModuleList(m.vlm.layers[i] for i in kept)
         m.cfg = replace(m.cfg, vlm=replace(m.cfg.vlm, depth=len(kept)))
+
+    def free_layers(self, pairing: str) -> list[int]:
+        """Under "kv", the last VLM layer: its attention output and MLP feed nothing (the prefix
+        never computes them) and its K/V source stays, so dropping it changes no output and a kept
+        slot goes to a layer that computes something. Under "drop" its expert reader goes with it."""
+        return [len(self.layers()) - 1] if pairing == "kv" else []
 
     def head_mlps(self) -> list:
         return [layer.mlp for layer in self.model.expert.layers]
