@@ -66,6 +66,15 @@ def test_layer_figure_marks_exactly_the_dropped_layers():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3", "4"]
 
 
+def test_layer_figure_marks_a_free_layer_dropped_despite_its_importance():
+    fig = layer_importance([0.5, 0.001, 0.3, 1.0], [1, 3], free=[3])
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches if p.get_gid() == "importance" or not str(p.get_gid()).startswith("dropped:")]
+    assert [bool(b.get_hatch()) for b in bars] == [False, False, False, True]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3*"]
+    assert "3* free" in ax.get_title()
+
+
 def test_token_figure_outlines_each_kept_patch_where_it_is():
     import numpy as np
 

@@ -16,24 +16,29 @@ def _figure(width: float = 8, height: float = 3.2):
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def layer_importance(importance: list[float], dropped: list[int]):
+def layer_importance(importance: list[float], dropped: list[int], free: list[int] = ()):
     """Bars per LLM layer on a log scale (importances span orders of magnitude, and the dropped
     layers are the smallest: on a linear axis their bars vanish), every layer labelled, the dropped
-    ones red."""
+    ones red. `free` layers (layer drop's free_layers: dropping them changes nothing) are hatched and
+    their tick labels starred: pi0's last VLM layer under kv pairing is dropped with importance 1."""
     fig = _figure()
     ax = fig.add_subplot()
     gone = set(dropped)
     colors = [DROPPED if i in gone else KEPT for i in range(len(importance))]
     positive = [v for v in importance if v > 0]
     floor = min(positive) / 10 if positive else 1e-6  # a log axis has no zero: an exact 0 sits on the floor
-    ax.bar(range(len(importance)), importance, color=colors, gid="importance", bottom=0)
+    bars = ax.bar(range(len(importance)), importance, color=colors, gid="importance", bottom=0)
+    for i in free:
+        bars[i].set_hatch("//")
     ax.set_yscale("log")
     ax.set_ylim(bottom=floor)
     for i in dropped:  # a band behind each dropped layer, so it stands out even where bars are close
         ax.axvspan(i - 0.5, i + 0.5, color=DROPPED, alpha=0.12, lw=0, gid=f"dropped:{i}")
+    note = f"; {', '.join(map(str, free))}* free: its output feeds nothing" if free else ""
     ax.set(xlabel="LLM layer", ylabel="importance  1 - cos(h_in, h_out)  (log)",
-           title=f"Layer importance: {len(dropped)} dropped (red), {len(importance) - len(dropped)} kept (blue)")
-    ax.set_xticks(range(len(importance)), [str(i) for i in range(len(importance))], fontsize=7)
+           title=f"Layer importance: {len(dropped)} dropped (red), {len(importance) - len(dropped)} kept (blue){note}")
+    ax.set_xticks(range(len(importance)), [f"{i}*" if i in free else str(i) for i in range(len(importance))],
+                  fontsize=7)
     ax.set_xlim(-0.7, len(importance) - 0.3)
     return fig
 

@@ -59,7 +59,8 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def plots(data: dict) -> dict:
     """name -> Figure, for the HTML and for anyone who wants the PNGs."""
-    out = {"layers": figures.layer_importance(data["layers"]["importance"], data["layers"]["dropped"]),
+    out = {"layers": figures.layer_importance(data["layers"]["importance"], data["layers"]["dropped"],
+                                               data["layers"]["free"]),
            "dit": figures.dit_similarity(data["dit"]["similarity"], data["dit"]["computing_steps"],
                                          data["dit"]["interval"]),
            "costs": figures.reference_vs_compiled(data["costs"], data["latency"])}
