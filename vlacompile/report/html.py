@@ -16,7 +16,8 @@ from . import figures
 # One sentence per figure: what a reader should check in it.
 LOOK_FOR = {
     "layers": "The red bars, the dropped layers, should be the shortest: a dropped layer as tall as the kept "
-              "ones was changing its input, and dropping it costs fidelity.",
+              "ones was changing its input, and dropping it costs fidelity. A hatched, starred layer is the "
+              "exception: nothing reads its output, so dropping it costs nothing.",
     "tokens": "The outlined patches should cover what the instruction is about; boxes mostly on empty table or "
               "wall mean the relevance scoring missed the task's objects. A number is how many visual tokens a "
               "kept one stands for in later layers' attention: the large ones should sit on plain table or wall.",
