@@ -23,4 +23,4 @@ def test_it_reports_both_times_and_their_ratio(tmp_path):
     result = CliRunner().invoke(main, ["--model", "pi0-tiny", "--runs", "5", "--calib-cache", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "reference (PyTorch eager)" in result.output and "speedup" in result.output
-    assert "L12[kv pairing] T128 M0.25 C5" in result.output  # pi0's defaults
+    assert "L12[kv pairing] T128 M0.25[expert 0] C5" in result.output  # pi0's defaults

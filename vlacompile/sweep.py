@@ -19,7 +19,8 @@ from .latency import time_calls
 def label(config, model_cfg) -> str:
     """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval; a baseline method
     or pi0's K/V pairing in brackets ("L22[random]", "L12[kv pairing]", "T56[fastv]"), and
-    "[unweighted]" for tokens selected without proportional attention when asked for explicitly."""
+    "[unweighted]" for tokens selected without proportional attention when asked for explicitly, and
+    "M0.25[expert 0]" where pi0's expert MLPs have their own sparsity."""
     from .models import compile_counts
 
     n_layers, n_tokens = compile_counts(model_cfg)
@@ -35,7 +36,9 @@ def label(config, model_cfg) -> str:
         *([config.tokens.method] if config.tokens.method != "efficientvla" else []),
         *(["unweighted"] if config.tokens.weighting == "none" else [])]
     tm = f"[{', '.join(token_notes)}]" if token_notes else ""
-    return f"L{layers}{lm} T{tokens}{tm} M{mlp:g} C{cache}"
+    head = config.mlp.head_sparsity if config.mlp else None
+    mm = f"[expert {head:g}]" if head is not None else ""
+    return f"L{layers}{lm} T{tokens}{tm} M{mlp:g}{mm} C{cache}"
 
 
 def _success(policy, cfg: BenchConfig) -> float | None:

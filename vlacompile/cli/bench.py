@@ -57,6 +57,8 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
 @_ints("--cache-interval")
 @click.option("--mlp-sparsity", type=float, default=0.25, show_default=True,
               help="Fraction of MLP intermediate channels removed in every kept layer. 0: none.")
+@click.option("--expert-mlp-sparsity", type=float, default=None,
+              help="pi0 only: the fraction of the action expert's MLP channels removed [default: 0, whole].")
 @click.option("--token-method", type=click.Choice(METHODS), default="efficientvla", show_default=True,
               help="Visual token selection: EfficientVLA, or the FastV / random / none baselines.")
 @click.option("--token-weighting", type=click.Choice(WEIGHTINGS), default="auto", show_default=True,
@@ -87,7 +89,8 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
 @quant_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json and bench.md (a sweep: sweep.json, sweep.md, sweep.png).")
-def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_method, token_weighting, select_layer,
+def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, expert_mlp_sparsity, token_method,
+          token_weighting, select_layer,
           calib_dir, stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes,
           runs, warmup, quant_method, quant_recipe, out):
     """Latency per module and end to end, reference against compiled, with params, FLOPs and memory.
@@ -116,7 +119,8 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, token_met
     quant = quant_config(quant_method, quant_recipe, policy, chosen, "torchscript", calib_dir)
     cfg = BenchConfig(backend, first, runs, warmup, device, not no_compile, engines, compare=tuple(more),
                       eval_episodes=eval_episodes, quant=quant)
-    configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, cache_interval=c, token_method=token_method,
+    configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, expert_mlp_sparsity=expert_mlp_sparsity,
+                          cache_interval=c, token_method=token_method,
                           token_weighting=token_weighting, select_layer=select_layer)
                for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .family import target_of
 from .layer_drop import source_index
 from .record import PassRecord, check_range, count_params, fresh_copy
@@ -21,6 +22,7 @@ from .record import PassRecord, check_range, count_params, fresh_copy
 @dataclass(frozen=True)
 class MlpPruneConfig:
     sparsity: float = 0.25  # fraction of intermediate channels removed
+    head_sparsity: float | None = None  # --expert-mlp-sparsity: the action head's MLPs (None: as `sparsity`)
 
 
 def channels_to_keep(scores: torch.Tensor | None, width: int, sparsity: float) -> torch.Tensor:
@@ -39,18 +41,24 @@ def _sliced(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
 
 def apply(model, cfg: MlpPruneConfig, calib=None):
     check_range("--mlp-sparsity", cfg.sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
+    head_sparsity = cfg.sparsity if cfg.head_sparsity is None else cfg.head_sparsity
+    check_range("--expert-mlp-sparsity", head_sparsity, 0.0, 1.0, "give a fraction such as 0.25", high_open=True)
     out = fresh_copy(model)
     target = target_of(out)
+    if cfg.head_sparsity is not None and not target.head_mlps():
+        raise UserError("--expert-mlp-sparsity is for pi0's action expert; this model's action head has no "
+                        "gated MLPs to prune (leave it out)")
     scores = None if calib is None else calib.mlp_scores
     widths = [_prune(layer.mlp, None if scores is None else scores[source_index(layer, i)], cfg.sparsity)
               for i, layer in enumerate(target.layers())]
     head = None if calib is None else calib.head_mlp_scores
-    head_widths = [_prune(mlp, None if head is None else head[source_index(mlp, j)], cfg.sparsity)
+    head_widths = [_prune(mlp, None if head is None else head[source_index(mlp, j)], head_sparsity)
                    for j, mlp in enumerate(target.head_mlps())]
     changes = {"intermediate_widths": sorted(set(widths)), "calibrated": calib is not None}
     if head_widths:
         changes["head_intermediate_widths"] = sorted(set(head_widths))
-    return out, PassRecord("mlp_prune", {"sparsity": cfg.sparsity}, count_params(model), count_params(out), changes)
+    settings = {"sparsity": cfg.sparsity, **({"head_sparsity": cfg.head_sparsity} if cfg.head_sparsity is not None else {})}
+    return out, PassRecord("mlp_prune", settings, count_params(model), count_params(out), changes)
 
 
 def _prune(mlp: nn.Module, scores: torch.Tensor | None, sparsity: float) -> int:

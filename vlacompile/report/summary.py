@@ -80,6 +80,8 @@ def flags(compile_config: dict) -> str:
              f"--tokens {tokens['tokens']} ({tokens['method']}, before layer {tokens['layer']})" if tokens
              else "no token selection",
              f"--mlp-sparsity {c['mlp']['sparsity']}" if c.get("mlp") else "no MLP pruning",
+             *([f"--expert-mlp-sparsity {c['mlp']['head_sparsity']}"]
+               if (c.get("mlp") or {}).get("head_sparsity") is not None else []),
              f"--cache-interval {c['cache']['interval']}" if c.get("cache") else "no action-head cache"]
     return ", ".join(parts)
 

@@ -69,6 +69,30 @@ def test_expert_mlp_pruning_keeps_the_calibrated_channels_of_each_original_layer
         torch.testing.assert_close(new.expert.layers[position].mlp.up_proj.weight, want)
 
 
+def test_expert_mlp_sparsity_prunes_the_expert_apart_from_the_vlm(pi0_tiny):
+    """--expert-mlp-sparsity 0 leaves every expert MLP as it was while the VLM's lose a quarter;
+    0.5 prunes the expert by half and the VLM by --mlp-sparsity alone."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(1)
+    calib = SimpleNamespace(mlp_scores=torch.rand(18, 256, generator=g), head_mlp_scores=torch.rand(18, 128, generator=g))
+    model = pi0_tiny.model
+    new, record = mlp_prune.apply(model, MlpPruneConfig(0.25, head_sparsity=0.0), calib)
+    assert record.config == {"sparsity": 0.25, "head_sparsity": 0.0}
+    assert record.changes["intermediate_widths"] == [192] and record.changes["head_intermediate_widths"] == [128]
+    for old, kept in zip(model.expert.layers, new.expert.layers):
+        torch.testing.assert_close(kept.mlp.down_proj.weight, old.mlp.down_proj.weight, rtol=0, atol=0)
+    _, record = mlp_prune.apply(model, MlpPruneConfig(0.25, head_sparsity=0.5), calib)
+    assert record.changes["head_intermediate_widths"] == [64] and record.changes["intermediate_widths"] == [192]
+
+
+def test_expert_mlp_sparsity_is_refused_for_cogact(tiny):
+    from vlacompile.errors import UserError
+
+    with pytest.raises(UserError, match="--expert-mlp-sparsity is for pi0"):
+        mlp_prune.apply(tiny.model, MlpPruneConfig(0.25, head_sparsity=0.0), None)
+
+
 def test_token_selection_shortens_the_cache_of_the_layers_after_it(pi0_tiny, pi0_inputs):
     x = pi0_inputs
     new, _ = token_select.apply(pi0_tiny.model, TokenSelectConfig(tokens=64, layer=4), None)
