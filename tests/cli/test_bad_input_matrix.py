@@ -323,6 +323,8 @@ CLI_CASES = [
          lambda e, t: ["export", "--precision", "int8", "--quant-recipe", t / "recipe.json", "--out", t / "g",
                        *graphs_args(e, t)],
          "not auto, all or an existing JSON file"),
+    Case("build --expert-mlp-sparsity on CogACT, whose action head has no gated MLPs",
+         lambda e, t: ["build", "--expert-mlp-sparsity", "0", "--out", t / "g"], "--expert-mlp-sparsity is for pi0"),
     Case("a missing option", lambda e, t: ["predict", "--image", IMAGE], "Missing option '--instruction'"),
     Case("an unknown option of vlacompile itself", lambda e, t: ["--bogus"], "No such option '--bogus'"),
 ]

@@ -67,6 +67,11 @@ def config_for(cfg, layers=None, tokens=None, expert_pairing=None, expert_mlp_sp
     from ..models import compile_counts, family
 
     keep_layers, keep_tokens = DEFAULT_KEEP[family(cfg)]
+    if DEFAULT_EXPERT_MLP[family(cfg)] is None and expert_mlp_sparsity is not None:
+        from ..errors import UserError
+        from ..passes.mlp_prune import NO_HEAD_MLPS
+
+        raise UserError(NO_HEAD_MLPS)  # here, before a build spends minutes calibrating
     expert_mlp = DEFAULT_EXPERT_MLP[family(cfg)] if expert_mlp_sparsity is None else expert_mlp_sparsity
     return compress_config(*compile_counts(cfg), keep_layers if layers is None else layers,
                            keep_tokens if tokens is None else tokens,

@@ -54,7 +54,8 @@ def layers_to_keep(importance: list[float] | None, n: int, keep: int, method: st
 
 
 def apply(model, cfg: LayerDropConfig, calib=None):
-    layers = target_of(model).layers()
+    source_target = target_of(model)
+    layers = source_target.layers()
     if cfg.method not in METHODS:
         raise UserError(f"--layer-method {cfg.method!r} is not one of {', '.join(METHODS)}")
     if cfg.pairing not in PAIRINGS:
@@ -62,7 +63,7 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
     sources = [source_index(layer, i) for i, layer in enumerate(layers)]
     importance = None if calib is None else [calib.layer_importance[s] for s in sources]
-    free = tuple(target_of(model).free_layers(cfg.pairing))
+    free = tuple(source_target.free_layers(cfg.pairing))
     kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed, free)
     out = fresh_copy(model)
     target = target_of(out)

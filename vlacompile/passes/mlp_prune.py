@@ -19,6 +19,10 @@ from .layer_drop import source_index
 from .record import PassRecord, check_range, count_params, fresh_copy
 
 
+NO_HEAD_MLPS = ("--expert-mlp-sparsity is for pi0's action expert; this model's action head has no gated MLPs to "
+                "prune (leave it out)")
+
+
 @dataclass(frozen=True)
 class MlpPruneConfig:
     sparsity: float = 0.25  # fraction of intermediate channels removed
@@ -46,8 +50,7 @@ def apply(model, cfg: MlpPruneConfig, calib=None):
     out = fresh_copy(model)
     target = target_of(out)
     if cfg.head_sparsity is not None and not target.head_mlps():
-        raise UserError("--expert-mlp-sparsity is for pi0's action expert; this model's action head has no "
-                        "gated MLPs to prune (leave it out)")
+        raise UserError(NO_HEAD_MLPS)
     scores = None if calib is None else calib.mlp_scores
     widths = [_prune(layer.mlp, None if scores is None else scores[source_index(layer, i)], cfg.sparsity)
               for i, layer in enumerate(target.layers())]
