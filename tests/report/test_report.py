@@ -8,7 +8,7 @@ import torch
 
 from vlacompile.report import report_data
 from vlacompile.report.data import selected_tokens
-from vlacompile.report.figures import kept_tokens, layer_importance
+from vlacompile.report.figures import dit_similarity, kept_tokens, layer_importance
 from vlacompile.report.html import render
 
 
@@ -73,6 +73,21 @@ def test_layer_figure_marks_a_free_layer_dropped_despite_its_importance():
     assert [bool(b.get_hatch()) for b in bars] == [False, False, False, True]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3*"]
     assert "3* free" in ax.get_title()
+
+
+def test_cache_figure_draws_every_block_and_keeps_its_legend_to_the_two_branches():
+    """pi0's 18 expert layers: one line per layer and branch with its values, coloured by layer on a
+    colour bar, and a legend of two entries (a legend per line covered the plot)."""
+    attn = [[1 - 0.01 * j - 0.001 * s for s in range(9)] for j in range(18)]
+    mlp = [[v - 0.02 for v in row] for row in attn]
+    fig = dit_similarity({"attn": attn, "mlp": mlp, "unit": "expert layer"}, [0, 5], 5)
+    ax = fig.axes[0]
+    lines = {str(l.get_gid()): l for l in ax.get_lines() if l.get_gid()}
+    assert len(lines) == 36 and list(lines["mlp:17"].get_ydata()) == mlp[17]
+    assert lines["attn:0"].get_color() != lines["attn:17"].get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["attention", "MLP"]
+    assert fig.axes[1].get_ylabel() == "expert layer"  # the colour bar
+    assert ax.get_xlim() == (0.5, 9.5)
 
 
 def test_token_figure_outlines_each_kept_patch_where_it_is():

@@ -77,19 +77,34 @@ def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]], stands
 
 def dit_similarity(similarity: dict, computing_steps: list[int], interval: int):
     """Per action-head block (DiT block, pi0 expert layer), cosine between consecutive steps of its
-    attention / MLP outputs; recompute steps of the cache marked."""
+    attention / MLP outputs; recompute steps of the cache marked. Colour is the block's index on a
+    colour scale with its bar, line style the branch: a legend entry per line covered the axes once
+    pi0's 18 expert layers gave it 36, and the default colour cycle repeats after 10."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
+
     fig = _figure()
     ax = fig.add_subplot()
     unit = similarity.get("unit", "block")
+    n = len(similarity["attn"])
+    scale = ScalarMappable(Normalize(0, max(n - 1, 1)), colormaps["viridis"])
     for j, (attn, mlp) in enumerate(zip(similarity["attn"], similarity["mlp"])):
         x = range(1, len(attn) + 1)
-        line, = ax.plot(x, attn, marker="o", label=f"{unit} {j} attention")
-        ax.plot(x, mlp, marker="s", ls="--", color=line.get_color(), label=f"{unit} {j} MLP")
+        ax.plot(x, attn, marker="o", ms=3, color=scale.to_rgba(j), gid=f"attn:{j}")
+        ax.plot(x, mlp, marker="s", ms=3, ls="--", color=scale.to_rgba(j), gid=f"mlp:{j}")
     for s in computing_steps:
         ax.axvline(s, color="grey", lw=1, ls=":")
+    steps = len(similarity["attn"][0]) if n else 0
+    ax.set_xticks(range(1, steps + 1))
+    ax.set_xlim(0.5, steps + 0.5)  # step 0 has nothing before it: its recompute line would only widen the axis
     ax.set(xlabel="denoising step s (compared with s-1)", ylabel="cosine",
            title=f"Action-head cross-step similarity; dotted: steps that recompute (cache interval {interval})")
-    ax.legend(fontsize=7, ncol=2)
+    fig.colorbar(scale, ax=ax, label=unit, ticks=range(0, n, 1 if n <= 12 else 3))  # whole indices
+    styles = [Line2D([], [], color="grey", marker="o", ms=3, label="attention"),
+              Line2D([], [], color="grey", marker="s", ms=3, ls="--", label="MLP")]
+    ax.legend(handles=styles, fontsize=7, loc="lower left")
     return fig
 
 
