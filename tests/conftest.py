@@ -10,6 +10,30 @@ REPO = Path(__file__).resolve().parent.parent
 CALIB = REPO / "calib_data"
 
 
+def small_calib_folder(tmp_path, lines: int = 6, drop_state: bool = False):
+    """The first `lines` calibration samples as a set of two episodes (one held out), in `tmp_path`."""
+    import json
+    import shutil
+
+    rows = [json.loads(t) for t in (CALIB / "manifest.jsonl").read_text().splitlines()[: lines]]
+    (tmp_path / "images").mkdir(parents=True)
+    for r in rows:
+        shutil.copyfile(CALIB / r["image"], tmp_path / r["image"])
+        r["episode"] = r["episode"] + len(rows) if r["step"] > 20 else r["episode"]  # two episodes at least
+        if drop_state:
+            del r["state"]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def pi0_small_calib(tmp_path_factory) -> tuple[Path, Path]:
+    """(calibration data, calibration cache) for pi0-tiny builds with the family's defaults: its layer
+    search (--layer-method actions) runs once per session, over this set's 4 calibration samples."""
+    root = tmp_path_factory.mktemp("pi0-calib")
+    return small_calib_folder(root / "data"), root / "cache"
+
+
 @pytest.fixture(scope="session")
 def tiny():
     from vlacompile.models import resolve

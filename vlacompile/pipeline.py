@@ -24,6 +24,15 @@ def calibrate(policy, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR
     return calib, reused, heldout
 
 
+def search_layers(policy, config, calib, calib_set, progress=True, persist=True) -> None:
+    """`--layer-method actions`: search (or continue the stored search) as deep as --layers needs.
+    An explicit --calib-result is not rewritten (persist=False): the search then lives in memory."""
+    layers, n = config.layers, len(target_of(policy.model).layers())
+    if layers is not None and layers.method == "actions" and 1 <= layers.keep < n:  # else layer drop refuses it
+        drop = n - layers.keep
+        calibration.search_layers(calib, policy, calib_set, layers.pairing, drop, progress, persist)
+
+
 @dataclass
 class Compiled:
     """A rewritten model and what it came from."""
@@ -60,6 +69,7 @@ def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAU
     if select_layer is None:
         select_layer = config.tokens.layer if config.tokens is not None else 2
     calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress, force)
-    model, records = compress(policy.model, config, calib)
     calib_set = split_heldout(load_calib(calib_dir), where=calib_dir)[0]
+    search_layers(policy, config, calib, calib_set, progress, persist=stored is None)
+    model, records = compress(policy.model, config, calib)
     return Compiled(policy, model, config, records, calib, reused, heldout, calib_set, Path(calib_dir))

@@ -46,6 +46,11 @@ class Calibration:
         """Layers from least to most important."""
         return sorted(range(len(self.layer_importance)), key=self.layer_importance.__getitem__)
 
+    def layer_search(self, pairing: str) -> dict:
+        """The stored greedy layer search under `pairing` (layer_search): order, deviation, samples;
+        {} before any."""
+        return self.meta.get("layer_search", {}).get(pairing, {})
+
 
 def run(policy, samples, select_layer: int = 2, progress: bool = True) -> Calibration:
     from tqdm import tqdm
@@ -62,6 +67,25 @@ def run(policy, samples, select_layer: int = 2, progress: bool = True) -> Calibr
             "token_relevance_mean": res["token_relevance"].mean(dim=0).tolist(),
             "dit_similarity": {**res["dit_similarity"], "unit": model.pass_target().head_unit}}
     return Calibration(meta, res["mlp_scores"], res["token_relevance"], head_mlp_scores=res["head_mlp_scores"])
+
+
+def search_layers(calib: Calibration, policy, samples, pairing: str, drop: int, progress: bool = True,
+                  persist: bool = True) -> None:
+    """Make calib's layer search under `pairing` at least `drop` layers deep (`--layer-method actions`),
+    continuing a stored one; with `persist`, store it beside the rest of the calibration."""
+    from . import layer_search
+
+    found = calib.layer_search(pairing)
+    if len(found.get("order", [])) >= drop:
+        return
+    chosen, picks = layer_search.search_samples(samples)
+    order, deviation = layer_search.extend(found.get("order", []), found.get("deviation", []), policy, chosen,
+                                           pairing, drop, progress)
+    searches = {**calib.meta.get("layer_search", {}), pairing: {
+        "order": order, "deviation": deviation, "samples": picks, "criterion": layer_search.CRITERION}}
+    calib.meta = {**calib.meta, "layer_search": searches}
+    if persist and calib.path is not None:
+        save(calib, calib.path)
 
 
 def key(policy, samples, select_layer: int) -> str:

@@ -1,6 +1,8 @@
 """Drop the least important LLM layers (EfficientVLA Eq. 1: I_l = 1 - mean cos(h_in, h_out)).
 
 The result is a plain smaller Llama: the kept layers, renumbered, with the config saying so.
+"actions" chooses by a greedy search over the calibration samples' actions instead
+(calibration/layer_search.py: layers that matter only together, which Eq. 1 scores one at a time).
 Two baselines choose the layers otherwise, for ablations: "random" (a seeded random subset) and
 "last" (drop the last layers, the usual early-exit choice).
 
@@ -21,7 +23,7 @@ from .family import target_of
 from .record import PassRecord, check_range, count_params, fresh_copy
 
 
-METHODS = ("importance", "random", "last")
+METHODS = ("importance", "actions", "random", "last")
 PAIRINGS = ("drop", "kv")
 
 
@@ -62,9 +64,14 @@ def apply(model, cfg: LayerDropConfig, calib=None):
         raise UserError(f"--expert-pairing {cfg.pairing!r} is not one of {', '.join(PAIRINGS)}")
     check_range("--layers", cfg.keep, 1, len(layers), f"keep between 1 and the model's {len(layers)} layers")
     sources = [source_index(layer, i) for i, layer in enumerate(layers)]
-    importance = None if calib is None else [calib.layer_importance[s] for s in sources]
     free = tuple(source_target.free_layers(cfg.pairing))
-    kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed, free)
+    search = _searched(calib, cfg, len(layers)) if cfg.method == "actions" and calib is not None else {}
+    if search:  # the search's first n - keep go (it drops free layers first)
+        gone = search["order"][: len(layers) - cfg.keep]
+        kept = [i for i, s in enumerate(sources) if s not in gone]
+    else:
+        importance = None if calib is None else [calib.layer_importance[s] for s in sources]
+        kept = layers_to_keep(importance, len(layers), cfg.keep, cfg.method, cfg.seed, free)
     out = fresh_copy(model)
     target = target_of(out)
     for i, layer in enumerate(target.layers()):
@@ -75,4 +82,17 @@ def apply(model, cfg: LayerDropConfig, calib=None):
     return out, PassRecord("layer_drop", settings, count_params(model), count_params(out),
                            {"dropped_layers": dropped, "kept_layers": [sources[i] for i in kept],
                             "calibrated": calib is not None,
+                            **({"search_order": search["order"][: len(layers) - cfg.keep],
+                                "search_deviation": search["deviation"][: len(layers) - cfg.keep]} if search else {}),
                             **({"free_layers": [sources[i] for i in free]} if free else {})})
+
+
+def _searched(calib, cfg: LayerDropConfig, n: int) -> dict:
+    """The calibration's layer search under cfg.pairing, refused unless deep enough for cfg.keep
+    (pipeline.search_layers makes it so before the passes run)."""
+    search = calib.layer_search(cfg.pairing)
+    if len(search.get("order", [])) < n - cfg.keep:
+        raise UserError(f"the calibration's layer search under pairing {cfg.pairing} drops "
+                        f"{len(search.get('order', []))} layers, not {n - cfg.keep}; search deeper first "
+                        "(pipeline.search_layers: build, export and eval do)")
+    return search

@@ -10,19 +10,7 @@ import torch
 from vlacompile import pipeline
 from vlacompile.errors import UserError
 
-from ...conftest import CALIB
-
-
-def _calib_folder(tmp_path, lines: int = 6, drop_state: bool = False):
-    rows = [json.loads(t) for t in (CALIB / "manifest.jsonl").read_text().splitlines()[: lines]]
-    (tmp_path / "images").mkdir(parents=True)
-    for r in rows:
-        shutil.copyfile(CALIB / r["image"], tmp_path / r["image"])
-        r["episode"] = r["episode"] + len(rows) if r["step"] > 20 else r["episode"]  # two episodes at least
-        if drop_state:
-            del r["state"]
-    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return tmp_path
+from ...conftest import CALIB, small_calib_folder as _calib_folder
 
 
 def test_pi0_calibrates_on_the_manifests_states(pi0_tiny, tmp_path):
