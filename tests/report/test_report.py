@@ -75,6 +75,19 @@ def test_layer_figure_marks_a_free_layer_dropped_despite_its_importance():
     assert "3* free" in ax.get_title()
 
 
+def test_layer_figure_draws_the_search_in_its_order_when_the_actions_chose():
+    """--layer-method actions: the first panel still shows Eq. 1 (layer 2 dropped though tall), and a
+    second draws the search's drops in their order with the deviation after each."""
+    fig = layer_importance([0.5, 0.001, 0.3, 1.0, 0.2], [1, 2, 3], free=[3], search={
+        "order": [3, 1, 2], "deviation": [0.0, 0.002, 0.01]})
+    top, panel = fig.axes
+    assert "chosen by the actions" in top.get_title()
+    bars = [p for p in panel.patches if p.get_gid() == "search"]
+    assert [round(b.get_height(), 4) for b in bars] == [0.0, 0.002, 0.01]
+    assert [t.get_text() for t in panel.get_xticklabels()] == ["3*", "1", "2"]
+    assert len(layer_importance([0.5, 0.001], [1]).axes) == 1  # Eq. 1 alone: one panel
+
+
 def test_cache_figure_draws_every_block_and_keeps_its_legend_to_the_two_branches():
     """pi0's 18 expert layers: one line per layer and branch with its values, coloured by layer on a
     colour bar, and a legend of two entries (a legend per line covered the plot)."""

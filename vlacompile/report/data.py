@@ -48,9 +48,7 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
     return {
         "model": summary["model"], "compile": summary["compile"],
         "facts": facts(summary), "warnings": warnings(summary),
-        "layers": {"importance": calib_meta["layer_importance"],
-                   "dropped": passes.get("layer_drop", {}).get("changes", {}).get("dropped_layers", []),
-                   "free": passes.get("layer_drop", {}).get("changes", {}).get("free_layers", [])},
+        "layers": _layers(calib_meta, passes.get("layer_drop", {}).get("changes", {})),
         "tokens": {"image": str(sample.image_path), "instruction": sample.instruction,
                    "grid": view["grid"], "kept": {why: [i for i in idx if i < drawn] for why, idx in kept.items()},
                    "stands_for": {i: n for i, n in stands_for.items() if i < drawn},
@@ -66,3 +64,13 @@ def report_data(summary: dict, calib_meta: dict, policy, compressed, sample, fil
         "_image": np.asarray(image),  # drawn, not embedded as data
         "_filmstrip": compiled_films[0] if compiled_films else None,
     }
+
+
+def _layers(calib_meta: dict, changes: dict) -> dict:
+    """The layer figure's data: Eq. 1 importance, the dropped and free layers, and with --layer-method
+    actions the search that chose them (removal order and the actions' deviation after each removal)."""
+    out = {"importance": calib_meta["layer_importance"], "dropped": changes.get("dropped_layers", []),
+           "free": changes.get("free_layers", [])}
+    if "search_order" in changes:
+        out["search"] = {"order": changes["search_order"], "deviation": changes["search_deviation"]}
+    return out

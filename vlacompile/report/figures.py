@@ -16,13 +16,15 @@ def _figure(width: float = 8, height: float = 3.2):
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def layer_importance(importance: list[float], dropped: list[int], free: list[int] = ()):
+def layer_importance(importance: list[float], dropped: list[int], free: list[int] = (), search: dict | None = None):
     """Bars per LLM layer on a log scale (importances span orders of magnitude, and the dropped
     layers are the smallest: on a linear axis their bars vanish), every layer labelled, the dropped
     ones red. `free` layers (layer drop's free_layers: dropping them changes nothing) are hatched and
-    their tick labels starred: pi0's last VLM layer under kv pairing is dropped with importance 1."""
-    fig = _figure()
-    ax = fig.add_subplot()
+    their tick labels starred: pi0's last VLM layer under kv pairing is dropped with importance 1.
+    `search` ({order, deviation}, --layer-method actions): a second panel, the layers in the order the
+    search dropped them and how far the calibration actions had moved after each."""
+    fig = _figure(height=5.6 if search else 3.2)
+    ax = fig.add_subplot(2, 1, 1) if search else fig.add_subplot()
     gone = set(dropped)
     colors = [DROPPED if i in gone else KEPT for i in range(len(importance))]
     positive = [v for v in importance if v > 0]
@@ -34,13 +36,29 @@ def layer_importance(importance: list[float], dropped: list[int], free: list[int
     ax.set_ylim(bottom=floor)
     for i in dropped:  # a band behind each dropped layer, so it stands out even where bars are close
         ax.axvspan(i - 0.5, i + 0.5, color=DROPPED, alpha=0.12, lw=0, gid=f"dropped:{i}")
-    note = f"; {', '.join(map(str, free))}* free: its output feeds nothing" if free else ""
-    ax.set(xlabel="LLM layer", ylabel="importance  1 - cos(h_in, h_out)  (log)",
-           title=f"Layer importance: {len(dropped)} dropped (red), {len(importance) - len(dropped)} kept (blue){note}")
+    note = f"\n{', '.join(map(str, free))}* free: its output feeds nothing" if free else ""
+    chooser = ", chosen by the actions (below)" if search else ""
+    ax.set(xlabel="LLM layer", ylabel="importance  1 - cos(h_in, h_out)  (log)")
+    ax.set_title(f"Layer importance (Eq. 1): {len(dropped)} dropped (red){chooser}, {len(importance) - len(dropped)} "
+                 f"kept (blue){note}", fontsize=9)
     ax.set_xticks(range(len(importance)), [f"{i}*" if i in free else str(i) for i in range(len(importance))],
                   fontsize=7)
     ax.set_xlim(-0.7, len(importance) - 0.3)
+    if search:
+        _search_panel(fig.add_subplot(2, 1, 2), search, free)
     return fig
+
+
+def _search_panel(ax, search: dict, free) -> None:
+    """The layer search (calibration/layer_search.py): removal k's bar is the actions' deviation with the
+    first k layers of the order dropped."""
+    order, deviation = search["order"], search["deviation"]
+    ax.bar(range(len(order)), deviation, color=DROPPED, gid="search")
+    ax.set_xticks(range(len(order)), [f"{i}*" if i in free else str(i) for i in order], fontsize=7)
+    ax.set_xlim(-0.7, max(len(order), 4) - 0.3)
+    ax.set(xlabel="layer, in the order the search dropped it", ylabel="actions deviation\n(mean sq., normalized)")
+    ax.set_title("Layer search: how far the calibration actions had moved\nonce each layer, and every one left of it, "
+                 "was dropped", fontsize=9)
 
 
 def kept_tokens(image: np.ndarray, grid: int, kept: dict[str, list[int]], stands_for: dict | None = None):

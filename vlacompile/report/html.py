@@ -17,7 +17,10 @@ from . import figures
 LOOK_FOR = {
     "layers": "The red bars, the dropped layers, should be the shortest: a dropped layer as tall as the kept "
               "ones was changing its input, and dropping it costs fidelity. A hatched, starred layer is the "
-              "exception: nothing reads its output, so dropping it costs nothing.",
+              "exception: nothing reads its output, so dropping it costs nothing. With --layer-method actions, "
+              "a second panel shows what decided instead: each bar is how far the calibration actions had "
+              "moved once that layer, and every one left of it, was dropped; a tall red bar in the first panel "
+              "is a layer Eq. 1 would have kept.",
     "tokens": "The outlined patches should cover what the instruction is about; boxes mostly on empty table or "
               "wall mean the relevance scoring missed the task's objects. A number is how many visual tokens a "
               "kept one stands for in later layers' attention: the large ones should sit on plain table or wall.",
@@ -61,7 +64,7 @@ def _table(headers: list[str], rows: list[list]) -> str:
 def plots(data: dict) -> dict:
     """name -> Figure, for the HTML and for anyone who wants the PNGs."""
     out = {"layers": figures.layer_importance(data["layers"]["importance"], data["layers"]["dropped"],
-                                               data["layers"]["free"]),
+                                               data["layers"]["free"], data["layers"].get("search")),
            "dit": figures.dit_similarity(data["dit"]["similarity"], data["dit"]["computing_steps"],
                                          data["dit"]["interval"]),
            "costs": figures.reference_vs_compiled(data["costs"], data["latency"])}
