@@ -1,6 +1,7 @@
 """The closed-loop ablation: rows mean what their names say, and the table is built from runs."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -26,6 +27,9 @@ def test_a_pass_alone_row_switches_on_only_that_pass(name, on):
 
 def test_baseline_rows_differ_from_their_pass_only_in_the_method():
     assert config("random layer drop L22").layers.method == "random"
+    assert config("layer drop L22 by the actions").layers.method == "actions"
+    assert config("all, layers by the actions") == replace(config("all (L22 T56 M0.25 C5)"), layers=replace(
+        config("all (L22 T56 M0.25 C5)").layers, method="actions"))
     assert config("last-layer drop L22").layers.keep == config("layer drop L22").layers.keep == 22
     assert config("FastV tokens T56").tokens.method == "fastv"
     assert config("all, cache interval 10").cache.interval == 10 and config("all, no cache (C1)").cache is None

@@ -19,8 +19,10 @@ def test_the_timed_call_is_the_policys_prediction_for_both_families(tiny):
     np.testing.assert_array_equal(predictor(tiny, sample)(), tiny.predict(sample.load_image(), sample.instruction, seed=0))
 
 
-def test_it_reports_both_times_and_their_ratio(tmp_path):
-    result = CliRunner().invoke(main, ["--model", "pi0-tiny", "--runs", "5", "--calib-cache", str(tmp_path)])
+def test_it_reports_both_times_and_their_ratio(pi0_small_calib):
+    data, cache = pi0_small_calib
+    result = CliRunner().invoke(main, ["--model", "pi0-tiny", "--runs", "5", "--calib-data", str(data),
+                                       "--calib-cache", str(cache)])
     assert result.exit_code == 0, result.output
     assert "reference (PyTorch eager)" in result.output and "speedup" in result.output
-    assert "L12[kv pairing] T128 M0.25[expert 0] C5" in result.output  # pi0's defaults
+    assert "L12[actions, kv pairing] T128 M0.25[expert 0] C5" in result.output  # pi0's defaults

@@ -28,6 +28,8 @@ ROWS: dict[str, dict] = {
     "all, unweighted tokens": {**ALL, "token_weighting": "none"},
     "random layer drop L22": {"layers": 22, "layer_method": "random"},
     "last-layer drop L22": {"layers": 22, "layer_method": "last"},
+    "layer drop L22 by the actions": {"layers": 22, "layer_method": "actions"},  # not the paper's: layer_search.py
+    "all, layers by the actions": {**ALL, "layer_method": "actions"},
     "FastV tokens T56": {"tokens": 56, "token_method": "fastv"},
     "random tokens T56": {"tokens": 56, "token_method": "random"},
     "all, no cache (C1)": {**ALL, "cache_interval": 1},

@@ -74,11 +74,13 @@ def test_eval_runs_pi0_in_closed_loop(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pi0_build(tmp_path_factory):
-    """`vlacompile build --model pi0-tiny` with the family's default flags (fp32, a short check)."""
+def pi0_build(tmp_path_factory, pi0_small_calib):
+    """`vlacompile build --model pi0-tiny` with the family's default flags (fp32, a short check), on a
+    small calibration set: the default layer search runs the model 75 times over its samples."""
     out = tmp_path_factory.mktemp("pi0-build") / "graphs"
+    data, cache = pi0_small_calib
     result = run("build", "--model", "pi0-tiny", "--out", out, "--precision", "fp32", "--samples", 2,
-                 "--latency-runs", 1, "--eval-episodes", 1, "--calib-cache", out.parent / "cache")
+                 "--latency-runs", 1, "--eval-episodes", 1, "--calib-data", data, "--calib-cache", cache)
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -87,7 +89,9 @@ def test_build_on_pi0_exports_validated_graphs_of_the_default_compression(pi0_bu
     out, output = pi0_build
     summary = json.loads((out / "build.json").read_text())
     assert summary["parity"]["passed"] and summary["compile"]["layers"] == {
-        "keep": 12, "method": "importance", "seed": 0, "pairing": "kv"}
+        "keep": 12, "method": "actions", "seed": 0, "pairing": "kv"}
+    layer_drop = summary["passes"][0]["changes"]  # the search's first six drops, the free layer first
+    assert layer_drop["search_order"][0] == 17 and sorted(layer_drop["search_order"]) == layer_drop["dropped_layers"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["family"] == "pi0" and manifest["pipeline"] == ["vision", "prefix", "expert"]
     prefix = manifest["graphs"]["fp32"]["prefix"]["outputs"]
