@@ -60,7 +60,8 @@ train-pi0: $(STAMP)
 	$(TRAIN_PI0) $(POINTED) --starts 0.3 --lr 5e-4 --init train/pi0-2 --first-episode 13000 --steps 1381 --out train/pi0-3
 	$(TRAIN_PI0) $(POINTED) --starts 0.3 --lr 3e-4 --init train/pi0-3 --first-episode 17000 --steps 1800 --out train/pi0-4
 	$(TRAIN_PI0) $(POINTED) --starts 0.3 --lr 2e-4 --init train/pi0-4 --first-episode 21000 --steps 1350 --out train/pi0-5
-	$(TRAIN_PI0) $(POINTED) --starts 0.3 --lr 3e-4 --init train/pi0-5 --first-episode 27200 --steps 1800 \
+	$(TRAIN_PI0) $(POINTED) --starts 0.3 --lr 3e-4 --init train/pi0-5 --first-episode 27200 --steps 1800 --out train/pi0-6
+	$(TRAIN_PI0) $(POINTED) --starts 0.3 --lr 3e-4 --init train/pi0-6 --first-episode 34300 --steps 1800 \
 		--out vlacompile/models/pi0/assets/pi0-tiny
 
 clean:
