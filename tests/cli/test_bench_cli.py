@@ -40,6 +40,18 @@ def test_sweep_gives_a_table_and_a_plot(tmp_path, calibrated):
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_sweep_plot_names_each_point_by_what_varies():
+    """Full names of neighbouring points overlapped in the plot: a point is named by the flags that vary
+    between rows, the rest and the varying flags' notes go to the title."""
+    from vlacompile.sweep import point_labels
+
+    names, shared = point_labels(["L18 T128 M0.25[expert 0] C5", "L15[actions, kv pairing] T128 M0.25[expert 0] C5",
+                                  "L12[actions, kv pairing] T128 M0.25[expert 0] C5"])
+    assert names == ["L18", "L15", "L12"]
+    assert shared == "T128 M0.25[expert 0] C5; where applied, L[actions, kv pairing]"
+    assert point_labels(["L32 T256 M0 C1", "L22 T256 M0 C5"]) == (["L32 C1", "L22 C5"], "T256 M0")
+
+
 def test_bench_rejects_a_bad_list():
     result = run("bench", "--layers", "32,x")
     assert result.exit_code == 2 and "give integers separated by commas" in result.output
