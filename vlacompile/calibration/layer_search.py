@@ -15,8 +15,9 @@ dropping d, so one search serves every --layers down to its depth; calibration s
 pairing and continues it when a build asks for more.
 
 Cost: dropping d of n layers takes n + (n-1) + ... + (n-d+1) runs of the candidate model over the
-search samples, each on a fresh copy (a family's keep_layers rewrites in place). The samples are an
-even spread of SEARCH_SAMPLES of the calibration set.
+search samples, each on a copy of the module tree that shares the weights (a family's keep_layers
+rewrites the tree in place, never a weight). The samples are an even spread of SEARCH_SAMPLES of the
+calibration set.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ..passes.family import target_of
-from ..passes.record import fresh_copy
+from ..passes.record import structure_copy
 
 SEARCH_SAMPLES = 16
 CRITERION = "mean squared difference of normalized actions from the reference's, greedy backward elimination"
@@ -55,7 +56,7 @@ class _Judge:
         return torch.stack(outs).double()
 
     def deviation(self, dropped: list[int]) -> float:
-        model = fresh_copy(self.policy.model)
+        model = structure_copy(self.policy.model)
         target_of(model).keep_layers([i for i in range(self.n) if i not in dropped], self.pairing)
         return (self._actions(model) - self.reference).pow(2).mean().item()
 

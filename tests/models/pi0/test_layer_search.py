@@ -95,3 +95,29 @@ def test_pi0_chooses_its_layers_by_the_actions_and_cogact_by_eq1_unless_told():
     assert config_for(resolve_config("pi0-tiny"), **flags).layers.method == "actions"
     assert config_for(resolve_config("cogact-tiny"), **flags).layers.method == "importance"
     assert config_for(resolve_config("pi0-tiny"), layer_method="importance", **flags).layers.method == "importance"
+
+
+@pytest.mark.parametrize("family, pairing", [("pi0", "kv"), ("pi0", "drop"), ("cogact", "drop")])
+def test_a_search_candidate_shares_the_weights_and_leaves_the_model_whole(pi0_tiny, tiny, family, pairing):
+    """The search's candidates are module-tree copies (passes/record.structure_copy): a candidate
+    computes what a deep copy with the same layers dropped computes, holds no weight of its own, and
+    the policy's model keeps every layer and its outputs."""
+    from vlacompile.models import export_declaration
+    from vlacompile.passes.family import target_of
+    from vlacompile.passes.record import structure_copy
+
+    policy = pi0_tiny if family == "pi0" else tiny
+    sample = split_heldout(load_calib(CALIB))[0][0].loaded()
+    outputs = export_declaration(policy).fidelity_outputs
+    before = outputs(policy, policy.model, sample, policy.noise(0))[1]
+    n = len(target_of(policy.model).layers())
+    kept = [i for i in range(n) if i not in (2, 5)]
+    candidate, deep = structure_copy(policy.model), copy.deepcopy(policy.model)
+    for model in (candidate, deep):
+        target_of(model).keep_layers(kept, pairing)
+    weights = {p.data_ptr() for p in [*policy.model.parameters(), *policy.model.buffers()]}
+    assert {p.data_ptr() for p in [*candidate.parameters(), *candidate.buffers()]} <= weights
+    assert torch.equal(outputs(policy, candidate, sample, policy.noise(0))[1],
+                       outputs(policy, deep, sample, policy.noise(0))[1])
+    assert len(target_of(policy.model).layers()) == n
+    assert torch.equal(outputs(policy, policy.model, sample, policy.noise(0))[1], before)
