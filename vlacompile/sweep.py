@@ -9,6 +9,7 @@ success need it as loaded).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -78,8 +79,6 @@ def point_labels(configs: list[str]) -> tuple[list[str], str]:
     """(each config's varying flags without their bracketed notes, what every point shares): the sweep
     plot names a point "L15", not "L15[actions, kv pairing] T128 M0.25[expert 0] C5", whose neighbours'
     full names overlap it. The shared flags and the varying flags' notes go to the title."""
-    import re
-
     parts = [re.findall(r"[LTMC][^\s\[]*(?:\[[^\]]*\])?", c) for c in configs]
     varying = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
     labels = [" ".join(p[i].split("[")[0] for i in varying) or c for p, c in zip(parts, configs)]
@@ -101,9 +100,10 @@ def plot(rows: list[dict], path: Path) -> Path:
     metric = "success" if all(r.get("success") is not None for r in rows) else "action_cosine"
     ax.scatter([r["speedup"] for r in rows], [r[metric] for r in rows], color="#2b6cb0")
     names, shared = point_labels([r["config"] for r in rows])
-    for k, (r, name) in enumerate(sorted(zip(rows, names), key=lambda x: x[0]["speedup"])):  # alternate above /
-        ax.annotate(name, (r["speedup"], r[metric]), fontsize=7, xytext=(4, 6 if k % 2 else -11),  # below:
-                    textcoords="offset points")  # neighbours overlap
+    # labels alternate above / below in speed order: neighbours overlap
+    for k, (r, name) in enumerate(sorted(zip(rows, names), key=lambda x: x[0]["speedup"])):
+        ax.annotate(name, (r["speedup"], r[metric]), fontsize=7, xytext=(4, 6 if k % 2 else -11),
+                    textcoords="offset points")
     ylabel = "closed-loop success (held-out episodes)" if metric == "success" else "action cosine vs reference (held out)"
     ax.set(xlabel="end-to-end speedup over the eager reference (p50)", ylabel=ylabel)
     ax.set_title("Speed / fidelity (L: LLM layers, T: visual tokens, M: MLP sparsity, C: cache interval)"
