@@ -65,9 +65,9 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
           mistakes, starts, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
-    This is how the embedded models were made: `make train-default` runs the ten `train` commands
-    that made the default and `make train-pi0` the four that made pi0-tiny (each model's
-    training.json nests every stage's record).
+    This is how the embedded models were made: `make train-default` and `make train-pi0` run, in
+    order, the `train` commands that made the default and pi0-tiny (each model's training.json
+    nests every stage's record).
     """
     import torch
 
