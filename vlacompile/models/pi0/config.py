@@ -91,5 +91,9 @@ PRESETS: dict[str, Pi0Config] = {
         seed=20241031,
     ),
 }
+# pi0-tiny with its action expert twice as wide: does the expert's width limit pi0-tiny's success?
+# widen.py grows a trained pi0-tiny into it.
+PRESETS["pi0-tiny-wide"] = replace(PRESETS["pi0-tiny"], name="pi0-tiny-wide",
+                                   expert=replace(PRESETS["pi0-tiny"].expert, width=64, mlp=256))
 
 DEFAULT_PRESET = "pi0-tiny"
