@@ -137,7 +137,8 @@ def training_recipe(preset: str):
     from . import pi0
     from .cogact.config import PRESETS as COGACT
 
-    small = [n for n, p in COGACT.items() if p.llm.hidden <= 512] + ["pi0-tiny"]
+    small = [n for n, p in COGACT.items() if p.llm.hidden <= 512] + [n for n, p in pi0.PRESETS.items()
+                                                                      if p.vlm.width <= 512]
     if preset not in small:
         raise UserError(f"--preset {preset!r}: training here is for small presets ({', '.join(small)})")
     if preset in pi0.PRESETS:
