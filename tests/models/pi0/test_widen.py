@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -12,12 +10,11 @@ def _velocities(policy, inputs, state: dict, ts=(1.0, 0.55, 0.1)):
     """The velocities of `policy`'s model holding `state`, and of its widened copy, at times `ts`."""
     from vlacompile.models.pi0.build import from_state
     from vlacompile.models.pi0.config import PRESETS
-    from vlacompile.models.pi0.widen import widen_state
+    from vlacompile.models.pi0.widen import widened
 
     old = policy.model.cfg
-    new = replace(PRESETS["pi0-tiny-wide"], cameras=old.cameras, horizon=old.horizon, prompt_len=old.prompt_len,
-                  flow=old.flow)
-    narrow, wide = from_state(old, state), from_state(new, widen_state(state, old, new))
+    narrow = from_state(old, state)
+    wide = widened(narrow, PRESETS["pi0-tiny-wide"])
     assert wide.expert.norm.weight.shape[0] == 2 * narrow.expert.norm.weight.shape[0]
     x = torch.randn(1, old.horizon, old.max_action_dim, generator=torch.Generator().manual_seed(0))
     prefix = inputs["pixels"], inputs["image_valid"], inputs["ids"], inputs["ids_valid"]
@@ -53,3 +50,23 @@ def test_widening_into_another_model_is_refused(pi0_tiny):
 
     with pytest.raises(ValueError, match="is not pi0-tiny with a wider expert"):
         widen_state(pi0_tiny.model.state_dict(), PRESETS["pi0-tiny"], PRESETS["pi0-base"])
+
+
+def test_training_the_wide_preset_from_a_pi0_tiny_folder_grows_it(pi0_tiny, pi0_folder, tmp_path):
+    """`vlacompile train --preset pi0-tiny-wide --init <a pi0-tiny folder>` starts from the widened
+    model; the narrow preset refuses a wide folder in one line."""
+    from vlacompile.errors import UserError
+    from vlacompile.models import training_recipe
+    from vlacompile.models.pi0.checkpoint import load_folder, save_folder
+    from vlacompile.models.pi0.config import PRESETS
+    from vlacompile.models.pi0.policy import Pi0Policy
+    from vlacompile.models.pi0.widen import widened
+
+    wide = training_recipe("pi0-tiny-wide").trained_model(pi0_folder)
+    expected = widened(load_folder(pi0_folder).model, PRESETS["pi0-tiny-wide"]).state_dict()
+    assert wide.cfg.name == "pi0-tiny-wide" and wide.training
+    assert all(torch.allclose(v, expected[k], atol=1e-6) for k, v in wide.state_dict().items())
+    p = pi0_tiny
+    folder = save_folder(Pi0Policy(wide.eval(), p.tokenizer, p.statistics, "wide", p.cameras), tmp_path / "wide")
+    with pytest.raises(UserError, match="a pi0-tiny-wide model; pi0-tiny trains from pi0-tiny or a narrower"):
+        training_recipe("pi0-tiny").trained_model(folder)

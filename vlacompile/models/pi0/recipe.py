@@ -107,10 +107,20 @@ class Pi0Recipe:
         return from_state(self.preset, synthesize_state(state_shapes(self.preset.name), seed), "initialization").train()
 
     def trained_model(self, folder: Path):
-        """A model `vlacompile train` wrote (LeRobot's layout), to train further."""
+        """A model `vlacompile train` wrote (LeRobot's layout), to train further; one of a preset with a
+        narrower action expert is grown into this one (widen.py)."""
+        from ...errors import UserError
         from .checkpoint import load_folder
+        from .widen import widened
 
-        return load_folder(folder, self.preset.name).model.train()
+        model = load_folder(folder).model
+        if model.cfg.name != self.preset.name:
+            try:
+                model = widened(model, self.preset)
+            except ValueError as e:
+                raise UserError(f"--init {folder}: a {model.cfg.name} model; {self.preset.name} trains from "
+                                f"{self.preset.name} or a narrower-expert version of it ({e})") from None
+        return model.train()
 
     def statistics(self, stats: dict):
         from ...sim.demos import STATISTICS_KEY

@@ -14,8 +14,9 @@ zero, so that what the old channels compute is unchanged, and training grows the
   that factor to give the old channels the values they had.
 - The time embedding's width is the expert's, and pi0's periods are spaced by the width
   (sampler.time_embedding), so the new periods are not a superset of the old ones. action_time_mlp_in's
-  time columns are fitted by least squares so that, over t in [0, 1], the old rows read the new
-  embedding as they read the old one. This is the one step that is not exact.
+  time columns are fitted by (ridge) least squares so that, over t in [0, 1], the old rows read the new
+  embedding as they read the old one. This is the one step that is not exact: on the shipped
+  pi0-tiny the fit's relative RMS error is 2.7% and the velocity keeps a cosine above 0.9999.
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ from .sampler import time_embedding
 
 EXPERT = "paligemma_with_expert.gemma_expert.model."
 FIT_POINTS = 40_001  # t grid for the time-column fit: 160 points per cycle of the shortest period (4e-3)
+RIDGE = 1e-6  # per point
+
+
+def widened(model, preset: Pi0Config):
+    """`model` (a Pi0) grown into `preset`, which must differ from its preset in the expert's widths only;
+    what its checkpoint's config set (cameras, horizon, prompt length, flow) carries over."""
+    from dataclasses import replace
+
+    from .build import from_state
+
+    old = model.cfg
+    new = replace(preset, cameras=old.cameras, horizon=old.horizon, prompt_len=old.prompt_len, flow=old.flow)
+    return from_state(new, widen_state(model.state_dict(), old, new), f"{old.name} widened")
 
 
 def widen_state(state: dict[str, torch.Tensor], old: Pi0Config, new: Pi0Config, seed: int = 0) -> dict:
@@ -92,12 +106,15 @@ def _widen(key: str, t: torch.Tensor, w0: int, w1: int, m0: int, m1: int, g) -> 
 
 
 def _fit_time(weight: torch.Tensor, old: Pi0Config, new: Pi0Config) -> torch.Tensor:
-    """[rows, w1]: least-squares weights on the new time embedding reproducing `weight` [rows, w0] on
-    the old one over t in [0, 1]."""
+    """[rows, w1]: ridge least-squares weights on the new time embedding reproducing `weight` [rows, w0]
+    on the old one over t in [0, 1]. The slow periods (up to 4) are nearly collinear over [0, 1]
+    (condition number ~1e8): plain least squares answers with cancelling weights of 1e4-1e5, which
+    float32 cannot carry; the ridge keeps them near the old weights' size for 0.2 points more error
+    (relative RMS 2.7% against 2.5% on the shipped pi0-tiny)."""
     t = torch.linspace(0.0, 1.0, FIT_POINTS)
     f = old.flow
     e0 = time_embedding(t, old.expert.width, f.min_period, f.max_period).double()
     e1 = time_embedding(t, new.expert.width, f.min_period, f.max_period).double()
     target = e0 @ weight.double().T  # [N, rows]
-    solution = torch.linalg.lstsq(e1, target).solution  # [w1, rows]
-    return solution.T.to(weight.dtype)
+    gram = e1.T @ e1 + RIDGE * len(t) * torch.eye(e1.shape[1], dtype=torch.float64)
+    return torch.linalg.solve(gram, e1.T @ target).T.to(weight.dtype)
