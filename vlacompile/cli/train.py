@@ -9,7 +9,8 @@ import click
 @click.command()
 @click.option("--preset", default="cogact-tiny", show_default=True,
               help="The preset trained from scratch (its dimensions; small presets only): cogact-tiny "
-                   "(CogACT's diffusion objective) or pi0-tiny (flow matching).")
+                   "(CogACT's diffusion objective), pi0-tiny (flow matching) or pi0-tiny-wide (pi0-tiny with "
+                   "a 64-wide expert; from a pi0-tiny --init it grows that model).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps (default: the shipped run's).")
 @click.option("--vision-steps", type=click.IntRange(0), default=None,
               help="Steps of the vision stage before the action objective (default: the recipe's; 0 skips it).")
@@ -56,7 +57,8 @@ import click
                    "speed of its first steps, and recorded in training.json.")
 @click.option("--init", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Train further a model `vlacompile train` wrote (that folder) instead of starting from scratch; "
-                   "its record is kept in the new one.")
+                   "its record is kept in the new one. A pi0 folder with a narrower expert than --preset's is "
+                   "grown into it first (models/pi0/widen.py).")
 @click.option("--first-episode", type=click.IntRange(0, 49_999), default=0, show_default=True,
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,

@@ -35,9 +35,12 @@ def _builtin_policy(name: str, random_weights: bool = False):
 
         if random_weights:
             return pi0_synthetic(name)
-        if name != "pi0-tiny":
+        if name == "pi0-base":
             raise UserError(f"{name} has released dimensions and no embedded weights; pass a LeRobot pi0 folder "
                             "with --model PATH")
+        if name != "pi0-tiny":
+            raise UserError(f"{name} has no embedded weights; pass a folder `vlacompile train --preset {name}` "
+                            "wrote with --model PATH, or add --random-weights")
         return pi0_embedded.embedded_policy()
     from .cogact.embedded import embedded_policy, synthetic_policy
 
