@@ -34,9 +34,9 @@ def test_the_widened_expert_computes_the_same_velocity_where_widening_is_exact(p
         assert (v1 - v0).abs().max() < 1e-4 * v0.abs().max()
 
 
-def test_the_shipped_pi0_tiny_widens_to_the_same_actions(pi0_inputs):
-    """On the trained model, whose time columns weigh the slow periods, the least-squares fit of the
-    new time embedding's columns keeps the velocity to a cosine of 0.9999."""
+def test_the_shipped_pi0_tiny_widens_to_the_same_velocity(pi0_inputs):
+    """On the trained model the ridge least-squares fit of the new time embedding's columns keeps the
+    velocity to a cosine of 0.9999 (the synthetic draw's random time columns fit far worse: 0.84-0.93)."""
     from vlacompile.models.pi0.embedded import embedded_policy
 
     policy = embedded_policy()

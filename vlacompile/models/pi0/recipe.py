@@ -117,9 +117,9 @@ class Pi0Recipe:
         if model.cfg.name != self.preset.name:
             try:
                 model = widened(model, self.preset)
-            except ValueError as e:
+            except ValueError:
                 raise UserError(f"--init {folder}: a {model.cfg.name} model; {self.preset.name} trains from "
-                                f"{self.preset.name} or a narrower-expert version of it ({e})") from None
+                                f"{self.preset.name} or a narrower-expert version of it") from None
         return model.train()
 
     def statistics(self, stats: dict):

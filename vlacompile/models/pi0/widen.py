@@ -10,7 +10,7 @@ zero, so that what the old channels compute is unchanged, and training grows the
 - New hidden units (MLP, the action-time MLP, action_in_proj's extra outputs) get random producer
   rows and zero consumer columns, for the same two reasons.
 - RMSNorm divides by the root mean square over the width: with W_new / W_old times as many channels,
-  half of them zero, it shrinks by sqrt(W_old / W_new), so every expert norm's (1 + w) is scaled by
+  the new ones zero, it shrinks by sqrt(W_old / W_new), so every expert norm's (1 + w) is scaled by
   that factor to give the old channels the values they had.
 - The time embedding's width is the expert's, and pi0's periods are spaced by the width
   (sampler.time_embedding), so the new periods are not a superset of the old ones. action_time_mlp_in's
