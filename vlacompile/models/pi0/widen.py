@@ -22,6 +22,7 @@ zero, so that what the old channels compute is unchanged, and training grows the
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 
@@ -31,13 +32,12 @@ from .sampler import time_embedding
 EXPERT = "paligemma_with_expert.gemma_expert.model."
 FIT_POINTS = 40_001  # t grid for the time-column fit: 160 points per cycle of the shortest period (4e-3)
 RIDGE = 1e-6  # per point
+_SUFFIX = {"state_proj", "action_in_proj", "action_time_mlp_in", "action_time_mlp_out", "action_out_proj"}
 
 
 def widened(model, preset: Pi0Config):
     """`model` (a Pi0) grown into `preset`, which must differ from its preset in the expert's widths only;
     what its checkpoint's config set (cameras, horizon, prompt length, flow) carries over."""
-    from dataclasses import replace
-
     from .build import from_state
 
     old = model.cfg
@@ -61,12 +61,7 @@ def widen_state(state: dict[str, torch.Tensor], old: Pi0Config, new: Pi0Config, 
     return out
 
 
-_SUFFIX = {"state_proj", "action_in_proj", "action_time_mlp_in", "action_time_mlp_out", "action_out_proj"}
-
-
 def _check(old: Pi0Config, new: Pi0Config) -> None:
-    from dataclasses import replace
-
     same = replace(new, name=old.name, seed=old.seed, expert=replace(new.expert, width=old.expert.width,
                                                                     mlp=old.expert.mlp))
     if same != old or new.expert.width < old.expert.width or new.expert.mlp < old.expert.mlp:
