@@ -14,8 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
+from .passes.condition_map import ConditionMapConfig
+
 # name -> the compile flags of that row; flags not given are off. The defaults of `build` are
-# L22 T56 M0.25 C5 ("all").
+# L22 T56 M0.25 C5 ("all") with the condition map.
 ALL = {"layers": 22, "tokens": 56, "mlp_sparsity": 0.25, "cache_interval": 5}
 ROWS: dict[str, dict] = {
     "reference": {},
@@ -25,6 +27,7 @@ ROWS: dict[str, dict] = {
     "token selection T56, unweighted": {"tokens": 56, "token_weighting": "none"},
     "cache interval 5": {"cache_interval": 5},
     "all (L22 T56 M0.25 C5)": ALL,
+    "all + condition map (build's default)": {**ALL, "condition": ConditionMapConfig()},  # not the paper's
     "all, unweighted tokens": {**ALL, "token_weighting": "none"},
     "random layer drop L22": {"layers": 22, "layer_method": "random"},
     "last-layer drop L22": {"layers": 22, "layer_method": "last"},

@@ -14,7 +14,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 MODULES = ("vision", "llm", "action_head")
-MODULE_PARTS = {"vision": ("vision_backbone", "projector"), "llm": ("llm_backbone",), "action_head": ("action_model",)}
+MODULE_PARTS = {"vision": ("vision_backbone", "projector"), "llm": ("llm_backbone", "condition_map"),
+                "action_head": ("action_model",)}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ def count_flops(fn, *args) -> tuple[int, object]:
 
 
 def _params(model, module: str) -> int:
-    return sum(p.numel() for part in MODULE_PARTS[module] for p in getattr(model, part).parameters())
+    parts = [getattr(model, part) for part in MODULE_PARTS[module]]
+    return sum(p.numel() for part in parts if part is not None for p in part.parameters())
 
 
 def module_costs(model) -> list[ModuleCost]:
@@ -73,4 +75,9 @@ def before_after(cfg, config) -> tuple[list[ModuleCost], list[ModuleCost]]:
 
         costs = module_costs
     reference = build_meta(cfg)
-    return costs(reference), costs(compress(reference, config)[0])
+    compressed = compress(reference, config)[0]
+    if config.condition is not None:  # fitted on data later; its shape is known now
+        from .passes.condition_map import install_shape
+
+        install_shape(compressed)
+    return costs(reference), costs(compressed)

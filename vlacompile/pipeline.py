@@ -59,17 +59,65 @@ class Compiled:
                                 "samples": meta["samples"], "select_layer": meta["select_layer"]}}
 
 
+def map_data(policy, cfg, calib_dir) -> str:
+    """--condition-map-data resolved: "benchmark" or a folder. auto: the benchmark for a model trained on
+    it (its dataset statistics are the benchmark's demonstrations'), else the calibration data."""
+    from .sim.demos import STATISTICS_KEY
+
+    if cfg.data != "auto":
+        return cfg.data
+    return "benchmark" if STATISTICS_KEY in getattr(policy, "statistics", {}) else str(calib_dir)
+
+
+_FITS: dict = {}  # (policy, data, episodes) -> ConditionFit: a sweep fits one map per configuration
+
+
+def condition_fit(policy, cfg, calib_dir, progress=True):
+    """The condition map's fit set with the reference model's vectors (computed once per policy and data)."""
+    from functools import partial
+
+    from .models import export_declaration
+    from .passes.condition_map import ConditionFit, vectors
+
+    data = map_data(policy, cfg, calib_dir)
+    key = (id(policy.model), data, cfg.episodes)
+    if key not in _FITS:
+        if data == "benchmark":
+            from .sim.calib_set import EPISODES, benchmark_frames
+
+            samples = benchmark_frames(cfg.episodes, progress=progress)
+            source = (f"{len(samples)} frames of {cfg.episodes} benchmark episodes (calibration seeds, episodes "
+                      f"{EPISODES}-{EPISODES + cfg.episodes - 1})")
+        else:
+            samples = load_calib(data)
+            source = f"{len(samples)} samples of {data}"
+        fit_set, heldout = split_heldout(samples, where=f"--condition-map-data {data}")
+        fit = ConditionFit(fit_set, heldout, partial(export_declaration(policy).condition_inputs, policy), source)
+        target = target_of(policy.model)
+        fit.reference = {"fit": vectors(target, fit_set, fit.encode, progress, "condition map: reference"),
+                         "heldout": vectors(target, heldout, fit.encode, progress, "condition map: reference, held out")}
+        _FITS.clear()  # one fit set at a time: it holds its frames
+        _FITS[key] = fit
+    return _FITS[key]
+
+
 def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAULT_DIR, stored=None,
             select_layer: int | None = None, progress=True, force=False) -> Compiled:
-    """Calibrate (or reuse) and apply every enabled pass of `config`."""
-    from .passes import compress
+    """Calibrate (or reuse) and apply every enabled pass of `config`; the condition map last."""
+    from .passes import compress, condition_map
 
     if config.tokens is not None:  # a refused weighting fails before minutes of calibration, not after
         resolve_weighting(config.tokens.weighting, target_of(policy.model))
+    if config.condition is not None:
+        condition_map.check(policy.model, config.condition)
     if select_layer is None:
         select_layer = config.tokens.layer if config.tokens is not None else 2
     calib, reused, heldout = calibrate(policy, calib_dir, cache_dir, stored, select_layer, progress, force)
     calib_set = split_heldout(load_calib(calib_dir), where=calib_dir)[0]
     search_layers(policy, config, calib, calib_set, progress, persist=stored is None)
     model, records = compress(policy.model, config, calib)
+    if config.condition is not None:
+        fit = condition_fit(policy, config.condition, calib_dir, progress)
+        model, record = condition_map.apply(model, config.condition, fit, progress)
+        records.append(record)
     return Compiled(policy, model, config, records, calib, reused, heldout, calib_set, Path(calib_dir))

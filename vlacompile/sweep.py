@@ -21,7 +21,7 @@ def label(config, model_cfg) -> str:
     """"L22 T56 M0.25 C5": LLM layers, visual tokens, MLP sparsity, cache interval; a baseline method
     or pi0's K/V pairing in brackets ("L22[random]", "L12[kv pairing]", "T56[fastv]"), and
     "[unweighted]" for tokens selected without proportional attention when asked for explicitly, and
-    "M0.25[expert 0]" where pi0's expert MLPs have their own sparsity."""
+    "M0.25[expert 0]" where pi0's expert MLPs have their own sparsity; " +map" with the condition map."""
     from .models import compile_counts
 
     n_layers, n_tokens = compile_counts(model_cfg)
@@ -39,7 +39,7 @@ def label(config, model_cfg) -> str:
     tm = f"[{', '.join(token_notes)}]" if token_notes else ""
     head = config.mlp.head_sparsity if config.mlp else None
     mm = f"[expert {head:g}]" if head is not None else ""
-    return f"L{layers}{lm} T{tokens}{tm} M{mlp:g}{mm} C{cache}"
+    return f"L{layers}{lm} T{tokens}{tm} M{mlp:g}{mm} C{cache}" + (" +map" if config.condition else "")
 
 
 def _success(policy, cfg: BenchConfig) -> float | None:

@@ -24,15 +24,23 @@ def test_build_runs_every_step_and_summarizes(tmp_path, calibrated):
     out = tmp_path / "graphs"
     cache = calibrated[0].path.parent  # the session's calibration: a re-run reuses it
     result = run("build", "--layers", 22, "--tokens", 56, "--out", out, "--cache-dir", cache, "--calib", CALIB,
-                 "--samples", 2, "--latency-runs", 2, "--eval-episodes", 2)
+                 "--samples", 2, "--latency-runs", 2, "--eval-episodes", 2, "--condition-map-episodes", 10)
     assert result.exit_code == 0, result.output
     assert "calibration: reused" in result.output
+    assert "L22 T56 M0.25 C5 +map" in result.output and "condition map" in result.output
     assert "engines: skipped: TensorRT is not installed" in result.output
     for row in ("params", "FLOPs per predict", "latency p50", "parity vs PyTorch", "fidelity (held out)",
                 "closed-loop success (2 episodes)"):
         assert row in result.output
     summary = json.loads((out / "build.json").read_text())
     assert summary["parity"]["passed"] and len(summary["parity"]["graphs"]) == 6
+    record = summary["passes"][-1]  # the map, fitted on 8 benchmark episodes, chosen on 2, is in the llm graph
+    assert record["name"] == "condition_map" and record["changes"]["fit_samples"] == 32
+    assert record["changes"]["installed"]  # on 32 frames only with the largest ridge (0.1): near the identity
+    import onnx
+
+    nodes = {n.name: n.op_type for n in onnx.load(out / "llm.fp32.onnx").graph.node}
+    assert [op for name, op in nodes.items() if "condition_map" in name] == ["Gemm"]  # float32: no Casts
     assert set(summary["latency"]) == {"reference (PyTorch eager)", "compiled fp32 (ONNX Runtime)",
                                        "compiled fp16 (ONNX Runtime)"}
     assert summary["costs"]["compressed"][1]["params"] < summary["costs"]["reference"][1]["params"]

@@ -15,12 +15,16 @@ def run(*args):
 
 
 def test_info_reproduces_the_published_parameter_reduction():
-    data = json.loads(run("info", "--model", "cogact-base", "--json").output)
+    data = json.loads(run("info", "--model", "cogact-base", "--json", "--no-condition-map").output)
     # EfficientVLA on CogACT-Base: 7.63 B -> 4.86 B parameters, FLOPs to 28.9 %.
     assert round(data["total"]["params"] / 1e9, 2) == 7.63
     assert round(data["compressed"]["total"]["params"] / 1e9, 2) == 4.86
     assert 0.27 < data["compressed"]["total"]["flops"] / data["total"]["flops"] < 0.31
     assert data["compressed"]["modules"]["vision"] == data["modules"]["vision"]
+    # the condition map (on by default) adds one 4096 x 4096 Gemm and its bias to the llm graph
+    mapped = json.loads(run("info", "--model", "cogact-base", "--json").output)["compressed"]["modules"]["llm"]
+    assert mapped["params"] - data["compressed"]["modules"]["llm"]["params"] == 4096 * 4097
+    assert mapped["flops"] - data["compressed"]["modules"]["llm"]["flops"] == 2 * 4096 * 4096
 
 
 def test_info_with_every_pass_off_is_the_reference():
@@ -31,7 +35,8 @@ def test_info_with_every_pass_off_is_the_reference():
 
 def test_fidelity_writes_a_report(tmp_path, calibrated):
     out = tmp_path / "fid.json"
-    result = run("fidelity", "--calibration", str(calibrated[0].path), "--calib", str(CALIB), "--out", str(out))
+    result = run("fidelity", "--no-condition-map", "--calibration", str(calibrated[0].path), "--calib", str(CALIB),
+                 "--out", str(out))
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["samples"] == 12 and 0 < report["cognition_cosine"] <= 1  # 3 of 15 episodes held out, 4 frames each
@@ -95,7 +100,7 @@ def test_calibrate_rejects_a_bad_select_layer_before_writing(tmp_path):
 
 def test_fidelity_creates_the_report_folder(tmp_path, calibrated):
     out = tmp_path / "reports" / "tiny" / "fid.json"
-    result = run("fidelity", "--calibration", str(calibrated[0].path), "--out", str(out))
+    result = run("fidelity", "--no-condition-map", "--calibration", str(calibrated[0].path), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["samples"] == 12  # 3 of 15 episodes held out
     assert [p.name for p in out.parent.iterdir()] == ["fid.json"]

@@ -49,7 +49,7 @@ def test_fp8_on_onnx_runtime_is_refused(tmp_path):
 def test_a_recipe_naming_a_missing_module_or_group_is_refused(tmp_path, calibrated):
     recipe, out = tmp_path / "recipe.json", tmp_path / "graphs"
     recipe.write_text(json.dumps({"quantize": ["llm_mlp"], "keep_float": ["llm_backbone.llm.model.layers.40.mlp"]}))
-    result = run("export", "--precision", "int8", "--quant-recipe", recipe, "--out", out,
+    result = run("export", "--no-condition-map", "--precision", "int8", "--quant-recipe", recipe, "--out", out,
                  "--calib-cache", calibrated[0].path.parent)
     _one_line_exit_2(result, "keep_float names 'llm_backbone.llm.model.layers.40.mlp', which is no module of the "
                              "rewritten model")
@@ -81,7 +81,7 @@ def test_bench_times_int8_against_fp32_in_one_run_with_graph_sizes(tmp_path, cal
     out = tmp_path / "bench"
     # every group quantized: what bench times is the recipe it is given (the measured one is the
     # build's, tested with the int8_graphs fixture); percentile, the default method, calibrates
-    result = run("bench", "--precision", "fp32,int8", "--runs", 2, "--warmup", 0, "--out", out,
+    result = run("bench", "--no-condition-map", "--precision", "fp32,int8", "--runs", 2, "--warmup", 0, "--out", out,
                  "--calib-cache", calibrated[0].path.parent, "--quant-recipe", "all")
     assert result.exit_code == 0, result.output
     data = json.loads((out / "bench.json").read_text())

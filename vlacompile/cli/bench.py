@@ -8,6 +8,7 @@ from ..errors import UserError
 from ..fsutil import check_can_create
 from ..passes.token_select import METHODS, WEIGHTINGS
 from .calib_options import calib_options
+from .compile_options import condition_options
 from .export_options import quant_options
 from .options import model_option, preset_option, table
 
@@ -66,6 +67,7 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
                    "proportional where the family supports it.")
 @click.option("--select-layer", type=int, default=2, show_default=True,
               help="Tokens are selected before this LLM layer, scored by the attention of the one before.")
+@condition_options
 @calib_options
 @click.option("--backend", type=click.Choice(["onnxruntime", "tensorrt", "torch"]), default="onnxruntime",
               show_default=True, help="What runs the compiled model (torch: PyTorch, compiled, on --device).")
@@ -90,7 +92,7 @@ def check_backend(backend: str, precisions: tuple[str, ...], device: str, cuda: 
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="bench", show_default=True,
               help="Folder for bench.json and bench.md (a sweep: sweep.json, sweep.md, sweep.png).")
 def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, expert_mlp_sparsity, token_method,
-          token_weighting, select_layer,
+          token_weighting, select_layer, condition_map, condition_map_data, condition_map_episodes,
           calib_dir, stored, cache_dir, backend, precision, device, no_compile, engines, random_weights, eval_episodes,
           runs, warmup, quant_method, quant_recipe, out):
     """Latency per module and end to end, reference against compiled, with params, FLOPs and memory.
@@ -121,7 +123,8 @@ def bench(model, preset, layers, tokens, cache_interval, mlp_sparsity, expert_ml
                       eval_episodes=eval_episodes, quant=quant)
     configs = [config_for(policy.cfg, n, t, mlp_sparsity=mlp_sparsity, expert_mlp_sparsity=expert_mlp_sparsity,
                           cache_interval=c, token_method=token_method,
-                          token_weighting=token_weighting, select_layer=select_layer)
+                          token_weighting=token_weighting, select_layer=select_layer, condition_map=condition_map,
+                          condition_map_data=condition_map_data, condition_map_episodes=condition_map_episodes)
                for n in layers for t in tokens for c in cache_interval]
     if len(configs) > 1:
         files = run_sweep(policy, configs, cfg, calib_dir, cache_dir, stored, select_layer, out, log=click.echo)

@@ -48,7 +48,7 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
                      EngineConfig(workspace_mb=workspace_mb, opt_level=opt_level, timing_cache=timing_cache), force,
                      eval_episodes)
     click.echo(f"build {policy.source}: {label(config, policy.cfg)} (LLM layers, visual tokens, MLP sparsity, "
-               "cache interval)")
+               "cache interval; +map: the condition map)")
     if "bf16" in export.precisions and backend == "onnxruntime":
         click.echo("note: bf16 graphs are exported but not checked or timed here (ONNX Runtime has no CPU bf16 "
                    "kernels); check them on the device with `vlacompile validate --backend tensorrt`")
@@ -87,6 +87,12 @@ def summary_table(s: dict) -> str:
                                     f"cosine {fid['cognition_cosine']:.4f}, actions cosine "
                                     f"{fid['actions']['overall']['cosine']:.4f}"],
     ]
+    record = next((p for p in s.get("passes", []) if p["name"] == "condition_map"), None)
+    if record is not None:
+        ch = record["changes"]
+        rows.insert(4, ["condition map", "", f"fitted on {ch['fit_samples']} frames; held-out cognition cosine "
+                        f"{ch['heldout_cosine']['before']:.4f} -> {ch['heldout_cosine']['after']:.4f}"
+                        if ch["installed"] else "not installed: no gain on held-out frames"])
     loop = s.get("closed_loop")
     if loop:
         rates = success_rates(loop)

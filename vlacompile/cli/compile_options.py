@@ -48,6 +48,24 @@ def compile_options(fn):
         click.option("--baseline-seed", "select_seed", type=int, default=0, show_default=True,
                      help="Seed of the random baselines (--layer-method random, --token-method random)."),
     ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(options), condition_options(fn))
+
+
+def condition_options(fn):
+    """--condition-map and its data (compile_options, and bench's own flags)."""
+    options = [
+        click.option("--condition-map/--no-condition-map", default=None,
+                     help="Fit an affine map from the compressed model's cognition feature to the reference's, after "
+                          "the other passes, and put it in the llm graph [default: on for CogACT, whose action head "
+                          "reads that one vector; pi0 has none]. cogact-tiny: 55% -> 70% closed-loop success "
+                          "(docs/BENCHMARKS.md)."),
+        click.option("--condition-map-data", default="auto", show_default=True,
+                     help="Frames the map is fitted on: benchmark (episodes of the closed-loop benchmark's calibration "
+                          "seeds, after calib_data's), or a calibration folder (its last 20% of episodes choose the "
+                          "ridge). auto: benchmark for a model trained on the benchmark, else --calib-data."),
+        click.option("--condition-map-episodes", type=int, default=400, show_default=True,
+                     help="Benchmark episodes (4 frames each) the map is fitted on and chosen with."),
+    ]
     return functools.reduce(lambda f, opt: opt(f), reversed(options), fn)
 
 
@@ -71,8 +89,28 @@ DEFAULT_LAYER_METHOD = {"cogact": "importance", "pi0": "actions"}
 DEFAULT_EXPERT_MLP = {"cogact": None, "pi0": 0.0}
 
 
+# --condition-map when not given: on where the action head reads one conditioning vector.
+DEFAULT_CONDITION_MAP = {"cogact": True, "pi0": False}
+
+
+def condition_config(cfg, condition_map=None, condition_map_data="auto", condition_map_episodes=400):
+    """The condition map's config from its flags, or None (off); refuses what no data can fix."""
+    from ..models import family
+    from ..passes.condition_map import NO_CONDITION, ConditionMapConfig, check_data, check_episodes
+
+    on = DEFAULT_CONDITION_MAP[family(cfg)] if condition_map is None else condition_map
+    if on and not DEFAULT_CONDITION_MAP[family(cfg)]:
+        from ..errors import UserError
+
+        raise UserError(NO_CONDITION.format(model=cfg.name))
+    check_episodes(condition_map_episodes)
+    if on:
+        check_data(condition_map_data)
+    return ConditionMapConfig(condition_map_data, condition_map_episodes) if on else None
+
+
 def config_for(cfg, layers=None, tokens=None, expert_pairing=None, expert_mlp_sparsity=None, layer_method=None,
-               **flags) -> CompressConfig:
+               condition_map=None, condition_map_data="auto", condition_map_episodes=400, **flags) -> CompressConfig:
     """The compile flags for a model configuration of either family, its defaults filled in."""
     from ..models import compile_counts, family
 
@@ -87,13 +125,16 @@ def config_for(cfg, layers=None, tokens=None, expert_pairing=None, expert_mlp_sp
                            keep_tokens if tokens is None else tokens,
                            expert_pairing=expert_pairing or DEFAULT_PAIRING[family(cfg)],
                            layer_method=layer_method or DEFAULT_LAYER_METHOD[family(cfg)],
-                           expert_mlp_sparsity=expert_mlp, **flags)
+                           expert_mlp_sparsity=expert_mlp,
+                           condition=condition_config(cfg, condition_map, condition_map_data, condition_map_episodes),
+                           **flags)
 
 
 def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, cache_interval, token_method,
                     select_layer, select_seed=0, layer_method="importance", expert_pairing="drop",
-                    token_weighting="auto", expert_mlp_sparsity=None) -> CompressConfig:
-    """Flags -> passes; a flag at its 'off' value switches its pass off (range errors still apply)."""
+                    token_weighting="auto", expert_mlp_sparsity=None, condition=None) -> CompressConfig:
+    """Flags -> passes; a flag at its 'off' value switches its pass off (range errors still apply). The
+    condition map runs only after a pass that moves the conditioning vector (layers, MLP, tokens)."""
     from ..passes.record import check_range
     from ..passes.token_select import check_select_layer
 
@@ -107,10 +148,11 @@ def compress_config(n_layers: int, n_visual: int, layers, tokens, mlp_sparsity, 
     if cache_interval < 1:
         check_range("--cache-interval", cache_interval, 1, 10, "recompute at least every step (1)")
     select = token_method != "none" and tokens < n_visual
-    return CompressConfig(
+    passes = dict(
         layers=LayerDropConfig(layers, layer_method, select_seed, expert_pairing) if layers < n_layers else None,
         mlp=MlpPruneConfig(mlp_sparsity, expert_mlp_sparsity) if mlp_sparsity > 0 or expert_mlp_sparsity else None,
         tokens=TokenSelectConfig(tokens, select_layer, method=token_method, seed=select_seed,
                                  weighting=token_weighting) if select else None,
-        cache=CacheConfig(cache_interval) if cache_interval > 1 else None,
-    )
+        cache=CacheConfig(cache_interval) if cache_interval > 1 else None)
+    moved = any(passes[k] is not None for k in ("layers", "mlp", "tokens"))
+    return CompressConfig(**passes, condition=condition if moved else None)

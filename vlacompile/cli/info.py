@@ -38,7 +38,7 @@ def info(model, preset, as_json, **flags):
         return
     click.echo(_about(cfg))
     click.echo(f"compressed: {label(config, cfg)} (LLM layers, visual tokens by {flags['token_method']}, MLP sparsity, "
-               "cache interval)")
+               "cache interval; +map: the condition map)")
     rows = [[r.module, human(r.params), _reduction(r.params, n.params), _tokens(r, n), r.steps, human(r.flops, "FLOP"), f"{human(n.flops, 'FLOP')} ({n.flops / r.flops:.1%})"]
             for r, n in zip(ref, new)]
     tr, tn = sum(c.flops for c in ref), sum(c.flops for c in new)

@@ -13,6 +13,10 @@ pass changes. What the passes rely on:
   (it returns h, valid, positions and a key bias [B, S'] or None; a stack that declares
   `key_bias` adds it to the attention logits of the later layers), and
   `stack.attention_probs(i, h_in, mask, rope)` gives layer i's attention;
+- optionally, one conditioning vector that the action head reads (CogACT's cognition feature),
+  which the condition map corrects: `condition_width` (None: the head reads no single vector),
+  `condition(*inputs)` computing it for a batch of the family's `condition_inputs`, and a place
+  for the map;
 - an iterative action sampler whose blocks have two residual branches (attention, then MLP), as a
   `DenoisingLoop`, the modules that compute those branches, and a place for the cached loop that
   replaces the sampler.
@@ -59,6 +63,14 @@ class PassTarget(Protocol):
     visual_tokens: int
     head_unit: str  # what the family calls one block of its action sampler, in reports ("DiT block")
     key_bias: bool  # whether the stack applies the selector's key bias (proportional token weighting)
+    condition_width: int | None  # width of the one vector the action head is conditioned on; None: none
+
+    def condition(self, *inputs) -> torch.Tensor:
+        """The conditioning vector [B, condition_width] of a batch of inputs (the family's export
+        declaration's `condition_inputs`), through the installed condition map if any."""
+
+    def install_condition_map(self, module: nn.Module) -> None:
+        """Make `module` ([B, W] -> [B, W]) apply to the conditioning vector wherever it is computed."""
 
     def layers(self) -> nn.ModuleList:
         """The language stack's decoder layers, in model order."""

@@ -82,8 +82,24 @@ def flags(compile_config: dict) -> str:
              f"--mlp-sparsity {c['mlp']['sparsity']}" if c.get("mlp") else "no MLP pruning",
              *([f"--expert-mlp-sparsity {c['mlp']['head_sparsity']}"]
                if (c.get("mlp") or {}).get("head_sparsity") is not None else []),
-             f"--cache-interval {c['cache']['interval']}" if c.get("cache") else "no action-head cache"]
+             f"--cache-interval {c['cache']['interval']}" if c.get("cache") else "no action-head cache",
+             *([f"--condition-map ({c['condition']['data']} data)"] if c.get("condition") else [])]
     return ", ".join(parts)
+
+
+def condition_map_text(summary: dict) -> str | None:
+    """The condition map's fit: on what, what it gave on held-out frames, or why it was not installed."""
+    record = next((p for p in summary.get("passes", []) if p["name"] == "condition_map"), None)
+    if record is None:
+        return None
+    ch = record["changes"]
+    cos, err = ch["heldout_cosine"], ch["heldout_error"]
+    fitted = f"fitted on {ch['fit_samples']} of the {ch['source']}"
+    if not ch["installed"]:
+        return (f"not installed: no ridge beat the identity on {ch['heldout_samples']} held-out frames "
+                f"(relative error {err['before']:.4f}); {fitted}")
+    return (f"on {ch['heldout_samples']} held-out frames, cognition relative error {err['before']:.4f} -> "
+            f"{err['after']:.4f}, cosine {cos['before']:.4f} -> {cos['after']:.4f} (ridge {ch['ridge']:g}); {fitted}")
 
 
 def headline_latency(summary: dict) -> str:
@@ -126,6 +142,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
             ("code revision", about_.get("revision", "not recorded")), ("date", about_.get("date", "not recorded")),
             ("machine", machine_text), ("latency", headline_latency(summary)),
             ("parity with PyTorch", parity_verdict(summary["parity"])),
+            *([("condition map", condition_map_text(summary))] if condition_map_text(summary) else []),
             ("fidelity", fidelity_verdict(summary["fidelity"])),
             *([("closed-loop success", success_verdict(summary["closed_loop"]))] if summary.get("closed_loop") else []),
             *([("quantization", quantization_text(summary["quantization"]))] if summary.get("quantization") else [])]

@@ -46,6 +46,23 @@ def _length(family: str, seed: int) -> int:
     return ep.world.steps
 
 
+def benchmark_frames(episodes: int, first: int = EPISODES, frames: int = FRAMES, progress: bool = False) -> list:
+    """Frames of the calibration seeds' episodes first .. first + episodes - 1 as calibration samples
+    held in memory (the condition map's fit set): by default the episodes after calib_data's, so
+    calib_data's held-out frames stay held out."""
+    from tqdm import tqdm
+
+    from ..data.calib import LoadedSample
+
+    seeds = episode_seeds("calibration", episodes, first)
+    out = []
+    for k, (family, seed) in enumerate(tqdm(seeds, desc="benchmark frames", unit="episode", disable=not progress)):
+        instruction, shots = _frames(family, seed, frames)
+        out += [LoadedSample(Path(f"benchmark/calibration/{family}-{seed}/step{step:02d}"), instruction, first + k,
+                             step, tuple(state), image) for step, image, state in shots]
+    return out
+
+
 def write_calib_set(out_dir, episodes: int = EPISODES, frames: int = FRAMES) -> int:
     """Write the set to out_dir (replacing it as a whole, never half-written); return its size."""
     rows = []

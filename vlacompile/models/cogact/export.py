@@ -101,6 +101,8 @@ def for_export(model, precision: str):
     if precision in HALF:
         rotary = {k: v.clone() for k, v in out.llm_backbone.llm.model.rotary_emb.named_buffers()}
         out.to(HALF[precision])
+        if out.condition_map is not None:  # 64 x 64 here: float32 costs nothing, and it corrects small errors
+            out.condition_map.float()
         swap_layer_norms(out)
         _keep_rotary_float32(out, rotary)
     return out
@@ -113,6 +115,13 @@ def pipeline_inputs(policy, sample, noise: torch.Tensor) -> dict[str, torch.Tens
     ids, index = policy.tokenizer.prompt(1 + policy.cfg.text_len).padded(instruction)
     return {"pixels": pixels, "input_ids": torch.tensor([ids]), "cognition_index": torch.tensor([index]),
             "noise": noise}
+
+
+def condition_inputs(policy, samples) -> tuple[torch.Tensor, ...]:
+    """The batched inputs of the pass target's `condition` for calibration samples: pixels, right-padded
+    prompt ids and the cognition index, as the llm graph takes them."""
+    feeds = [pipeline_inputs(policy, s, None) for s in samples]
+    return tuple(torch.cat([f[k] for f in feeds]) for k in ("pixels", "input_ids", "cognition_index"))
 
 
 def reference_tensors(policy, compressed, sample, noise: torch.Tensor) -> dict[str, np.ndarray]:

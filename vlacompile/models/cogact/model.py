@@ -22,6 +22,7 @@ class CogACT(nn.Module):
         self.projector = FusedMLPProjector(cfg.vision_dim, cfg.llm.hidden)
         self.llm_backbone = LLMBackbone(cfg.llm)
         self.action_model = ActionModel(cfg.dit, cfg.llm.hidden)
+        self.condition_map: nn.Module | None = None  # set by the condition-map pass (passes/condition_map.py)
 
     def pass_target(self):
         """What the compile passes may change, and how (passes.family)."""
@@ -49,11 +50,13 @@ class CogACT(nn.Module):
         return h, valid, positions
 
     def cognition_from_visual(self, visual, input_ids, text_valid=None) -> torch.Tensor:
-        """Final-normed hidden state at the cognition token (the last real position): [B, D]."""
+        """Final-normed hidden state at the cognition token (the last real position): [B, D]; in a
+        rewritten model, through the fitted condition map if one is installed."""
         h, valid, positions = self.llm_inputs(visual, input_ids, text_valid)
         out, valid = self.llm_backbone(h, valid, positions)
         last = valid.long().sum(dim=1) - 1  # right padding: real positions are a prefix
-        return out[torch.arange(out.shape[0], device=out.device), last]
+        cognition = out[torch.arange(out.shape[0], device=out.device), last]
+        return cognition if self.condition_map is None else self.condition_map(cognition)
 
     def cognition(self, pixels, input_ids, text_valid=None) -> torch.Tensor:
         return self.cognition_from_visual(self.visual_tokens(pixels), input_ids, text_valid)

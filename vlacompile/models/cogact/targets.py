@@ -50,6 +50,15 @@ class CogACTTarget:
     def __init__(self, model):
         self.model = model
         self.visual_tokens = model.cfg.visual_tokens
+        self.condition_width = model.cfg.llm.hidden  # the DiT reads the cognition feature only
+
+    def condition(self, pixels, input_ids, cognition_index) -> torch.Tensor:
+        """The cognition feature [B, D] for a batch of right-padded prompts (the llm graph's output)."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        return self.model.cognition(pixels, input_ids, positions[None] <= cognition_index[:, None])
+
+    def install_condition_map(self, module) -> None:
+        self.model.condition_map = module
 
     def layers(self) -> nn.ModuleList:
         return self.model.llm_backbone.layers

@@ -61,6 +61,7 @@ class Pi0Target:
     # Boolean masks, and the expert reads the prefix K/V in another graph: no proportional weighting.
     key_bias = False
     head_unit = "expert layer"
+    condition_width = None  # the expert reads every VLM layer's K/V, not one vector: no condition map
 
     def __init__(self, model):
         self.model = model
