@@ -28,6 +28,8 @@ ROWS: dict[str, dict] = {
     "cache interval 5": {"cache_interval": 5},
     "all (L22 T56 M0.25 C5)": ALL,
     "all + condition map (build's default)": {**ALL, "condition": ConditionMapConfig()},  # not the paper's
+    "layer drop L22 + condition map": {"layers": 22, "condition": ConditionMapConfig()},
+    "token selection T56 + condition map": {"tokens": 56, "condition": ConditionMapConfig()},
     "all, unweighted tokens": {**ALL, "token_weighting": "none"},
     "random layer drop L22": {"layers": 22, "layer_method": "random"},
     "last-layer drop L22": {"layers": 22, "layer_method": "last"},

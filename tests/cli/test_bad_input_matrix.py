@@ -325,6 +325,13 @@ CLI_CASES = [
          "not auto, all or an existing JSON file"),
     Case("build --expert-mlp-sparsity on CogACT, whose action head has no gated MLPs",
          lambda e, t: ["build", "--expert-mlp-sparsity", "0", "--out", t / "g"], "--expert-mlp-sparsity is for pi0"),
+    Case("build --condition-map on pi0, whose expert reads no single vector",
+         lambda e, t: ["build", "--model", "pi0-tiny", "--condition-map", "--out", t / "g"],
+         "reads no single conditioning vector"),
+    Case("build --condition-map-data on a folder without a manifest",
+         lambda e, t: ["build", "--condition-map-data", t, "--out", t / "g"], "no manifest.jsonl there"),
+    Case("build --condition-map-episodes 2",
+         lambda e, t: ["build", "--condition-map-episodes", 2, "--out", t / "g"], "--condition-map-episodes 2 is outside"),
     Case("a missing option", lambda e, t: ["predict", "--image", IMAGE], "Missing option '--instruction'"),
     Case("an unknown option of vlacompile itself", lambda e, t: ["--bogus"], "No such option '--bogus'"),
 ]

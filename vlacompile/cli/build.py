@@ -90,8 +90,9 @@ def summary_table(s: dict) -> str:
     record = next((p for p in s.get("passes", []) if p["name"] == "condition_map"), None)
     if record is not None:
         ch = record["changes"]
-        rows.insert(4, ["condition map", "", f"fitted on {ch['fit_samples']} frames; held-out cognition cosine "
-                        f"{ch['heldout_cosine']['before']:.4f} -> {ch['heldout_cosine']['after']:.4f}"
+        err, cos = ch["heldout_error"], ch["heldout_cosine"]
+        rows.insert(4, ["condition map", "", f"fitted on {ch['fit_samples']} frames; held out: cognition error "
+                        f"{err['before']:.3f} -> {err['after']:.3f}, cosine {cos['before']:.4f} -> {cos['after']:.4f}"
                         if ch["installed"] else "not installed: no gain on held-out frames"])
     loop = s.get("closed_loop")
     if loop:
