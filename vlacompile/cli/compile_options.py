@@ -57,8 +57,8 @@ def condition_options(fn):
         click.option("--condition-map/--no-condition-map", default=None,
                      help="Fit an affine map from the compressed model's cognition feature to the reference's, after "
                           "the other passes, and put it in the llm graph [default: on for CogACT, whose action head "
-                          "reads that one vector; pi0 has none]. cogact-tiny: 55% -> 70% closed-loop success "
-                          "(docs/BENCHMARKS.md)."),
+                          "reads that one vector; pi0 has none]. cogact-tiny's graphs: 55% -> 68% closed-loop success "
+                          "at fp32, 50% -> 73% at fp16 (docs/BENCHMARKS.md)."),
         click.option("--condition-map-data", default="auto", show_default=True,
                      help="Frames the map is fitted on: benchmark (episodes of the closed-loop benchmark's calibration "
                           "seeds, after calib_data's), or a calibration folder (its last 20% of episodes choose the "
