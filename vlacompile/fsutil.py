@@ -59,12 +59,24 @@ def check_name(final: Path) -> None:
 
 
 def check_can_create(path: Path) -> None:
-    """Refuse, before any work, an output path under an existing file (e.g. --out README.md/x.json)."""
+    """Refuse, before any work, an output path under an existing file (e.g. --out README.md/x.json)
+    or in a folder that cannot be written."""
     for parent in Path(path).absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(f"cannot write {path}: {parent} is a file, not a folder; choose another --out")
+            check_writable(path, parent)
             return
+
+
+def check_writable(final: Path, parent: Path) -> None:
+    """Refuse `final` when its nearest existing folder `parent` takes no new entry (read-only, no
+    permission): one empty folder is created there and removed, before minutes of work are lost."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".vlacompile-probe-", dir=parent))
+    except OSError as exc:
+        raise UserError(f"cannot write {final} ({exc.strerror} in {parent}); choose another --out, or free space or "
+                        "permissions there") from None
 
 
 @contextmanager

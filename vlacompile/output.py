@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 
 from .errors import UserError
-from .fsutil import check_name, remove_partials, writing
+from .fsutil import check_can_create, check_name, remove_partials, writing
 
 KINDS = {"graphs": "a graphs folder (`vlacompile export` / `build`)", "bundle": "a bundle (`vlacompile package`)"}
 DERIVED = ("build.json", "report.html")  # written beside the graphs before they are sealed into the manifest
@@ -69,6 +69,7 @@ def check_replaceable(final: Path, kind: str, force: bool = False) -> None:
     final = Path(final)
     if final.is_symlink() or (final.exists() and not final.is_dir()):
         raise UserError(f"--out {final} exists and is not a folder; choose another --out")
+    check_can_create(final)  # a file or a folder that cannot be written on the way: before any work
     if force or not final.exists():
         return
     why, files = foreign_files(final, kind)
