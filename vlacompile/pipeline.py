@@ -94,8 +94,9 @@ def condition_fit(policy, cfg, calib_dir, progress=True):
         fit_set, heldout = split_heldout(samples, where=f"--condition-map-data {data}")
         fit = ConditionFit(fit_set, heldout, partial(export_declaration(policy).condition_inputs, policy), source)
         target = target_of(policy.model)
-        fit.reference = {"fit": vectors(target, fit_set, fit.encode, progress, "condition map: reference"),
-                         "heldout": vectors(target, heldout, fit.encode, progress, "condition map: reference, held out")}
+        fit.reference = {
+            "fit": vectors(target, fit_set, fit.encode, progress, "condition map: reference"),
+            "heldout": vectors(target, heldout, fit.encode, progress, "condition map: reference, held out")}
         _FITS.clear()  # one fit set at a time: it holds its frames
         _FITS[key] = fit
     return _FITS[key]

@@ -331,7 +331,8 @@ CLI_CASES = [
     Case("build --condition-map-data on a folder without a manifest",
          lambda e, t: ["build", "--condition-map-data", t, "--out", t / "g"], "no manifest.jsonl there"),
     Case("build --condition-map-episodes 2",
-         lambda e, t: ["build", "--condition-map-episodes", 2, "--out", t / "g"], "--condition-map-episodes 2 is outside"),
+         lambda e, t: ["build", "--condition-map-episodes", 2, "--out", t / "g"],
+         "--condition-map-episodes 2 is outside"),
     Case("a missing option", lambda e, t: ["predict", "--image", IMAGE], "Missing option '--instruction'"),
     Case("an unknown option of vlacompile itself", lambda e, t: ["--bogus"], "No such option '--bogus'"),
 ]

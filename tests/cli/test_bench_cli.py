@@ -13,7 +13,8 @@ def run(*args):
 
 def test_bench_writes_json_and_markdown(tmp_path, calibrated):
     out = tmp_path / "bench"
-    result = run("bench", "--no-condition-map", "--runs", 2, "--warmup", 0, "--out", out, "--cache-dir", calibrated[0].path.parent)
+    result = run("bench", "--no-condition-map", "--runs", 2, "--warmup", 0, "--out", out,
+                 "--cache-dir", calibrated[0].path.parent)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "bench.json").read_text())
     assert set(data["latency"]) == {"vision", "llm", "dit", "end_to_end"}
@@ -28,8 +29,8 @@ def test_bench_writes_json_and_markdown(tmp_path, calibrated):
 
 def test_sweep_gives_a_table_and_a_plot(tmp_path, calibrated):
     out = tmp_path / "sweep"
-    result = run("bench", "--no-condition-map", "--layers", "32,22", "--tokens", "256", "--cache-interval", "1,5", "--mlp-sparsity", 0,
-                 "--backend", "torch",
+    result = run("bench", "--no-condition-map", "--layers", "32,22", "--tokens", "256", "--cache-interval", "1,5",
+                 "--mlp-sparsity", 0, "--backend", "torch",
                  "--device", "cpu", "--no-compile", "--runs", 1, "--warmup", 0, "--out", out,
                  "--cache-dir", calibrated[0].path.parent)
     assert result.exit_code == 0, result.output

@@ -103,8 +103,8 @@ def test_the_prompt_budget_is_in_the_help(command):
 
 
 def test_old_option_spellings_still_work_but_are_not_listed(calibrated, tmp_path):
-    result = run("fidelity", "--no-condition-map", "--calibration", str(calibrated[0].path), "--calib", str(CALIB), "--out",
-                 str(tmp_path / "f.json"))
+    result = run("fidelity", "--no-condition-map", "--calibration", str(calibrated[0].path), "--calib", str(CALIB),
+                 "--out", str(tmp_path / "f.json"))
     assert result.exit_code == 0, result.output
     text = run("fidelity", "--help").output
     assert "--calib-data" in text and "--calib-result" in text and "--calib-cache" in text

@@ -135,7 +135,8 @@ def check_data(data: str) -> None:
     from ..data.calib import MANIFEST
 
     if data not in DATA and not (Path(data) / MANIFEST).is_file():
-        raise UserError(f"--condition-map-data {data}: no {MANIFEST} there; give a calibration folder, benchmark or auto")
+        raise UserError(f"--condition-map-data {data}: no {MANIFEST} there; give a calibration folder, benchmark "
+                        "or auto")
 
 
 def check(model, cfg: ConditionMapConfig) -> None:
@@ -160,7 +161,8 @@ def apply(model, cfg: ConditionMapConfig, calib: ConditionFit, progress: bool = 
         target.install_condition_map(module_of(a))
     changes = {"installed": ridge is not None, "ridge": ridge, "source": calib.source,
                "fit_samples": len(calib.fit), "heldout_samples": len(calib.heldout),
-               "heldout_cosine": {"before": mean_cosine(held_c, held_r), "after": mean_cosine(mapped(held_c, a), held_r)},
+               "heldout_cosine": {"before": mean_cosine(held_c, held_r),
+                                  "after": mean_cosine(mapped(held_c, a), held_r)},
                "heldout_error": {"before": relative_error(held_c, held_r),
                                  "after": relative_error(mapped(held_c, a), held_r)},
                "ridge_errors": {str(k): v for k, v in scores.items()},
