@@ -4,8 +4,8 @@ other passes (not in EfficientVLA; measured in docs/BENCHMARKS.md, "A fitted aff
 A diffusion head conditioned on one vector (CogACT's cognition feature) is far more sensitive to
 that vector than its cosine suggests: on cogact-tiny, isotropic noise at cosine 0.99 costs 11
 points of closed-loop success. Layer drop, pruning and token selection move the cognition feature
-to a cosine of about 0.97, and a linear function of the moved feature predicts about half of that
-error (held-out relative error 0.23 -> 0.12 on cogact-tiny). This pass fits
+to a cosine of about 0.97, and a linear function of the moved feature predicts about 40% of that
+error (held-out relative error 0.24 -> 0.14 on cogact-tiny). This pass fits
 
     A = argmin ||[c_comp, 1] A - c_ref||^2 + lambda * n * ||A - [I; 0]||^2      (A: [W + 1, W])
 
