@@ -66,7 +66,7 @@ def build(model, preset, calib_dir, stored, cache_dir, out, force, precision, ex
 
 
 def summary_table(s: dict) -> str:
-    from ..report.summary import REFERENCE, fidelity_verdict, parity_verdict, success_rates
+    from ..report.summary import REFERENCE, fidelity_verdict, parity_verdict, pass_record, success_rates
 
     ref, new = s["costs"]["reference"], s["costs"]["compressed"]
     total = lambda cs, k: sum(c[k] for c in cs)  # noqa: E731
@@ -87,7 +87,7 @@ def summary_table(s: dict) -> str:
                                     f"cosine {fid['cognition_cosine']:.4f}, actions cosine "
                                     f"{fid['actions']['overall']['cosine']:.4f}"],
     ]
-    record = next((p for p in s.get("passes", []) if p["name"] == "condition_map"), None)
+    record = pass_record(s, "condition_map")
     if record is not None:
         ch = record["changes"]
         err, cos = ch["heldout_error"], ch["heldout_cosine"]

@@ -102,11 +102,15 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
-def choose(fit_c, fit_r, held_c, held_r, ridges) -> tuple[float | None, dict]:
-    """(lambda, {lambda: held-out relative error}); None when no map beats the identity."""
-    scores = {r: relative_error(mapped(held_c, fit_affine(fit_c, fit_r, r)), held_r) for r in ridges}
+def choose(fit_c, fit_r, held_c, held_r, ridges) -> tuple[float | None, torch.Tensor, dict]:
+    """(lambda, its A, {lambda: held-out relative error}); lambda None and A the identity when no map
+    beats the identity."""
+    maps = {r: fit_affine(fit_c, fit_r, r) for r in ridges}
+    scores = {r: relative_error(mapped(held_c, a), held_r) for r, a in maps.items()}
     best = min(scores, key=scores.get)
-    return (best if scores[best] < relative_error(held_c, held_r) else None), scores
+    if scores[best] >= relative_error(held_c, held_r):
+        return None, identity(fit_c.shape[1]), scores
+    return best, maps[best], scores
 
 
 def module_of(a: torch.Tensor) -> ConditionMap:
@@ -155,8 +159,7 @@ def apply(model, cfg: ConditionMapConfig, calib: ConditionFit, progress: bool = 
     fit_c = vectors(target, calib.fit, calib.encode, progress, "condition map: compressed model")
     held_c = vectors(target, calib.heldout, calib.encode, progress, "condition map: held out")
     fit_r, held_r = calib.reference["fit"], calib.reference["heldout"]
-    ridge, scores = choose(fit_c, fit_r, held_c, held_r, RIDGES)
-    a = identity(fit_c.shape[1]) if ridge is None else fit_affine(fit_c, fit_r, ridge)
+    ridge, a, scores = choose(fit_c, fit_r, held_c, held_r, RIDGES)
     if ridge is not None:
         target.install_condition_map(module_of(a))
     changes = {"installed": ridge is not None, "ridge": ridge, "source": calib.source,

@@ -87,9 +87,14 @@ def flags(compile_config: dict) -> str:
     return ", ".join(parts)
 
 
+def pass_record(summary: dict, name: str) -> dict | None:
+    """build.json's record of the pass `name` (passes/record.py), None when it did not run."""
+    return next((p for p in summary.get("passes", []) if p["name"] == name), None)
+
+
 def condition_map_text(summary: dict) -> str | None:
     """The condition map's fit: on what, what it gave on held-out frames, or why it was not installed."""
-    record = next((p for p in summary.get("passes", []) if p["name"] == "condition_map"), None)
+    record = pass_record(summary, "condition_map")
     if record is None:
         return None
     ch = record["changes"]
@@ -142,7 +147,7 @@ def facts(summary: dict) -> list[tuple[str, str]]:
             ("code revision", about_.get("revision", "not recorded")), ("date", about_.get("date", "not recorded")),
             ("machine", machine_text), ("latency", headline_latency(summary)),
             ("parity with PyTorch", parity_verdict(summary["parity"])),
-            *([("condition map", condition_map_text(summary))] if condition_map_text(summary) else []),
+            *([("condition map", mapped)] if (mapped := condition_map_text(summary)) else []),
             ("fidelity", fidelity_verdict(summary["fidelity"])),
             *([("closed-loop success", success_verdict(summary["closed_loop"]))] if summary.get("closed_loop") else []),
             *([("quantization", quantization_text(summary["quantization"]))] if summary.get("quantization") else [])]
@@ -223,7 +228,7 @@ def _cache_warnings(summary: dict) -> list[tuple[str, str]]:
     similarity = summary.get("calibration", {}).get("dit_similarity")
     if not cache or not similarity:
         return []
-    record = next((p for p in summary["passes"] if p["name"] == "cache"), {})
+    record = pass_record(summary, "cache") or {}
     computing = record.get("changes", {}).get("computing_steps", [])
     low = reused_low_similarity(similarity, computing)
     if not low:

@@ -53,9 +53,10 @@ class CogACTTarget:
         self.condition_width = model.cfg.llm.hidden  # the DiT reads the cognition feature only
 
     def condition(self, pixels, input_ids, cognition_index) -> torch.Tensor:
-        """The cognition feature [B, D] for a batch of right-padded prompts (the llm graph's output)."""
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        return self.model.cognition(pixels, input_ids, positions[None] <= cognition_index[:, None])
+        """The cognition feature [B, D] for a batch of right-padded prompts, as the llm graph computes it."""
+        from .export import LLMGraph
+
+        return LLMGraph(self.model)(self.model.visual_tokens(pixels), input_ids, cognition_index)
 
     def install_condition_map(self, module) -> None:
         self.model.condition_map = module
