@@ -15,8 +15,8 @@ FIT = ConditionMapConfig("benchmark", episodes=30)  # 120 frames: 96 to fit 65 x
 
 
 @pytest.fixture(scope="module")
-def fit_set(tiny):
-    return pipeline.condition_fit(tiny, FIT, CALIB, progress=False)
+def fit_set(tiny, tmp_path_factory):
+    return pipeline.condition_fit(tiny, FIT, CALIB, tmp_path_factory.mktemp("cache"), progress=False)
 
 
 def test_the_fit_recovers_an_affine_map_and_a_large_ridge_gives_the_identity():
