@@ -2,7 +2,9 @@
 
 - `embedded_policy()`: cogact-tiny as trained by `vlacompile train` on the simulator (assets/
   cogact-tiny/: weights, the dataset statistics of its demonstrations, and training.json, the
-  record of how it was made, with the weights' sha256, checked at every load).
+  record of how it was made, with the weights' sha256, checked at every load; and
+  condition_reference.safetensors, its vectors on the condition map's frames, which
+  calibration/condition_store.py reads only where weights and frames match).
 - `synthetic_policy(name)`: any preset with seeded synthetic weights (see synthetic.py), for speed
   measurements of the full-size presets and for tests that need a model of another shape.
 """
