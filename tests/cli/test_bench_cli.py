@@ -31,10 +31,15 @@ def test_sweep_gives_a_table_and_a_plot(tmp_path, calibrated):
     out = tmp_path / "sweep"
     result = run("bench", "--no-condition-map", "--layers", "32,22", "--tokens", "256", "--cache-interval", "1,5",
                  "--mlp-sparsity", 0, "--backend", "torch",
-                 "--device", "cpu", "--no-compile", "--runs", 1, "--warmup", 0, "--out", out,
+                 "--device", "cpu", "--no-compile", "--runs", 1, "--warmup", 0, "--eval-episodes", 2, "--out", out,
                  "--cache-dir", calibrated[0].path.parent)
     assert result.exit_code == 0, result.output
-    rows = json.loads((out / "sweep.json").read_text())["rows"]
+    sweep = json.loads((out / "sweep.json").read_text())
+    rows = sweep["rows"]
+    # the success column: each configuration and the reference on the same 2 held-out episodes
+    assert sweep["eval_episodes"] == 2 and sweep["reference_success"] in (0.0, 0.5, 1.0)
+    assert all(r["success"] in (0.0, 0.5, 1.0) for r in rows)
+    assert rows[0]["success"] == sweep["reference_success"]  # every pass off: the reference's episodes
     assert [r["config"] for r in rows] == ["L32 T256 M0 C1", "L32 T256 M0 C5", "L22 T256 M0 C1", "L22 T256 M0 C5"]
     assert rows[0]["action_cosine"] > 0.9999  # every pass off: the reference itself
     assert rows[0]["flops_share"] == 1.0 and rows[3]["flops_share"] < rows[2]["flops_share"] < 1.0
