@@ -72,11 +72,13 @@ def map_data(policy, cfg, calib_dir) -> str:
 _FITS: dict = {}  # (policy, data, episodes) -> ConditionFit: a sweep fits one map per configuration
 
 
-def condition_fit(policy, cfg, calib_dir, cache_dir=calibration.DEFAULT_DIR, progress=True):
+def condition_fit(policy, cfg, calib_dir, cache_dir=calibration.DEFAULT_DIR, progress=True, digest=None):
     """The condition map's fit set with the reference model's vectors (computed once per policy and data,
-    and stored in cache_dir for later processes)."""
+    and stored in cache_dir for later processes). `digest`: the weights' hash where the caller has it
+    (the calibration's), so a large model is not hashed twice."""
     from functools import partial
 
+    from .calibration.hashing import model_hash
     from .models import export_declaration
     from .passes.condition_map import ConditionFit
 
@@ -94,21 +96,20 @@ def condition_fit(policy, cfg, calib_dir, cache_dir=calibration.DEFAULT_DIR, pro
             source = f"{len(samples)} samples of {data}"
         fit_set, heldout = split_heldout(samples, where=f"--condition-map-data {data}")
         fit = ConditionFit(fit_set, heldout, partial(export_declaration(policy).condition_inputs, policy), source)
-        fit.reference = _reference_vectors(policy, fit, cache_dir, progress)
+        fit.reference = _reference_vectors(policy, fit, cache_dir, progress, digest or model_hash(policy.model))
         _FITS.clear()  # one fit set at a time: it holds its frames
         _FITS[key] = fit
     return _FITS[key]
 
 
-def _reference_vectors(policy, fit, cache_dir, progress) -> dict:
+def _reference_vectors(policy, fit, cache_dir, progress, digest: str) -> dict:
     """The uncompressed model's vectors on both splits: a stored entry for these weights and frames
     (calibration.condition_store), else computed and stored."""
     from .calibration import condition_store as store
-    from .calibration.hashing import model_hash
     from .passes.condition_map import vectors
 
     target = target_of(policy.model)
-    key = store.key(model_hash(policy.model), fit.fit, fit.heldout)
+    key = store.key(digest, fit.fit, fit.heldout)
     shapes = {"fit": (len(fit.fit), target.condition_width), "heldout": (len(fit.heldout), target.condition_width)}
     path = store.cache_path(cache_dir, key)
     found, _ = store.load(key, [path, store.SHIPPED], shapes)
@@ -136,7 +137,7 @@ def rewrite(policy, config, calib_dir=DEFAULT_CALIB, cache_dir=calibration.DEFAU
     search_layers(policy, config, calib, calib_set, progress, persist=stored is None)
     model, records = compress(policy.model, config, calib)
     if config.condition is not None:
-        fit = condition_fit(policy, config.condition, calib_dir, cache_dir, progress)
+        fit = condition_fit(policy, config.condition, calib_dir, cache_dir, progress, calib.model_hash)
         model, record = condition_map.apply(model, config.condition, fit, progress)
         records.append(record)
     return Compiled(policy, model, config, records, calib, reused, heldout, calib_set, Path(calib_dir))
