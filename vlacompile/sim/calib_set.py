@@ -21,8 +21,10 @@ from ..fsutil import staged_folder, write_text
 from .env import Episode
 from .expert import expert_action
 from .tasks import episode_seeds
+from .workers import ordered, usable_cores
 
 EPISODES, FRAMES = 15, 4
+MIN_POOLED = 40  # episodes (about 3 s of drawing) worth starting worker processes for
 
 
 def _frames(family: str, seed: int, count: int) -> tuple[str, list[tuple[int, object, list]]]:
@@ -46,18 +48,30 @@ def _length(family: str, seed: int) -> int:
     return ep.world.steps
 
 
-def benchmark_frames(episodes: int, first: int = EPISODES, frames: int = FRAMES, progress: bool = False) -> list:
+def _frames_job(job: tuple) -> tuple[str, list]:
+    return _frames(*job)
+
+
+def benchmark_frames(episodes: int, first: int = EPISODES, frames: int = FRAMES, progress: bool = False,
+                     workers: int | None = None) -> list:
     """Frames of the calibration seeds' episodes first .. first + episodes - 1 as calibration samples
     held in memory (the condition map's fit set): by default the episodes after calib_data's, so
-    calib_data's held-out frames stay held out."""
+    calib_data's held-out frames stay held out. `workers` processes render them (default: one per
+    core; the frames do not depend on it); a few episodes are rendered here, where a pool's start
+    would cost more than it saves."""
     from tqdm import tqdm
 
     from ..data.calib import LoadedSample
 
     seeds = episode_seeds("calibration", episodes, first)
+    if workers is None:
+        workers = usable_cores() if episodes >= MIN_POOLED else 0
+    # fork: pipeline.rewrite calls this from a user's script too, which may lack the main guard that
+    # forkserver needs; the workers only draw (numpy, PIL), so torch's inherited threads stay unused.
+    shot = ordered(_frames_job, ((family, seed, frames) for family, seed in seeds), workers, "fork")
     out = []
     for k, (family, seed) in enumerate(tqdm(seeds, desc="benchmark frames", unit="episode", disable=not progress)):
-        instruction, shots = _frames(family, seed, frames)
+        instruction, shots = next(shot)
         out += [LoadedSample(Path(f"benchmark/calibration/{family}-{seed}/step{step:02d}"), instruction, first + k,
                              step, tuple(state), image) for step, image, state in shots]
     return out

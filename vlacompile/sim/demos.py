@@ -28,7 +28,6 @@ cognition feature next to CogACT's objective (objective.py says why); no policy 
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +36,7 @@ from .env import Episode
 from .expert import ALIGN, AT, CLOSE, OPEN, SPEED, expert_action, plan
 from .patches import named_patches, patch_labels
 from .tasks import FAMILIES, SPLITS, episode_seeds
+from .workers import ordered
 
 CHUNK = 16
 DART_NOISE = (0.0, 0.015)  # per-episode noise scale, uniform in this range (table units per step)
@@ -166,23 +166,9 @@ def _episode_job(job: tuple) -> list[Frame]:
 
 def _episodes(seeds, stream_seed: int, chunk: int, render: bool, patches: bool, workers: int, every: int,
               mistakes: float, starts: float = 0.0):
-    """Each episode's frames, in the order of `seeds`, rendered by `workers` processes (0: this one).
-    At most 2 x workers episodes wait at a time, so an endless `seeds` stays bounded in memory."""
+    """Each episode's frames, in the order of `seeds`, rendered by `workers` processes (0: this one)."""
     jobs = ((family, s, stream_seed, chunk, render, patches, every, mistakes, starts) for family, s in seeds)
-    if not workers:
-        yield from map(_episode_job, jobs)
-        return
-    import multiprocessing
-
-    # forkserver: the workers must not inherit a CUDA context or torch's threads from a trainer.
-    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
-        pending: deque = deque()
-        for job in jobs:
-            pending.append(pool.apply_async(_episode_job, (job,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    yield from ordered(_episode_job, jobs, workers)
 
 
 def stream(seeds, seed: int = 0, buffer: int = 1024, chunk: int = CHUNK, render: bool = True,
