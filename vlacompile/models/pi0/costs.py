@@ -42,21 +42,21 @@ def model_param_counts(model) -> dict[str, int]:
 
 def module_costs(model) -> list:
     """Parameters and FLOPs per module of one predict call (costs.ModuleCost) for a pi0 model on the
-    meta device: "vision" = SigLIP + projector over every camera slot, "llm" = the prefix pass
-    through the VLM (every layer's K/V), "action_head" = the suffix projections and the expert over
-    the 10 Euler steps. Rows use CogACT's module names so reports and tables read the same."""
+    meta device (or, if small, the CPU: costs.counting_model): "vision" = SigLIP + projector over
+    every camera slot, "llm" = the prefix pass through the VLM (every layer's K/V), "action_head" =
+    the suffix projections and the expert over the 10 Euler steps. Rows use CogACT's module names so reports and tables read the same."""
     import torch
 
     from ...costs import ModuleCost, count_flops
     from .sampler import euler
 
-    cfg, meta = model.cfg, torch.device("meta")
-    pixels = torch.empty(1, cfg.cameras, 3, cfg.siglip.image, cfg.siglip.image, device=meta)
-    image_valid = torch.ones(1, cfg.cameras, dtype=torch.bool, device=meta)
-    ids = torch.zeros(1, cfg.prompt_len, dtype=torch.long, device=meta)
-    ids_valid = torch.ones(1, cfg.prompt_len, dtype=torch.bool, device=meta)
-    state = torch.empty(1, cfg.max_state_dim, device=meta)
-    noise = torch.empty(1, cfg.horizon, cfg.max_action_dim, device=meta)
+    cfg, device = model.cfg, next(model.parameters()).device
+    pixels = torch.zeros(1, cfg.cameras, 3, cfg.siglip.image, cfg.siglip.image, device=device)
+    image_valid = torch.ones(1, cfg.cameras, dtype=torch.bool, device=device)
+    ids = torch.zeros(1, cfg.prompt_len, dtype=torch.long, device=device)
+    ids_valid = torch.ones(1, cfg.prompt_len, dtype=torch.bool, device=device)
+    state = torch.zeros(1, cfg.max_state_dim, device=device)
+    noise = torch.zeros(1, cfg.horizon, cfg.max_action_dim, device=device)
     vis_flops, images = count_flops(model.embed_images, pixels)
     valid = torch.cat([image_valid.repeat_interleave(cfg.siglip.tokens, 1), ids_valid], dim=1)
     h = torch.cat([images, model.vlm.embed(ids)], dim=1)
