@@ -8,13 +8,13 @@ own seeds), so the results, and their order, do not depend on how many workers t
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 
 
-def usable_cores(cap: int = 8) -> int:
-    """Cores this process may run on, at most `cap` (past that, pickling frames back dominates)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, cap))
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity, where the OS tells)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def ordered(fn, jobs, workers: int, start: str = "forkserver"):
@@ -26,6 +26,8 @@ def ordered(fn, jobs, workers: int, start: str = "forkserver"):
     `start`: forkserver keeps a CUDA context and torch's threads out of the workers (training's
     loader); fork needs no `if __name__ == "__main__"` guard in the caller's script, for library
     calls whose jobs draw with numpy and PIL only."""
+    if start == "fork" and not sys.platform.startswith("linux"):
+        workers = 0  # macOS's system libraries are unsafe after fork, and Windows has none: draw here
     if not workers:
         yield from map(fn, jobs)
         return
