@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .sim.evaluate import EvalConfig, evaluate
-from .sim.policies import GraphPolicy, TorchPolicy
+from .sim.policies import GraphPolicy, TorchPolicy, open_graphs
 
 RESULTS, TABLE = "eval.json", "eval.md"
 
@@ -37,16 +37,15 @@ def rewritten_policy(policy, compiled) -> TorchPolicy:
 
 
 def graph_policies(folder: Path, precisions, backend: str, engines: Path | None = None) -> list[GraphPolicy]:
-    from .runtime import GraphPipeline
-
-    return [GraphPolicy(GraphPipeline(folder, p, backend, engines=engines)) for p in precisions]
+    return [open_graphs(folder, p, backend, engines) for p in precisions]
 
 
-def run(policies: list, cfg: EvalConfig, progress: bool = True, log=print) -> dict:
-    """Every policy on the same episodes: {"config", "policies": {name: {"summary", "episodes"}}, "filmstrips"}."""
+def run(policies: list, cfg: EvalConfig, progress: bool = True, log=print, workers: int = 1) -> dict:
+    """Every policy on the same episodes: {"config", "policies": {name: {"summary", "episodes"}}, "filmstrips"}.
+    `workers`: processes for the compiled graphs on ONNX Runtime (sim/eval_workers.py)."""
     out = {"config": None, "policies": {}, "filmstrips": {}}
     for p in policies:
-        res = evaluate(p, cfg, progress, desc=p.name)
+        res = evaluate(p, cfg, progress, desc=p.name, workers=workers)
         out["config"] = res["config"]
         out["policies"][p.name] = {"summary": res["summary"], "episodes": res["episodes"]}
         out["filmstrips"][p.name] = res["filmstrips"]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Intra-op threads of every session this process opens; 0: ONNX Runtime's default (one per core).
+# `eval`'s worker processes run one episode stream each and set 1 (sim/evaluate.py).
+THREADS = 0
+
 
 def providers() -> list[str]:
     import onnxruntime
@@ -24,6 +28,7 @@ def session(model):
 
     options = onnxruntime.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = THREADS
     return onnxruntime.InferenceSession(model, options, providers=providers())
 
 

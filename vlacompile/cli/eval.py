@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..sim.tasks import FAMILIES
+from ..sim.workers import usable_cores
 from .calib_options import calib_options
 from .compile_options import compile_options, config_for
 from .options import model_option, preset_option, table
@@ -57,8 +58,12 @@ def _families(ctx, param, value: str) -> tuple[str, ...]:
               help="Episodes drawn as a filmstrip (filmstrip.png, of the last policy).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="eval", show_default=True,
               help="Folder for eval.json, eval.md and filmstrip.png.")
+@click.option("--workers", type=click.IntRange(1), default=usable_cores, show_default="one per core",
+              help="Processes that run the fp32 graphs' episodes on ONNX Runtime, one thread each (Linux; the "
+                   "same episodes, step for step, as one process). Other precisions, TensorRT and the PyTorch "
+                   "policies run in this process: their outputs change with the thread count.")
 def eval_cmd(model, preset, graphs, bundle, precision, backend, engines, reference, rewritten, calib_dir, stored,
-             cache_dir, episodes, families, start, execute, ensemble, seed, filmstrips, out, **flags):
+             cache_dir, episodes, families, start, execute, ensemble, seed, filmstrips, out, workers, **flags):
     """Closed-loop success on held-out episodes of the table-top benchmark.
 
     The reference, the rewritten model and compiled graphs run the same episodes with the same
@@ -72,7 +77,7 @@ def eval_cmd(model, preset, graphs, bundle, precision, backend, engines, referen
     with tempfile.TemporaryDirectory(prefix="vlacompile-eval.") as scratch:
         policies = _policies(model, preset, graphs, bundle, precision, backend, engines, reference, rewritten,
                              calib_dir, stored, cache_dir, flags, Path(scratch))
-        result = closed_loop.run(policies, cfg, log=click.echo)
+        result = closed_loop.run(policies, cfg, log=click.echo, workers=workers)
         for p in policies:
             close = getattr(getattr(p, "pipeline", None), "close", None)
             if close:

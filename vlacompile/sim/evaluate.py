@@ -124,18 +124,31 @@ def summarize(results: list[EpisodeResult]) -> dict:
     return {"overall": block(results), "families": {f: block([r for r in results if r.family == f]) for f in families}}
 
 
-def evaluate(policy, cfg: EvalConfig, progress: bool = True, desc: str = "eval") -> dict:
-    """{"config", "summary", "episodes": [...]}, and "filmstrips" (lists of PIL frames) when asked."""
+def evaluate(policy, cfg: EvalConfig, progress: bool = True, desc: str = "eval", workers: int = 1) -> dict:
+    """{"config", "summary", "episodes": [...]}, and "filmstrips" (lists of PIL frames) when asked.
+    `workers` > 1: a policy that can be reopened elsewhere (`policy.rebuild`, compiled graphs on ONNX
+    Runtime) runs its episodes in that many processes (sim/eval_workers.py); any other runs here."""
     from tqdm import tqdm
 
-    if cfg.ensemble:
-        from .ensemble import AdaptiveEnsemble
+    from .workers import can_fork
 
-        policy = AdaptiveEnsemble(policy, cfg.ensemble)
+    episodes = cfg.episodes_list()
+    rebuild = getattr(policy, "rebuild", None)
+    if workers > 1 and rebuild is not None and can_fork():
+        from .eval_workers import episodes as run_elsewhere
+
+        runs = run_elsewhere(rebuild, cfg, workers)
+    else:
+        if cfg.ensemble:
+            from .ensemble import AdaptiveEnsemble
+
+            policy = AdaptiveEnsemble(policy, cfg.ensemble)
+        runs = (run_episode(policy, family, seed, cfg, record=k < cfg.filmstrips)
+                for k, (family, seed) in enumerate(episodes))
     results = []
-    with tqdm(cfg.episodes_list(), desc=desc, unit="episode", disable=not progress) as bar:
-        for k, (family, seed) in enumerate(bar):
-            results.append(run_episode(policy, family, seed, cfg, record=k < cfg.filmstrips))
+    with tqdm(runs, total=len(episodes), desc=desc, unit="episode", disable=not progress) as bar:
+        for result in bar:
+            results.append(result)
             bar.set_postfix_str(f"success {sum(r.success for r in results) / len(results):.0%}")
     episodes = [{k: v for k, v in asdict(r).items() if k != "frames"} for r in results]
     return {"config": {**asdict(cfg), "families": list(cfg.families)}, "summary": summarize(results),

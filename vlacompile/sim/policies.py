@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 
@@ -30,6 +32,8 @@ class TorchPolicy:
 
 
 class GraphPolicy:
+    rebuild = None  # set by open_graphs: how a worker process opens the same policy (sim/eval_workers.py)
+
     def __init__(self, pipeline, name: str | None = None):
         self.pipeline = pipeline
         self.name = name or f"compiled {pipeline.precision} ({pipeline.backend})"
@@ -38,3 +42,15 @@ class GraphPolicy:
 
     def __call__(self, image, instruction: str, noise: np.ndarray, state=None) -> np.ndarray:
         return self.pipeline.predict(image, instruction, noise=noise, state=state if self.reads_state else None)
+
+
+def open_graphs(folder, precision: str, backend: str, engines=None) -> GraphPolicy:
+    """A graphs folder at one precision through the deployed runtime. fp32 graphs on ONNX Runtime can be
+    reopened in worker processes: their outputs do not depend on the thread count (sim/eval_workers.py).
+    fp16 ones do, and TensorRT's engines stay with the one process that holds the device."""
+    from ..runtime import GraphPipeline
+
+    policy = GraphPolicy(GraphPipeline(folder, precision, backend, engines=engines))
+    if backend == "onnxruntime" and precision == "fp32":
+        policy.rebuild = partial(open_graphs, folder, precision, backend, engines)
+    return policy

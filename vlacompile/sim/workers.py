@@ -17,23 +17,30 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def ordered(fn, jobs, workers: int, start: str = "forkserver"):
+def can_fork() -> bool:
+    """fork is safe on Linux only: macOS's system libraries break after it, and Windows has none."""
+    return sys.platform.startswith("linux")
+
+
+def ordered(fn, jobs, workers: int, start: str = "forkserver", initializer=None, initargs: tuple = ()):
     """fn(job) for each job, in order, computed by `workers` processes (0: in this one; 1 still
     overlaps the rendering with the caller's own work, as training's does). At most
     2 x workers results wait at a time, so an endless `jobs` stays bounded in memory. `fn` must be a
-    module-level function.
+    module-level function; `initializer(*initargs)` runs once in each worker (in-process: once here).
 
     `start`: forkserver keeps a CUDA context and torch's threads out of the workers (training's
     loader); fork needs no `if __name__ == "__main__"` guard in the caller's script, for library
     calls whose jobs draw with numpy and PIL only."""
-    if start == "fork" and not sys.platform.startswith("linux"):
-        workers = 0  # macOS's system libraries are unsafe after fork, and Windows has none: draw here
+    if start == "fork" and not can_fork():
+        workers = 0
     if not workers:
+        if initializer is not None:
+            initializer(*initargs)
         yield from map(fn, jobs)
         return
     import multiprocessing
 
-    with multiprocessing.get_context(start).Pool(workers) as pool:
+    with multiprocessing.get_context(start).Pool(workers, initializer, initargs) as pool:
         pending: deque = deque()
         for job in jobs:
             pending.append(pool.apply_async(fn, (job,)))

@@ -1,0 +1,26 @@
+"""`eval --workers`: fp32 graphs' episodes run in worker processes are the episodes one process runs,
+step for step, frames included; precisions whose outputs move with the thread count stay here."""
+
+from vlacompile.sim.evaluate import EvalConfig, evaluate
+from vlacompile.sim.policies import open_graphs
+
+
+def _frames(result) -> list:
+    return [[(step, image.tobytes()) for step, image in frames] for _, frames in result["filmstrips"]]
+
+
+def test_worker_processes_run_the_fp32_graphs_episodes_step_for_step(graphs):
+    cfg = EvalConfig(episodes=4, start=7, filmstrips=2)
+    policy = open_graphs(graphs, "fp32", "onnxruntime")
+    here = evaluate(policy, cfg, progress=False)
+    pooled = evaluate(policy, cfg, progress=False, workers=2)
+    policy.pipeline.close()
+    assert pooled["episodes"] == here["episodes"] and sum(e["calls"] for e in here["episodes"]) > 4
+    assert _frames(pooled) == _frames(here) and len(_frames(here)) == 2
+
+
+def test_only_fp32_graphs_on_onnx_runtime_go_to_workers(graphs):
+    fp32, fp16 = open_graphs(graphs, "fp32", "onnxruntime"), open_graphs(graphs, "fp16", "onnxruntime")
+    assert fp32.rebuild is not None and fp16.rebuild is None  # fp16's outputs follow the thread count
+    fp32.pipeline.close()
+    fp16.pipeline.close()
