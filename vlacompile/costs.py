@@ -4,8 +4,9 @@ FLOPs come from `torch.utils.flop_counter` while the modules run on meta tensors
 allocated, so this works for the 7.6 B presets on a laptop, and it counts whatever a rewritten
 model really executes. A small model runs on real CPU tensors instead: the counter sees the same
 operators and shapes (tests/test_costs.py checks the counts are equal), and the meta device's
-Python kernels cost seconds per model where a small model's forward costs milliseconds. The LLM runs at the static prompt budget (`text_len`), the shape the
-compiled graphs use. The counter counts matmuls, convolutions and attention (2 FLOPs per MAC).
+Python kernels cost seconds per model where a small model's forward costs milliseconds. The LLM
+runs at the static prompt budget (`text_len`), the shape the compiled graphs use. The counter
+counts matmuls, convolutions and attention (2 FLOPs per MAC).
 """
 
 from __future__ import annotations

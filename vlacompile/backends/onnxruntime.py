@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # Intra-op threads of every session this process opens; 0: ONNX Runtime's default (one per core).
-# `eval`'s worker processes run one episode stream each and set 1 (sim/evaluate.py).
+# `eval`'s worker processes run one episode stream each and set 1 (sim/eval_workers.py).
 THREADS = 0
 
 

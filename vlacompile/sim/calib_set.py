@@ -24,7 +24,6 @@ from .tasks import episode_seeds
 from .workers import ordered, usable_cores
 
 EPISODES, FRAMES = 15, 4
-MIN_POOLED = 40  # episodes (about 3 s of drawing) worth starting worker processes for
 
 
 def _frames(family: str, seed: int, count: int) -> tuple[str, list[tuple[int, object, list]]]:
@@ -57,15 +56,13 @@ def benchmark_frames(episodes: int, first: int = EPISODES, frames: int = FRAMES,
     """Frames of the calibration seeds' episodes first .. first + episodes - 1 as calibration samples
     held in memory (the condition map's fit set): by default the episodes after calib_data's, so
     calib_data's held-out frames stay held out. `workers` processes render them (default: one per
-    core; the frames do not depend on it); a few episodes are rendered here, where a pool's start
-    would cost more than it saves."""
+    core; 0: this process; the frames do not depend on it)."""
     from tqdm import tqdm
 
     from ..data.calib import LoadedSample
 
     seeds = episode_seeds("calibration", episodes, first)
-    if workers is None:
-        workers = usable_cores() if episodes >= MIN_POOLED else 0
+    workers = usable_cores() if workers is None else workers
     # fork: pipeline.rewrite calls this from a user's script too, which may lack the main guard that
     # forkserver needs; the workers only draw (numpy, PIL), so torch's inherited threads stay unused.
     shot = ordered(_frames_job, ((family, seed, frames) for family, seed in seeds), workers, "fork")

@@ -44,7 +44,8 @@ def module_costs(model) -> list:
     """Parameters and FLOPs per module of one predict call (costs.ModuleCost) for a pi0 model on the
     meta device (or, if small, the CPU: costs.counting_model): "vision" = SigLIP + projector over
     every camera slot, "llm" = the prefix pass through the VLM (every layer's K/V), "action_head" =
-    the suffix projections and the expert over the 10 Euler steps. Rows use CogACT's module names so reports and tables read the same."""
+    the suffix projections and the expert over the 10 Euler steps. Rows use CogACT's module names so
+    reports and tables read the same."""
     import torch
 
     from ...costs import ModuleCost, count_flops
