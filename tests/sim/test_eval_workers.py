@@ -24,3 +24,13 @@ def test_only_fp32_graphs_on_onnx_runtime_go_to_workers(graphs):
     assert fp32.rebuild is not None and fp16.rebuild is None  # fp16's outputs follow the thread count
     fp32.pipeline.close()
     fp16.pipeline.close()
+
+
+def test_workers_are_as_many_as_half_the_available_memory_holds(monkeypatch):
+    from vlacompile.sim import eval_workers
+
+    pages = {"SC_AVPHYS_PAGES": 10 * 2**20, "SC_PAGE_SIZE": 2**10}  # 10 GiB available
+    monkeypatch.setattr(eval_workers.os, "sysconf", pages.__getitem__)
+    assert eval_workers.affordable(8, 2**30) == 2  # 5 GiB at 2 GiB per worker
+    assert eval_workers.affordable(8, 9 * 2**20) == 8  # tiny graphs: every core asked for
+    assert eval_workers.affordable(8, 30 * 2**30) == 1  # a 7 B model's graphs: this process

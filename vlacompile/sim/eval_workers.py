@@ -15,6 +15,8 @@ the rewritten model stay in the calling process.
 
 from __future__ import annotations
 
+import os
+
 from .workers import ordered
 
 _POLICY = None  # this worker's policy, opened once by _open
@@ -37,6 +39,17 @@ def _episode(job: tuple):
 
     family, seed, cfg, record = job
     return run_episode(_POLICY, family, seed, cfg, record)
+
+
+def affordable(workers: int, graph_bytes: int) -> int:
+    """At most `workers`, and no more than fit in half the memory available now at twice the graphs'
+    file bytes each (a session holds at least the weights): tiny graphs take every core, a 7 B
+    model's 30 GB of fp32 graphs one process."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no fork either (workers.can_fork)
+        return workers
+    return max(1, min(workers, int(available // 2 // max(2 * graph_bytes, 1))))
 
 
 def episodes(rebuild, cfg, workers: int):

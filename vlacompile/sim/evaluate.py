@@ -130,13 +130,13 @@ def evaluate(policy, cfg: EvalConfig, progress: bool = True, desc: str = "eval",
     Runtime) runs its episodes in that many processes (sim/eval_workers.py); any other runs here."""
     from tqdm import tqdm
 
+    from .eval_workers import affordable, episodes as run_elsewhere
     from .workers import can_fork
 
     episodes = cfg.episodes_list()
-    rebuild = getattr(policy, "rebuild", None)
-    if workers > 1 and rebuild is not None and can_fork():
-        from .eval_workers import episodes as run_elsewhere
-
+    rebuild = getattr(policy, "rebuild", None) if can_fork() else None
+    workers = affordable(workers, policy.graph_bytes) if rebuild is not None else 1
+    if workers > 1:
         runs = run_elsewhere(rebuild, cfg, workers)
     else:
         if cfg.ensemble:

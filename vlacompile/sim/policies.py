@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class TorchPolicy:
 
 class GraphPolicy:
     rebuild = None  # set by open_graphs: how a worker process opens the same policy (sim/eval_workers.py)
+    graph_bytes = 0  # what its graph files weigh on disk (a worker holds its own copy)
 
     def __init__(self, pipeline, name: str | None = None):
         self.pipeline = pipeline
@@ -53,4 +55,5 @@ def open_graphs(folder, precision: str, backend: str, engines=None) -> GraphPoli
     policy = GraphPolicy(GraphPipeline(folder, precision, backend, engines=engines))
     if backend == "onnxruntime" and precision == "fp32":
         policy.rebuild = partial(open_graphs, folder, precision, backend, engines)
+        policy.graph_bytes = sum(f.stat().st_size for f in Path(folder).glob(f"*.{precision}.onnx*"))
     return policy
