@@ -60,8 +60,9 @@ def _families(ctx, param, value: str) -> tuple[str, ...]:
               help="Folder for eval.json, eval.md and filmstrip.png.")
 @click.option("--workers", type=click.IntRange(1), default=usable_cores, show_default="one per core",
               help="Processes that run the fp32 graphs' episodes on ONNX Runtime, one thread each (Linux; the "
-                   "same episodes, step for step, as one process). Other precisions, TensorRT and the PyTorch "
-                   "policies run in this process: their outputs change with the thread count.")
+                   "same episodes, step for step, as one process; no more than half the available memory holds). "
+                   "Other precisions, TensorRT and the PyTorch policies run in this process: their outputs "
+                   "change with the thread count.")
 def eval_cmd(model, preset, graphs, bundle, precision, backend, engines, reference, rewritten, calib_dir, stored,
              cache_dir, episodes, families, start, execute, ensemble, seed, filmstrips, out, workers, **flags):
     """Closed-loop success on held-out episodes of the table-top benchmark.
