@@ -4,7 +4,7 @@ ONNX Runtime's CPU kernels gave bit-identical outputs at one and two intra-op th
 embedded default's three fp32 graphs, and every episode draws its scene and its noise from its own
 seeds, so an evaluation split over processes runs the same episodes, step for step, as one process
 does (tests/sim/test_eval_workers.py; 100 episodes, docs/BENCHMARKS.md). On a 2-core CPU, two
-processes of one thread each ran them in half the time of one process of two threads: the tiny
+processes of one thread each ran them in 55% of the time of one process of two threads: the tiny
 graphs keep two threads poorly busy, and drawing the camera image takes one core.
 
 Only fp32 graphs go to workers (sim/policies.open_graphs). The fp16 graphs' outputs change with the

@@ -1,8 +1,9 @@
-"""Rendering episodes in worker processes, results in the order asked.
+"""Episodes in worker processes, results in the order asked: training's frames, the condition map's
+fit frames, a compiled policy's evaluation (eval_workers.py).
 
-Drawing a frame is numpy and PIL on one core; a 2-core machine renders twice as many in the same
-time with two processes. Each job is self-contained (an episode draws from generators seeded by its
-own seeds), so the results, and their order, do not depend on how many workers there are.
+Drawing a frame is numpy and PIL on one core; a 2-core machine draws nearly twice as many in the
+same time with two processes. Each job is self-contained (an episode draws from generators seeded
+by its own seeds), so the results, and their order, do not depend on how many workers there are.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def ordered(fn, jobs, workers: int, start: str = "forkserver", initializer=None,
 
     `start`: forkserver keeps a CUDA context and torch's threads out of the workers (training's
     loader); fork needs no `if __name__ == "__main__"` guard in the caller's script, for library
-    calls whose jobs draw with numpy and PIL only."""
+    calls whose jobs never touch the torch the caller may have loaded (numpy, PIL, ONNX Runtime)."""
     if start == "fork" and not can_fork():
         workers = 0
     if not workers:
