@@ -46,14 +46,15 @@ class GraphPolicy:
         return self.pipeline.predict(image, instruction, noise=noise, state=state if self.reads_state else None)
 
 
-def open_graphs(folder, precision: str, backend: str, engines=None) -> GraphPolicy:
+def open_graphs(folder, precision: str, backend: str, engines=None, verify: bool = True) -> GraphPolicy:
     """A graphs folder at one precision through the deployed runtime. fp32 graphs on ONNX Runtime can be
     reopened in worker processes: their outputs do not depend on the thread count (sim/eval_workers.py).
-    fp16 ones do, and TensorRT's engines stay with the one process that holds the device."""
+    fp16 ones do, and TensorRT's engines stay with the one process that holds the device. `verify`:
+    check the files against the manifest's hashes (a worker skips it: this process just did)."""
     from ..runtime import GraphPipeline
 
-    policy = GraphPolicy(GraphPipeline(folder, precision, backend, engines=engines))
+    policy = GraphPolicy(GraphPipeline(folder, precision, backend, verify=verify, engines=engines))
     if backend == "onnxruntime" and precision == "fp32":
-        policy.rebuild = partial(open_graphs, folder, precision, backend, engines)
+        policy.rebuild = partial(open_graphs, folder, precision, backend, engines, verify=False)
         policy.graph_bytes = sum(f.stat().st_size for f in Path(folder).glob(f"*.{precision}.onnx*"))
     return policy
