@@ -92,6 +92,7 @@ def _closed_loop(policy, bc: BuildConfig, progress: bool, log) -> dict | None:
     from . import closed_loop
     from .sim.evaluate import EvalConfig
     from .sim.policies import TorchPolicy
+    from .workers import usable_cores
 
     if not bc.eval_episodes:
         return None
@@ -99,7 +100,8 @@ def _closed_loop(policy, bc: BuildConfig, progress: bool, log) -> dict | None:
     runnable = [p for p in bc.export.precisions if not (p in ("bf16", "fp8") and bc.backend == "onnxruntime")]
     compiled = closed_loop.graph_policies(bc.out, runnable, bc.backend, bc.engines)
     try:
-        return closed_loop.run([TorchPolicy(policy), *compiled], cfg, progress, log=log)
+        # the fp32 graphs' episodes in one process per core, as `vlacompile eval` runs them (the same episodes)
+        return closed_loop.run([TorchPolicy(policy), *compiled], cfg, progress, log=log, workers=usable_cores())
     finally:
         for p in compiled:
             p.pipeline.close()

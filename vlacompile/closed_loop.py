@@ -42,7 +42,7 @@ def graph_policies(folder: Path, precisions, backend: str, engines: Path | None 
 
 def run(policies: list, cfg: EvalConfig, progress: bool = True, log=print, workers: int = 1) -> dict:
     """Every policy on the same episodes: {"config", "policies": {name: {"summary", "episodes"}}, "filmstrips"}.
-    `workers`: processes for the compiled graphs on ONNX Runtime (sim/eval_workers.py)."""
+    `workers`: processes for the policies that can run elsewhere (sim/eval_workers.py)."""
     out = {"config": None, "policies": {}, "filmstrips": {}}
     for p in policies:
         res = evaluate(p, cfg, progress, desc=p.name, workers=workers)

@@ -92,8 +92,11 @@ def test_dynamo_exporter_gives_the_same_graph_numerics(tiny, compiled, trace_ten
     np.testing.assert_allclose(actions, trace_tensors["actions"], atol=1e-4)
 
 
+@pytest.mark.parametrize("workers, failure", [(0, KeyboardInterrupt), (2, OSError)])
 def test_an_interrupted_export_leaves_the_previous_folder(tiny, compiled, trace_tensors, graphs, tmp_path,
-                                                           monkeypatch):
+                                                           monkeypatch, workers, failure):
+    """In this process: Ctrl-C while the third graph is written. In worker processes: a failure while
+    a worker writes its second graph (each worker counts its own calls), re-raised here."""
     import shutil
 
     import vlacompile.export as exporter
@@ -105,20 +108,43 @@ def test_an_interrupted_export_leaves_the_previous_folder(tiny, compiled, trace_
 
     def interrupted(*args, **kwargs):
         calls.append(args)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # Ctrl-C while the third graph is being written
+        if len(calls) == (3 if workers == 0 else 2):
+            raise failure("interrupted")
         return export_graph(*args, **kwargs)
 
     monkeypatch.setattr(exporter, "export_graph", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(exporter, "_trace_workers", lambda model, jobs: workers)
+    with pytest.raises(failure):
         export(tiny, compiled.model, out, ExportConfig(), trace_tensors, compiled.provenance(), progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["graphs"]  # no partial folder next to it
     fresh = tmp_path / "fresh"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(failure):
         calls.clear()
         export(tiny, compiled.model, fresh, ExportConfig(), trace_tensors, compiled.provenance(), progress=False)
     assert not fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["graphs"]
+
+
+def test_graphs_traced_by_worker_processes_are_the_same_bytes(tiny, compiled, trace_tensors, tmp_path, monkeypatch):
+    import vlacompile.export as exporter
+
+    files = {}
+    for workers in (2, 0):
+        monkeypatch.setattr(exporter, "_trace_workers", lambda model, jobs: workers)
+        out = export(tiny, compiled.model, tmp_path / str(workers), ExportConfig(("fp16",)), trace_tensors,
+                     compiled.provenance(), progress=False)
+        files[workers] = {k: v for k, v in out.manifest["files"].items() if k.endswith(".onnx")}
+    assert files[2] == files[0] and len(files[0]) == 3
+
+
+def test_only_small_models_are_traced_by_worker_processes(compiled):
+    from vlacompile.export import _trace_workers
+
+    from vlacompile.workers import usable_cores
+
+    assert _trace_workers(compiled.model, 6) == min(usable_cores(), 6) or usable_cores() == 1
+    assert _trace_workers(compiled.model, 1) == 0  # one graph: nothing to share
+    assert _trace_workers(torch.nn.Linear(8192, 8192, device="meta"), 6) == 0  # 67 M parameters: copied per worker
 
 
 def test_weights_over_the_limit_go_to_external_data(tiny, compiled, trace_tensors, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ from ..output import claim
 from ..quant import QUANTIZED, QuantConfig
 from ..runtime import manifest as manifest_io
 from ..runtime.pipeline import PRECISIONS  # one list, the runtime's (the runtime must not import export)
+from ..workers import ordered
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
@@ -55,7 +56,6 @@ def export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, p
 def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, provenance: dict,
             progress: bool, data) -> Exported:
     import shutil
-    import time
 
     import torch
     from tqdm import tqdm
@@ -77,18 +77,16 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
     traced += ["fp32"] if quantized and "fp32" not in traced else []
     jobs = [(p, s) for p in traced for s in specs]
     seconds, graphs = {}, {p: {} for p in cfg.precisions}
-    with staged_folder(Path(out_dir)) as tmp, tqdm(jobs, desc="export", unit="graph", disable=not progress) as bar:
+    with staged_folder(Path(out_dir)) as tmp:
         # bf16 is traced in its fp16 form and converted (see onnx.fp16_to_bf16)
         models = {p: family.for_export(compressed, "fp16" if p == "bf16" else p) for p in traced}
-        for precision, spec in bar:
-            bar.set_postfix_str(f"{spec.name} {precision}")
-            start, name = time.perf_counter(), graph_file(spec.name, precision)
-            args = tuple(torch.from_numpy(sample[t.name]) for t in spec.inputs)
-            export_graph(spec.wrapper(models[precision]), args, spec, tmp / name, cfg.exporter, cfg.opset,
-                         bf16=precision == "bf16")
-            seconds[f"{spec.name}.{precision}"] = time.perf_counter() - start
+        state = (jobs, models, sample, tmp, cfg)
+        done = _traced(state, _trace_workers(compressed, len(jobs)))
+        for (precision, spec), took in zip(jobs, tqdm(done, total=len(jobs), desc="export", unit="graph",
+                                                      disable=not progress)):
+            seconds[f"{spec.name}.{precision}"] = took
             if precision in graphs:
-                graphs[precision][spec.name] = {"file": name, **spec.io_json()}
+                graphs[precision][spec.name] = {"file": graph_file(spec.name, precision), **spec.io_json()}
         quantization = _quantize(policy, compressed, tmp, specs, quantized, cfg, data, seconds, graphs, progress)
         if "fp32" not in cfg.precisions:
             for spec in specs:  # the graph and its external data, if any
@@ -112,6 +110,58 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
             manifest["quantization"] = quantization
         manifest_io.seal(tmp, manifest)
     return Exported(Path(out_dir), manifest, seconds)
+
+
+_TRACING = None  # (jobs, models, sample, folder, cfg) in this process: see _trace_init
+
+
+def _trace_workers(compressed, jobs: int) -> int:
+    """Processes that trace and fold the graphs: one per core for a model of at most costs.CPU_PARAMS
+    parameters (each graph is one core's Python for a second or two: six took 9.4 s in one process on
+    2 cores, 5.5 s in two), none for a larger one, which would be copied into each. The graphs are
+    the same bytes either way (tests/test_export.py)."""
+    from ..costs import CPU_PARAMS
+    from ..workers import can_fork, usable_cores
+
+    small = sum(p.numel() for p in compressed.parameters()) <= CPU_PARAMS
+    workers = min(usable_cores(), jobs)
+    return workers if small and workers > 1 and can_fork() else 0
+
+
+def _trace_init(state: tuple) -> None:
+    """Runs in each worker (fork: `state` is inherited, never pickled), or once in this process."""
+    global _TRACING
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # a worker: the processes share the cores
+        import torch
+
+        torch.set_num_threads(1)
+    _TRACING = state
+
+
+def _traced(state: tuple, workers: int):
+    """Each job's wall time, in order; this process keeps no reference to the models afterwards."""
+    global _TRACING
+    try:
+        yield from ordered(_trace_job, range(len(state[0])), workers, "fork", _trace_init, (state,))
+    finally:
+        _TRACING = None
+
+
+def _trace_job(k: int) -> float:
+    """Trace, fold and write job k's graph into the staging folder; its wall time."""
+    import time
+
+    import torch
+
+    jobs, models, sample, folder, cfg = _TRACING
+    precision, spec = jobs[k]
+    start = time.perf_counter()
+    args = tuple(torch.from_numpy(sample[t.name]) for t in spec.inputs)
+    export_graph(spec.wrapper(models[precision]), args, spec, folder / graph_file(spec.name, precision),
+                 cfg.exporter, cfg.opset, bf16=precision == "bf16")
+    return time.perf_counter() - start
 
 
 def _quantize(policy, compressed, folder: Path, specs, precisions, cfg: ExportConfig, data, seconds: dict,

@@ -21,7 +21,7 @@ from ..fsutil import staged_folder, write_text
 from .env import Episode
 from .expert import expert_action
 from .tasks import episode_seeds
-from .workers import ordered, usable_cores
+from ..workers import ordered, usable_cores
 
 EPISODES, FRAMES = 15, 4
 

@@ -126,12 +126,13 @@ def summarize(results: list[EpisodeResult]) -> dict:
 
 def evaluate(policy, cfg: EvalConfig, progress: bool = True, desc: str = "eval", workers: int = 1) -> dict:
     """{"config", "summary", "episodes": [...]}, and "filmstrips" (lists of PIL frames) when asked.
-    `workers` > 1: a policy that can be reopened elsewhere (`policy.rebuild`, compiled graphs on ONNX
-    Runtime) runs its episodes in that many processes (sim/eval_workers.py); any other runs here."""
+    `workers` > 1: a policy that can be reopened elsewhere (`policy.rebuild`: fp32 graphs on ONNX
+    Runtime, PyTorch on the CPU) runs its episodes in that many processes (sim/eval_workers.py); any
+    other runs here."""
     from tqdm import tqdm
 
     from .eval_workers import affordable, episodes as run_elsewhere
-    from .workers import can_fork
+    from ..workers import can_fork
 
     episodes = cfg.episodes_list()
     rebuild = getattr(policy, "rebuild", None) if can_fork() else None

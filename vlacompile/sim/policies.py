@@ -2,7 +2,8 @@
 [chunk, 7] actions, exactly what each would send to a robot. `state` is the gripper's proprioception
 (world.Gripper.state); pi0 reads it, CogACT does not.
 
-- `TorchPolicy`: a CogACT or pi0 policy in PyTorch, the reference or a rewritten model;
+- `TorchPolicy`: a CogACT or pi0 policy in PyTorch, the reference or a rewritten model (on fp32
+  weights its episodes may run in worker processes: sim/eval_workers.py);
 - `GraphPolicy`: exported graphs through the deployed runtime (a graphs folder or a bundle, any
   backend and precision).
 """
@@ -22,6 +23,19 @@ class TorchPolicy:
         self.policy, self.name, self.pi0 = policy, name, family(policy) == "pi0"
         cfg = policy.cfg
         self.noise_shape = (1, cfg.horizon, cfg.max_action_dim) if self.pi0 else (1, cfg.dit.chunk, cfg.dit.action_dim)
+
+    @property
+    def graph_bytes(self) -> int:  # what a worker process may come to hold (eval_workers.affordable)
+        return sum(t.numel() * t.element_size() for t in [*self.policy.model.parameters(), *self.policy.model.buffers()])
+
+    @property
+    def rebuild(self):
+        """How a forked worker gets this policy (sim/eval_workers.py): inherited, never pickled or
+        reloaded. None for a model on a GPU, whose context does not survive a fork."""
+        return self._inherited if next(self.policy.model.parameters()).device.type == "cpu" else None
+
+    def _inherited(self) -> "TorchPolicy":
+        return self
 
     def __call__(self, image, instruction: str, noise: np.ndarray, state=None) -> np.ndarray:
         import torch

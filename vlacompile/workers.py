@@ -1,5 +1,5 @@
-"""Episodes in worker processes, results in the order asked: training's frames, the condition map's
-fit frames, a compiled policy's evaluation (eval_workers.py).
+"""Jobs in worker processes, results in the order asked: training's frames, the condition map's
+fit frames, a compiled policy's evaluation (sim/eval_workers.py), a small model's graphs (export).
 
 Drawing a frame is numpy and PIL on one core; a 2-core machine draws nearly twice as many in the
 same time with two processes. Each job is self-contained (an episode draws from generators seeded
