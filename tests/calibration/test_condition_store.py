@@ -84,13 +84,13 @@ def test_the_shipped_vectors_are_the_embedded_models_on_the_builds_frames(tiny):
 
     with safe_open(str(store.SHIPPED), framework="pt") as f:
         shipped = f.get_tensor("fit")
-        assert f.get_tensor("heldout").shape == (320, 64)
-    assert shipped.shape == (1280, 64)
+        assert f.get_tensor("heldout").shape == (160, 64)
+    assert shipped.shape == (640, 64)
     frames = benchmark_frames(4)
     encode = partial(export_declaration(tiny).condition_inputs, tiny)
     own = vectors(target_of(tiny.model), frames, encode)
     torch.testing.assert_close(shipped[:16], own, rtol=1e-5, atol=1e-6)
-    assert ConditionMapConfig().episodes == 400  # the default whose frames were stored
+    assert ConditionMapConfig().episodes == 200  # the default whose frames were stored
 
 
 def test_the_key_covers_every_frame_its_order_and_the_split(tiny):

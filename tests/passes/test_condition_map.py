@@ -91,7 +91,7 @@ def test_the_map_is_on_for_cogact_only_after_a_pass_that_moves_the_feature_and_s
 
     flags = dict(mlp_sparsity=0.25, cache_interval=5, token_method="efficientvla", select_layer=2)
     config = config_for(tiny.cfg, **flags)
-    assert config.condition == ConditionMapConfig("auto", 400)
+    assert config.condition == ConditionMapConfig("auto", 200)
     assert CompressConfig.from_json(config.to_json()) == config
     assert CompressConfig.from_json({k: v for k, v in config.to_json().items() if k != "condition"}).condition is None
     only_cache = config_for(tiny.cfg, layers=32, tokens=256, **{**flags, "mlp_sparsity": 0.0})

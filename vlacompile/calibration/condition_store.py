@@ -4,8 +4,8 @@ The map's fit runs the uncompressed model over its frames once per process: 37 o
 added to a build of cogact-tiny (1,600 frames), 49 of 85 s on a slower evening. Those vectors
 depend only on the weights and the frames, not on --layers / --tokens, so they are stored in the
 cache folder after the first fit and read by every later command (validate after build, bench,
-eval --rewritten, the next build). The embedded default ships its own (SHIPPED, 0.8 MB of
-float64), so a fresh clone's first `make build` skips them too.
+eval --rewritten, the next build). The embedded default ships its own for the default 200 episodes
+(SHIPPED, 0.4 MB of float64), so a fresh clone's first `make build` skips them too.
 
 An entry is keyed by the weights (calibration.hashing.model_hash) and the frames' content
 (instruction, pixels, state, split): other weights or other frames (a changed renderer) never match.

@@ -40,7 +40,7 @@ NO_CONDITION = ("--condition-map: {model}'s action head reads no single conditio
 @dataclass(frozen=True)
 class ConditionMapConfig:
     data: str = "auto"  # --condition-map-data: benchmark, a calibration folder, or auto (see pipeline.condition_fit)
-    episodes: int = 400  # --condition-map-episodes: benchmark episodes of 4 frames (the last 20% choose lambda)
+    episodes: int = 200  # --condition-map-episodes: benchmark episodes of 4 frames (the last 20% choose lambda)
 
 
 class ConditionMap(nn.Linear):
