@@ -135,17 +135,22 @@ def main(argv=None) -> None:
     ap.add_argument("--model", default=None, help="a preset or a folder `vlacompile train` wrote (default: cogact-tiny)")
     ap.add_argument("--out", type=Path, default=Path("ablation"))
     ap.add_argument("--collate", type=Path, nargs="+", help="merge these partial runs into --out instead")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes per row's episodes, one thread each (default: one per core; see vlacompile eval)")
     args = ap.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit(f"--workers {args.workers}: give 1 (this process) or more")
     if args.collate:
         results = collate(args.collate)
     else:
         from . import closed_loop
         from .models import resolve
         from .sim.evaluate import EvalConfig
+        from .workers import usable_cores
 
         rows = parse_rows(args.rows)
         results = closed_loop.run(policies(resolve(args.model, None), rows, DEFAULT_CALIB, DEFAULT_DIR),
-                                  EvalConfig(args.episodes, filmstrips=0))
+                                  EvalConfig(args.episodes, filmstrips=0), workers=args.workers or usable_cores())
         results.pop("filmstrips", None)
     write(results, args.out)
     print(markdown(results))

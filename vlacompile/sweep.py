@@ -44,10 +44,12 @@ def label(config, model_cfg) -> str:
 
 def _success(policy, cfg: BenchConfig) -> float | None:
     from .sim.evaluate import EvalConfig, evaluate
+    from .workers import usable_cores
 
     if not cfg.eval_episodes:
         return None
-    return evaluate(policy, EvalConfig(cfg.eval_episodes), progress=False)["summary"]["overall"]["success_rate"]
+    result = evaluate(policy, EvalConfig(cfg.eval_episodes), progress=False, workers=usable_cores())  # as eval runs it
+    return result["summary"]["overall"]["success_rate"]
 
 
 def _row(policy, compiled, cfg: BenchConfig, sample) -> dict:

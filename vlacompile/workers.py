@@ -23,6 +23,17 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux")
 
 
+def small_model_workers(model, jobs: int) -> int:
+    """Processes for `jobs` independent jobs on a torch `model`: one per core, at most one per job, for a
+    model of at most costs.CPU_PARAMS parameters where fork is safe; else 0 (this process), as a
+    larger model would be copied into each."""
+    from .costs import CPU_PARAMS
+
+    small = sum(p.numel() for p in model.parameters()) <= CPU_PARAMS
+    workers = min(usable_cores(), jobs)
+    return workers if small and workers > 1 and can_fork() else 0
+
+
 def ordered(fn, jobs, workers: int, start: str = "forkserver", initializer=None, initargs: tuple = ()):
     """fn(job) for each job, in order, computed by `workers` processes (0: in this one; 1 still
     overlaps the rendering with the caller's own work, as training's does). At most

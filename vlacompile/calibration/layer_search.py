@@ -17,15 +17,21 @@ pairing and continues it when a build asks for more.
 Cost: dropping d of n layers takes n + (n-1) + ... + (n-d+1) runs of the candidate model over the
 search samples, each on a copy of the module tree that shares the weights (a family's keep_layers
 rewrites the tree in place, never a weight). The samples are an even spread of SEARCH_SAMPLES of the
-calibration set.
+calibration set. A small model's candidates run in one process per core (workers.small_model_workers,
+fork), each on one thread, and the reference's actions on one thread here too: the deviations are
+then those of a one-process search at one thread, bit for bit, whatever the number of processes
+(tests/models/pi0/test_layer_search.py), and ties stay ties.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
 from ..passes.family import target_of
 from ..passes.record import structure_copy
+from ..workers import ordered, small_model_workers
 
 SEARCH_SAMPLES = 16
 CRITERION = "mean squared difference of normalized actions from the reference's, greedy backward elimination"
@@ -38,17 +44,30 @@ def search_samples(samples: list) -> tuple[list, list[int]]:
     return [samples[i] for i in picks], picks
 
 
-class _Judge:
-    """The actions of a model with some layers dropped, against the reference's."""
+@contextlib.contextmanager
+def _one_thread(on: bool):
+    threads = torch.get_num_threads()
+    if on:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
-    def __init__(self, policy, samples, pairing: str):
+
+class _Judge:
+    """The actions of a model with some layers dropped, against the reference's. `one_thread`: compute
+    the reference as the worker processes compute the candidates."""
+
+    def __init__(self, policy, samples, pairing: str, one_thread: bool = False):
         from ..models import export_declaration
 
         self.policy, self.pairing, self.family = policy, pairing, export_declaration(policy)
         self.samples = [s.loaded() for s in samples]
         self.noise = [policy.noise(i) for i in range(len(samples))]
         self.n = len(target_of(policy.model).layers())
-        self.reference = self._actions(policy.model)
+        with _one_thread(one_thread):
+            self.reference = self._actions(policy.model)
 
     @torch.no_grad()
     def _actions(self, model) -> torch.Tensor:
@@ -74,15 +93,39 @@ def extend(order: list[int], deviation: list[float], policy, samples, pairing: s
             deviation.append(deviation[-1] if deviation else 0.0)
     if len(order) >= drop:
         return order, deviation
-    judge = _Judge(policy, samples, pairing)
-    runs = sum(judge.n - d for d in range(len(order), drop))
+    n = len(target.layers())
+    workers = small_model_workers(policy.model, n)
+    judge = _Judge(policy, samples, pairing, one_thread=workers > 0)
+    runs = sum(n - d for d in range(len(order), drop))
     with tqdm(total=runs, desc=f"layer search ({pairing})", unit="run", disable=not progress) as bar:
         while len(order) < drop:
+            layers = [i for i in range(n) if i not in order]
             scores = {}
-            for layer in (i for i in range(judge.n) if i not in order):
-                scores[layer] = judge.deviation(order + [layer])
+            for layer, score in zip(layers, _deviations(judge, [order + [i] for i in layers], workers)):
+                scores[layer] = score
                 bar.update()
             best = min(scores, key=lambda i: (scores[i], i))
             order.append(best)
             deviation.append(scores[best])
     return order, deviation
+
+
+_JUDGE = None  # a worker's judge, inherited through fork (never pickled): see _deviations
+
+
+def _deviations(judge: _Judge, candidates: list[list[int]], workers: int):
+    """judge.deviation of each candidate, in order: here, or in `workers` forked processes."""
+    if not workers:
+        yield from map(judge.deviation, candidates)
+        return
+    yield from ordered(_deviation_job, candidates, workers, "fork", _worker_init, (judge,))
+
+
+def _worker_init(judge: _Judge) -> None:
+    global _JUDGE
+    torch.set_num_threads(1)  # the processes share the cores; the reference was computed on one thread too
+    _JUDGE = judge
+
+
+def _deviation_job(dropped: list[int]) -> float:
+    return _JUDGE.deviation(dropped)

@@ -15,7 +15,7 @@ from ..output import claim
 from ..quant import QUANTIZED, QuantConfig
 from ..runtime import manifest as manifest_io
 from ..runtime.pipeline import PRECISIONS  # one list, the runtime's (the runtime must not import export)
-from ..workers import ordered
+from ..workers import ordered, small_model_workers
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
@@ -116,16 +116,10 @@ _TRACING = None  # (jobs, models, sample, folder, cfg) in this process: see _tra
 
 
 def _trace_workers(compressed, jobs: int) -> int:
-    """Processes that trace and fold the graphs: one per core for a model of at most costs.CPU_PARAMS
-    parameters (each graph is one core's Python for a second or two: six took 9.4 s in one process on
-    2 cores, 5.5 s in two), none for a larger one, which would be copied into each. The graphs are
-    the same bytes either way (tests/test_export.py)."""
-    from ..costs import CPU_PARAMS
-    from ..workers import can_fork, usable_cores
-
-    small = sum(p.numel() for p in compressed.parameters()) <= CPU_PARAMS
-    workers = min(usable_cores(), jobs)
-    return workers if small and workers > 1 and can_fork() else 0
+    """Processes that trace and fold the graphs: one per core for a small model (each graph is one
+    core's Python for a second or two: six took 9.4 s in one process on 2 cores, 5.7 s in two), none
+    for a large one. The graphs are the same bytes either way (tests/export/test_export.py)."""
+    return small_model_workers(compressed, jobs)
 
 
 def _trace_init(state: tuple) -> None:

@@ -47,6 +47,22 @@ def test_the_search_drops_the_free_layer_then_the_layers_that_compute_nothing(pi
     assert again == order  # continuing a shorter search gives the same order: one search serves every depth
 
 
+def test_candidates_in_worker_processes_score_as_here_at_one_thread_bit_for_bit(pi0_tiny):
+    """Two forked processes of one thread each against this process at one thread: the same
+    deviations, not just close ones, so the greedy choice and its ties do not depend on the workers."""
+    samples = split_heldout(load_calib(CALIB))[0][:1]
+    candidates = [[17], [3], [3, 9], [12], [0, 17]]
+    judge = layer_search._Judge(pi0_tiny, samples, "drop", one_thread=True)
+    pooled = list(layer_search._deviations(judge, candidates, 2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = list(layer_search._deviations(judge, candidates, 0))
+    finally:
+        torch.set_num_threads(threads)
+    assert pooled == here and all(d > 0 for d in here) and len(set(here)) == len(here)
+
+
 def _calib(order: list[int], pairing: str = "kv"):
     meta = {"layer_search": {pairing: {"order": order, "deviation": [0.1 * i for i in range(len(order))]}}}
     return calibration.Calibration(meta, torch.zeros(0), torch.zeros(0))
