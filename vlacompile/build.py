@@ -100,7 +100,7 @@ def _closed_loop(policy, bc: BuildConfig, progress: bool, log) -> dict | None:
     runnable = [p for p in bc.export.precisions if not (p in ("bf16", "fp8") and bc.backend == "onnxruntime")]
     compiled = closed_loop.graph_policies(bc.out, runnable, bc.backend, bc.engines)
     try:
-        # the fp32 graphs' episodes in one process per core, as `vlacompile eval` runs them (the same episodes)
+        # the reference's and the fp32 graphs' episodes in one process per core, as `vlacompile eval` runs them
         return closed_loop.run([TorchPolicy(policy), *compiled], cfg, progress, log=log, workers=usable_cores())
     finally:
         for p in compiled:

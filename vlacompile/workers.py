@@ -1,5 +1,6 @@
 """Jobs in worker processes, results in the order asked: training's frames, the condition map's
-fit frames, a compiled policy's evaluation (sim/eval_workers.py), a small model's graphs (export).
+fit frames, a policy's evaluation (sim/eval_workers.py), a small model's graphs (export) and its
+layer search's candidates (calibration/layer_search.py).
 
 Drawing a frame is numpy and PIL on one core; a 2-core machine draws nearly twice as many in the
 same time with two processes. Each job is self-contained (an episode draws from generators seeded
@@ -25,11 +26,12 @@ def can_fork() -> bool:
 
 def small_model_workers(model, jobs: int) -> int:
     """Processes for `jobs` independent jobs on a torch `model`: one per core, at most one per job, for a
-    model of at most costs.CPU_PARAMS parameters where fork is safe; else 0 (this process), as a
-    larger model would be copied into each."""
+    model of at most costs.CPU_PARAMS parameters on the CPU where fork is safe; else 0 (this process):
+    a larger model would be copied into each, and a GPU's context does not survive a fork."""
     from .costs import CPU_PARAMS
 
-    small = sum(p.numel() for p in model.parameters()) <= CPU_PARAMS
+    params = list(model.parameters())
+    small = sum(p.numel() for p in params) <= CPU_PARAMS and all(p.device.type == "cpu" for p in params)
     workers = min(usable_cores(), jobs)
     return workers if small and workers > 1 and can_fork() else 0
 
@@ -41,8 +43,10 @@ def ordered(fn, jobs, workers: int, start: str = "forkserver", initializer=None,
     module-level function; `initializer(*initargs)` runs once in each worker (in-process: once here).
 
     `start`: forkserver keeps a CUDA context and torch's threads out of the workers (training's
-    loader); fork needs no `if __name__ == "__main__"` guard in the caller's script, for library
-    calls whose jobs never touch the torch the caller may have loaded (numpy, PIL, ONNX Runtime)."""
+    loader); fork needs no `if __name__ == "__main__"` guard in the caller's script (library calls)
+    and hands the workers the caller's objects without pickling them. Jobs that run torch on CPU
+    tensors set it to one thread in their initializer first, as PyTorch's own DataLoader workers do
+    after a fork."""
     if start == "fork" and not can_fork():
         workers = 0
     if not workers:

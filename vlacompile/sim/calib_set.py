@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..fsutil import staged_folder, write_text
+from ..workers import ordered, usable_cores
 from .env import Episode
 from .expert import expert_action
 from .tasks import episode_seeds
-from ..workers import ordered, usable_cores
 
 EPISODES, FRAMES = 15, 4
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..workers import ordered
 from .env import Episode
 from .expert import ALIGN, AT, CLOSE, OPEN, SPEED, expert_action, plan
 from .patches import named_patches, patch_labels
 from .tasks import FAMILIES, SPLITS, episode_seeds
-from ..workers import ordered
 
 CHUNK = 16
 DART_NOISE = (0.0, 0.015)  # per-episode noise scale, uniform in this range (table units per step)

@@ -36,7 +36,7 @@ def _open(rebuild, ensemble: int) -> None:
     from ..backends import onnxruntime
 
     onnxruntime.THREADS = 1  # one per process: the processes share the cores
-    if "torch" in sys.modules:  # a PyTorch policy (never imported here for graphs)
+    if "torch" in sys.modules:  # loaded by the caller (a PyTorch policy computes with it)
         sys.modules["torch"].set_num_threads(1)
     _POLICY = rebuild()
     if ensemble:
@@ -65,7 +65,7 @@ def affordable(workers: int, graph_bytes: int) -> int:
 
 def episodes(rebuild, cfg, workers: int):
     """EpisodeResults of cfg's episodes, in order, run by `workers` processes that each open the policy
-    with `rebuild()` (a picklable callable)."""
+    with `rebuild()` (inherited through fork, with everything it refers to)."""
     jobs = ((family, seed, cfg, k < cfg.filmstrips) for k, (family, seed) in enumerate(cfg.episodes_list()))
     # fork: a library caller's script may lack the main guard that forkserver needs, and a PyTorch policy
     # is inherited rather than reloaded (its workers set one thread each in _open, as PyTorch's own

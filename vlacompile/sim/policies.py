@@ -2,8 +2,8 @@
 [chunk, 7] actions, exactly what each would send to a robot. `state` is the gripper's proprioception
 (world.Gripper.state); pi0 reads it, CogACT does not.
 
-- `TorchPolicy`: a CogACT or pi0 policy in PyTorch, the reference or a rewritten model (on fp32
-  weights its episodes may run in worker processes: sim/eval_workers.py);
+- `TorchPolicy`: a CogACT or pi0 policy in PyTorch, the reference or a rewritten model (on the CPU
+  its episodes may run in worker processes: sim/eval_workers.py);
 - `GraphPolicy`: exported graphs through the deployed runtime (a graphs folder or a bundle, any
   backend and precision).
 """
