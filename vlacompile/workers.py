@@ -36,6 +36,38 @@ def small_model_workers(model, jobs: int) -> int:
     return workers if small and workers > 1 and can_fork() else 0
 
 
+def one_torch_thread() -> None:
+    """In a worker process: torch, where this process has loaded it, computes on one thread (the
+    processes share the cores), as PyTorch's own DataLoader workers do after a fork."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+_SHARED = None  # a forked worker's inherited state: see with_state
+
+
+def with_state(fn, state, jobs, workers: int):
+    """fn(state, job) for each job, in order: here (0 workers), or in `workers` forked processes that
+    inherit `state` (a model, say: never pickled) and compute with one torch thread. `fn` must be a
+    module-level function."""
+    if not workers or not can_fork():
+        yield from (fn(state, job) for job in jobs)
+        return
+    yield from ordered(_shared_job, ((fn, job) for job in jobs), workers, "fork", _inherit, (state,))
+
+
+def _inherit(state) -> None:
+    global _SHARED
+    one_torch_thread()
+    _SHARED = state
+
+
+def _shared_job(item):
+    fn, job = item
+    return fn(_SHARED, job)
+
+
 def ordered(fn, jobs, workers: int, start: str = "forkserver", initializer=None, initargs: tuple = ()):
     """fn(job) for each job, in order, computed by `workers` processes (0: in this one; 1 still
     overlaps the rendering with the caller's own work, as training's does). At most

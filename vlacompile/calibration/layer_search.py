@@ -31,7 +31,7 @@ import torch
 
 from ..passes.family import target_of
 from ..passes.record import structure_copy
-from ..workers import ordered, small_model_workers
+from ..workers import small_model_workers, with_state
 
 SEARCH_SAMPLES = 16
 CRITERION = "mean squared difference of normalized actions from the reference's, greedy backward elimination"
@@ -110,22 +110,11 @@ def extend(order: list[int], deviation: list[float], policy, samples, pairing: s
     return order, deviation
 
 
-_JUDGE = None  # a worker's judge, inherited through fork (never pickled): see _deviations
-
-
 def _deviations(judge: _Judge, candidates: list[list[int]], workers: int):
-    """judge.deviation of each candidate, in order: here, or in `workers` forked processes."""
-    if not workers:
-        yield from map(judge.deviation, candidates)
-        return
-    yield from ordered(_deviation_job, candidates, workers, "fork", _worker_init, (judge,))
+    """judge.deviation of each candidate, in order: here, or in `workers` forked processes (one torch
+    thread each, as the reference was computed)."""
+    return with_state(_deviation, judge, candidates, workers)
 
 
-def _worker_init(judge: _Judge) -> None:
-    global _JUDGE
-    torch.set_num_threads(1)  # the processes share the cores; the reference was computed on one thread too
-    _JUDGE = judge
-
-
-def _deviation_job(dropped: list[int]) -> float:
-    return _JUDGE.deviation(dropped)
+def _deviation(judge: _Judge, dropped: list[int]) -> float:
+    return judge.deviation(dropped)

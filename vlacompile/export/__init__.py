@@ -15,7 +15,7 @@ from ..output import claim
 from ..quant import QUANTIZED, QuantConfig
 from ..runtime import manifest as manifest_io
 from ..runtime.pipeline import PRECISIONS  # one list, the runtime's (the runtime must not import export)
-from ..workers import ordered, small_model_workers
+from ..workers import small_model_workers, with_state
 from .onnx import EXPORTERS, OPSET, export_graph
 from .spec import GraphSpec, TensorSpec
 
@@ -81,7 +81,7 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
         # bf16 is traced in its fp16 form and converted (see onnx.fp16_to_bf16)
         models = {p: family.for_export(compressed, "fp16" if p == "bf16" else p) for p in traced}
         state = (jobs, models, sample, tmp, cfg)
-        done = _traced(state, _trace_workers(compressed, len(jobs)))
+        done = with_state(_trace_job, state, range(len(jobs)), _trace_workers(compressed, len(jobs)))
         for (precision, spec), took in zip(jobs, tqdm(done, total=len(jobs), desc="export", unit="graph",
                                                       disable=not progress)):
             seconds[f"{spec.name}.{precision}"] = took
@@ -112,9 +112,6 @@ def _export(policy, compressed, out_dir: Path, cfg: ExportConfig, sample: dict, 
     return Exported(Path(out_dir), manifest, seconds)
 
 
-_TRACING = None  # (jobs, models, sample, folder, cfg) in this process: see _trace_init
-
-
 def _trace_workers(compressed, jobs: int) -> int:
     """Processes that trace and fold the graphs: one per core for a small model (each graph is one
     core's Python for a second or two: six took 9.4 s in one process on 2 cores, 5.7 s in two), none
@@ -122,34 +119,13 @@ def _trace_workers(compressed, jobs: int) -> int:
     return small_model_workers(compressed, jobs)
 
 
-def _trace_init(state: tuple) -> None:
-    """Runs in each worker (fork: `state` is inherited, never pickled), or once in this process."""
-    global _TRACING
-    import multiprocessing
-
-    if multiprocessing.parent_process() is not None:  # a worker: the processes share the cores
-        import torch
-
-        torch.set_num_threads(1)
-    _TRACING = state
-
-
-def _traced(state: tuple, workers: int):
-    """Each job's wall time, in order; this process keeps no reference to the models afterwards."""
-    global _TRACING
-    try:
-        yield from ordered(_trace_job, range(len(state[0])), workers, "fork", _trace_init, (state,))
-    finally:
-        _TRACING = None
-
-
-def _trace_job(k: int) -> float:
+def _trace_job(state: tuple, k: int) -> float:
     """Trace, fold and write job k's graph into the staging folder; its wall time."""
     import time
 
     import torch
 
-    jobs, models, sample, folder, cfg = _TRACING
+    jobs, models, sample, folder, cfg = state
     precision, spec = jobs[k]
     start = time.perf_counter()
     args = tuple(torch.from_numpy(sample[t.name]) for t in spec.inputs)

@@ -9,6 +9,5 @@ success rates on.
     demos.py    demonstrations (perturbed expert episodes, the expert's plans as labels) and statistics
     oracle.py   the action head on the true task state: what perfect perception would solve
     probe.py    a linear probe of the cognition feature on new scenes: what perception generalizes
-    workers.py  episodes drawn in worker processes, results in order (fit frames, training's loader)
-    eval_workers.py  a compiled fp32 policy's evaluation spread over worker processes
+    eval_workers.py  a policy's evaluation spread over worker processes (vlacompile/workers.py's pools)
 """

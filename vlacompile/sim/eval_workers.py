@@ -24,9 +24,8 @@ against 87 s): the tiny models keep two threads poorly busy, and drawing the cam
 from __future__ import annotations
 
 import os
-import sys
 
-from ..workers import ordered
+from ..workers import one_torch_thread, ordered
 
 _POLICY = None  # this worker's policy, opened once by _open
 
@@ -36,8 +35,7 @@ def _open(rebuild, ensemble: int) -> None:
     from ..backends import onnxruntime
 
     onnxruntime.THREADS = 1  # one per process: the processes share the cores
-    if "torch" in sys.modules:  # loaded by the caller (a PyTorch policy computes with it)
-        sys.modules["torch"].set_num_threads(1)
+    one_torch_thread()  # a PyTorch policy computes with the caller's torch
     _POLICY = rebuild()
     if ensemble:
         from .ensemble import AdaptiveEnsemble
