@@ -68,6 +68,23 @@ def test_calibration_of_another_model_is_refused(tiny, calibrated):
         pipeline.calibrate(other, CALIB, stored=calibrated[0].path)
 
 
+def test_calibration_sampled_otherwise_is_refused_and_keyed_apart(tiny, calibrated):
+    """The same weights under another sampler (here CogACT's guidance scale) compute other actions: a
+    stored calibration names both settings and is refused, and the cache key differs."""
+    import copy
+    from dataclasses import replace
+
+    other = type(tiny)(tiny.model, tiny.tokenizer, tiny.statistics, "other")
+    other.model = copy.deepcopy(tiny.model)
+    other.model.cfg = replace(tiny.model.cfg, sampler=replace(tiny.model.cfg.sampler, cfg_scale=3.0))
+    with pytest.raises(UserError) as err:
+        pipeline.calibrate(other, CALIB, stored=calibrated[0].path)
+    message = str(err.value)
+    assert "cfg_scale 1.5" in message and "cfg_scale 3.0" in message and "\n" not in message
+    samples = calibrated[1]
+    assert calibration.key(tiny, samples, 2) != calibration.key(other, samples, 2)
+
+
 def _cognition_change(model, dropped_model, inputs):
     return sum(1 - F.cosine_similarity(model.cognition(p, i), dropped_model.cognition(p, i)).item()
                for p, i in inputs) / len(inputs)

@@ -1,10 +1,10 @@
 """Calibration: run the reference model over a calibration set and keep what the passes need.
 
-Results are stored as JSON plus safetensors under a key that hashes the model weights, the
-calibration data and the settings, so any later build of the same model and data reuses them,
-whatever its --layers / --tokens. calibration.json records the sha256 of the tensors file and a
-digest of its own content, so a damaged entry is never reused: a cached one is recomputed (with a
-one-line note), an explicit `--calib-result` one is refused.
+Results are stored as JSON plus safetensors under a key that hashes the model (its weights and its
+sampler's settings), the calibration data and the settings, so any later build of the same model and
+data reuses them, whatever its --layers / --tokens. calibration.json records the sha256 of the
+tensors file and a digest of its own content, so a damaged entry is never reused: a cached one is
+recomputed (with a one-line note), an explicit `--calib-result` one is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def run(policy, samples, select_layer: int = 2, progress: bool = True) -> Calibr
             col.end_sample()
     res = col.results()
     meta = {"schema": SCHEMA, "model": model.cfg.name, "model_hash": model_hash(model),
+            "sampler": model.sampler_settings(),
             "data_hash": data_hash(samples), "samples": len(samples), "select_layer": select_layer,
             "layer_importance": res["layer_importance"], "mlp_criterion": MLP_CRITERION,
             "token_relevance_mean": res["token_relevance"].mean(dim=0).tolist(),
@@ -91,7 +92,8 @@ def search_layers(calib: Calibration, policy, samples, pairing: str, drop: int, 
 def key(policy, samples, select_layer: int) -> str:
     import hashlib
 
-    text = f"{model_hash(policy.model)}:{data_hash(samples)}:{select_layer}:{SCHEMA}"
+    sampler = json.dumps(policy.model.sampler_settings(), sort_keys=True)
+    text = f"{model_hash(policy.model)}:{sampler}:{data_hash(samples)}:{select_layer}:{SCHEMA}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -167,9 +169,17 @@ def _for(calib: Calibration, policy) -> Calibration:
         raise UserError(f"{calib.path}: calibration of other weights ({meta.get('model')}, "
                         f"{meta.get('model_hash', '?')[:12]}) than {policy.source}; calibrate this model or pass its "
                         "own calibration")
+    sampler = policy.model.sampler_settings() if policy is not None else None
+    if sampler is not None and meta.get("sampler", sampler) != sampler:  # older results recorded none
+        raise UserError(f"{calib.path}: calibration sampled with {_settings(meta['sampler'])}, this model samples "
+                        f"with {_settings(sampler)}; calibrate this model or pass its own calibration")
     if policy is not None:  # results stored before the unit was recorded: the family says it
         meta["dit_similarity"].setdefault("unit", policy.model.pass_target().head_unit)
     return calib
+
+
+def _settings(sampler: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(sampler.items()))
 
 
 def _note(text: str) -> None:

@@ -60,8 +60,10 @@ def _about(cfg) -> str:
     from ..models import family
 
     if family(cfg) == "pi0":
+        scale = cfg.flow.noise_scale
         return (f"{cfg.name}: pi0, {cfg.vlm.depth} VLM layers paired with {cfg.expert.depth} action-expert layers, "
                 f"{cfg.image_tokens} visual tokens ({cfg.cameras} cameras x {cfg.siglip.tokens}), prompt "
-                f"{cfg.prompt_len} tokens, {cfg.horizon}-step chunk, {cfg.flow.steps} Euler flow steps")
+                f"{cfg.prompt_len} tokens, {cfg.horizon}-step chunk, {cfg.flow.steps} Euler flow steps from "
+                f"standard-normal noise scaled by {scale:g}" + ("" if scale == 1 else " (pi0's: 1)"))
     return (f"{cfg.name}: {cfg.dit_variant} action head, {cfg.llm.layers} LLM layers, {cfg.visual_tokens} visual "
             f"tokens, prompt budget {1 + cfg.text_len} tokens (BOS and template included)")

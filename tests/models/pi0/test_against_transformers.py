@@ -1,6 +1,9 @@
 """End to end against an independent implementation: transformers' PI0ForConditionalGeneration (written
 for LeRobot's pi0_base) given the same weights, inputs and noise must sample the same actions."""
 
+import copy
+from dataclasses import replace
+
 import torch
 
 from .hf_configs import TINY, gemma_config, siglip_config
@@ -33,12 +36,14 @@ def _transformers_pi0(model):
 
 def test_actions_equal_transformers_pi0(pi0_tiny, pi0_inputs):
     x, noise = pi0_inputs, pi0_tiny.noise(3)
+    model = copy.deepcopy(pi0_tiny.model)  # at pi0's own temperature: the flow starts at the noise itself
+    model.cfg = replace(model.cfg, flow=replace(model.cfg.flow, noise_scale=1.0))
     theirs = _transformers_pi0(pi0_tiny.model)
     # transformers marks image places in the ids; a camera's tokens are masked with its slot.
     ids = torch.cat([torch.full((1, TINY.image_tokens), TINY.vlm.vocab), x["ids"]], dim=1)
     mask = torch.cat([x["image_valid"].repeat_interleave(TINY.siglip.tokens, dim=1), x["ids_valid"]], dim=1).long()
     with torch.no_grad():
-        ours = pi0_tiny.model(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"], noise)
+        ours = model(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"], noise)
         reference = theirs.sample_actions(state=x["state"], input_ids=ids, pixel_values=x["pixels"],
                                           noise=noise.clone(), attention_mask=mask,
                                           pixel_attention_mask=x["image_valid"])

@@ -104,6 +104,36 @@ def test_another_lerobot_policy_type_is_refused(pi0_folder, tmp_path):
         load_folder(folder)
 
 
+def _with_noise_scale(folder, value):
+    config = json.loads((folder / "config.json").read_text())
+    if value is None:
+        config.pop("vlacompile_noise_scale")
+    else:
+        config["vlacompile_noise_scale"] = value
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_the_sampling_temperature_is_the_folders_or_the_presets(pi0_tiny, pi0_folder, tmp_path):
+    """vlacompile's config key travels with the folder; a LeRobot folder has none and gets the preset's
+    (pi0-tiny's 0; pi0-base's 1, pi0's own)."""
+    assert json.loads((pi0_folder / "config.json").read_text())["vlacompile_noise_scale"] == 0.0
+    folder = _copy(pi0_folder, tmp_path)
+    _with_noise_scale(folder, 0.25)
+    assert load_folder(folder).cfg.flow.noise_scale == 0.25
+    _with_noise_scale(folder, None)
+    assert load_folder(folder).cfg.flow.noise_scale == pi0_tiny.cfg.flow.noise_scale == 0.0
+
+
+@pytest.mark.parametrize("value", [-0.5, "0.5", True, 11])
+def test_a_bad_sampling_temperature_is_refused(pi0_folder, tmp_path, value):
+    folder = _copy(pi0_folder, tmp_path)
+    _with_noise_scale(folder, value)
+    with pytest.raises(UserError) as err:
+        load_folder(folder)
+    message = str(err.value)
+    assert str(folder / "config.json") in message and "vlacompile_noise_scale" in message and "\n" not in message
+
+
 @pytest.mark.parametrize("drop", ["action.mean", "observation.state.std"])
 def test_statistics_without_action_or_state_are_refused(pi0_folder, tmp_path, drop):
     folder = _copy(pi0_folder, tmp_path)

@@ -146,6 +146,8 @@ def test_an_independent_client_reproduces_the_pi0_runtime_from_the_manifest_alon
                                       seed=r["seed"], state=r["state"]) for r in requests])
     assert got.shape == (3, 50, 7)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    # The client drew standard-normal noise; the graph applied pi0-tiny's temperature, as declared.
+    assert json.loads((graphs / "manifest.json").read_text())["noise"]["scale_in_graph"] == 0.0
 
 
 def test_torch_backend_runs_pi0s_graph_modules_through_the_runtime(pi0_tiny, compressed, sample):

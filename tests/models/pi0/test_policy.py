@@ -58,7 +58,9 @@ def test_predict_unnormalizes_the_sampled_chunk(pi0_tiny, sample_image):
     s = pi0_tiny.statistics
     assert actions.shape == (50, 7) and np.allclose(actions, normalized * s.action_std + s.action_mean, atol=1e-6)
     assert np.array_equal(pi0_tiny.predict(*args, seed=4), actions)
-    assert not np.allclose(pi0_tiny.predict(*args, seed=5), actions)
+    # pi0-tiny samples at temperature 0: its flow starts at 0 whatever the seed (test_sampler.py checks
+    # that the noise matters at pi0's temperature 1).
+    assert np.array_equal(pi0_tiny.predict(*args, seed=5), actions)
 
 
 def test_instruction_and_image_change_the_actions(pi0_tiny, sample_image):

@@ -1,6 +1,8 @@
 """Flow matching: the Euler loop against a direct evaluation, the prefix cache against the joint forward."""
 
+import copy
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -40,7 +42,7 @@ def test_velocity_depends_on_time_and_observation(pi0_tiny, pi0_inputs, prefix):
 
 
 def test_euler_loop_matches_a_direct_step_by_step_evaluation(pi0_tiny, pi0_inputs, prefix):
-    model, (h, valid), x = pi0_tiny.model, prefix, pi0_inputs
+    model, (h, valid), x = _at_scale(pi0_tiny.model, 1.0), prefix, pi0_inputs  # pi0's: x at t = 1 is the noise
     noise = pi0_tiny.noise(7)
     expected = noise.clone()
     with torch.no_grad():
@@ -50,6 +52,29 @@ def test_euler_loop_matches_a_direct_step_by_step_evaluation(pi0_tiny, pi0_input
         sampled = model(x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"], noise)
     torch.testing.assert_close(sampled, expected, atol=1e-5, rtol=1e-5)
     assert (sampled - noise).abs().mean() > 0.1  # the loop moved the sample
+
+
+def _at_scale(model, scale: float):
+    out = copy.deepcopy(model)
+    out.cfg = replace(model.cfg, flow=replace(model.cfg.flow, noise_scale=scale))
+    return out
+
+
+def test_noise_scale_is_the_start_of_the_flow_and_nothing_else(pi0_tiny, pi0_inputs):
+    """Sampling at temperature s from noise n is pi0's sampler (temperature 1) from s * n; at 0 the
+    noise does not matter. pi0-tiny samples at 0, pi0-base at pi0's 1."""
+    from vlacompile.models.pi0.config import PRESETS
+
+    x = pi0_inputs
+    args = (x["pixels"], x["image_valid"], x["ids"], x["ids_valid"], x["state"])
+    noise, other = pi0_tiny.noise(7), pi0_tiny.noise(8)
+    assert pi0_tiny.cfg.flow.noise_scale == 0.0 and PRESETS["pi0-base"].flow.noise_scale == 1.0
+    with torch.no_grad():
+        half, one, zero = (_at_scale(pi0_tiny.model, s) for s in (0.5, 1.0, 0.0))
+        assert torch.equal(half(*args, noise), one(*args, noise * 0.5))
+        assert torch.equal(zero(*args, noise), zero(*args, other))
+        assert torch.equal(zero(*args, noise), one(*args, torch.zeros_like(noise)))
+        assert (one(*args, noise) - one(*args, other)).abs().mean() > 1e-2  # the noise matters at 1
 
 
 def test_flow_times_go_from_noise_to_data():

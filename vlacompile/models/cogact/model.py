@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import torch
 from torch import nn
 
@@ -23,6 +25,10 @@ class CogACT(nn.Module):
         self.llm_backbone = LLMBackbone(cfg.llm)
         self.action_model = ActionModel(cfg.dit, cfg.llm.hidden)
         self.condition_map: nn.Module | None = None  # set by the condition-map pass (passes/condition_map.py)
+
+    def sampler_settings(self) -> dict:
+        """What, besides the weights, decides the actions of an input and noise (calibration keys it)."""
+        return asdict(self.cfg.sampler)
 
     def pass_target(self):
         """What the compile passes may change, and how (passes.family)."""

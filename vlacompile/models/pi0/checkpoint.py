@@ -1,7 +1,8 @@
 """Reading and writing pi0 checkpoints in LeRobot's pretrained-folder layout (docs/PI0.md §8).
 
     FOLDER/model.safetensors            PI0Policy.state_dict(): every key prefixed "model."
-    FOLDER/config.json                  PI0Config ({"type": "pi0", "input_features", "chunk_size", ...})
+    FOLDER/config.json                  PI0Config ({"type": "pi0", "input_features", "chunk_size", ...};
+                                        vlacompile adds "vlacompile_noise_scale", the sampling temperature)
     FOLDER/policy_preprocessor.json     + policy_preprocessor_step_<i>_normalizer_processor.safetensors
     FOLDER/policy_postprocessor.json    + policy_postprocessor_step_0_unnormalizer_processor.safetensors
     FOLDER/tokenizer.json               PaliGemma's tokenizer (LeRobot folders have none: copy it from
@@ -40,6 +41,7 @@ EMBED = "paligemma_with_expert.paligemma.model.language_model.embed_tokens.weigh
 EXPERT_LM_HEAD = "paligemma_with_expert.gemma_expert.lm_head.weight"
 VISION_MODEL = ".vision_tower.vision_model."
 FILES = (WEIGHTS, "config.json", "policy_preprocessor.json", "tokenizer.json")
+NOISE_SCALE = "vlacompile_noise_scale"  # config.json: the sampling temperature (config.FlowConfig.noise_scale)
 
 
 def _refuse_other_families(folder: Path) -> None:
@@ -92,13 +94,22 @@ def read_weights(path: Path, shapes_only: bool = False) -> tuple[dict[str, torch
     return state, prefix
 
 
-def _with_config(cfg: Pi0Config, config: dict, cameras: int) -> Pi0Config:
+def _with_config(cfg: Pi0Config, config: dict, cameras: int, path: Path) -> Pi0Config:
     """The run-time counts a LeRobot config sets (the weights fix only the widths and depths)."""
     flow = replace(cfg.flow, steps=config.get("num_inference_steps", cfg.flow.steps),
                    min_period=config.get("min_period", cfg.flow.min_period),
-                   max_period=config.get("max_period", cfg.flow.max_period))
+                   max_period=config.get("max_period", cfg.flow.max_period),
+                   noise_scale=_noise_scale(config.get(NOISE_SCALE, cfg.flow.noise_scale), path))
     return replace(cfg, cameras=cameras, horizon=config.get("chunk_size", cfg.horizon),
                    prompt_len=config.get("tokenizer_max_length", cfg.prompt_len), flow=flow)
+
+
+def _noise_scale(value, path: Path) -> float:
+    """vlacompile's own key (LeRobot has none; absent, the preset's value: pi0's 1 for pi0-base)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+        raise UserError(f"{path}: {NOISE_SCALE} is {value!r}; give the initial noise's standard deviation, a number "
+                        "from 0 to 10 (pi0 samples at 1)")
+    return float(value)
 
 
 def _cameras(config: dict, path: Path) -> list[str]:
@@ -133,7 +144,7 @@ def load_folder(folder: str | Path, preset: str | None = None) -> Pi0Policy:
     source = str(folder / WEIGHTS)
     cfg = PRESETS[preset] if preset else infer_preset(state, source, prefix)
     cameras = _cameras(config, folder / "config.json")
-    cfg = _with_config(cfg, config, len(cameras))
+    cfg = _with_config(cfg, config, len(cameras), folder / "config.json")
     stats = read_statistics(folder)
     _check_dims(cfg, stats, config, folder)
     tokenizer = PromptTokenizer(folder / "tokenizer.json")
@@ -163,7 +174,7 @@ def _config_json(policy: Pi0Policy) -> dict:
               "dtype": "float32", "chunk_size": cfg.horizon, "n_action_steps": cfg.horizon,
               "max_state_dim": cfg.max_state_dim, "max_action_dim": cfg.max_action_dim,
               "num_inference_steps": cfg.flow.steps, "min_period": cfg.flow.min_period,
-              "max_period": cfg.flow.max_period,
+              "max_period": cfg.flow.max_period, NOISE_SCALE: cfg.flow.noise_scale,
               "image_resolution": [cfg.siglip.image, cfg.siglip.image], "empty_cameras": 0,
               "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"},
               "tokenizer_max_length": cfg.prompt_len}

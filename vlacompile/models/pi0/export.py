@@ -202,7 +202,7 @@ def fidelity_outputs(policy, model, sample, noise: torch.Tensor) -> tuple[torch.
     cache = model.prefix_kv(*model.embed_prefix(encoded["pixels"], encoded["image_valid"], encoded["ids"],
                                                 encoded["ids_valid"]))
     t = torch.ones(noise.shape[0])
-    feature = model.suffix_hidden(cache, encoded["state"], noise, t)[0, 0]
+    feature = model.suffix_hidden(cache, encoded["state"], model.initial_noise(noise), t)[0, 0]
     return feature.float(), model.sample(cache, encoded["state"], noise)[0, :, : policy.statistics.action_dim]
 
 
@@ -257,7 +257,8 @@ def declarations(policy) -> dict:
             "state": {"input": "state", "dims": stats.state_dim, "pad_to": cfg.max_state_dim,
                       "normalize": "mean_std", "eps": stats.eps, "statistics": "state",
                       "formula": "(s - mean) / (std + eps), then zeros to pad_to"},
-            "noise": noise_io.declaration(chunk),
+            # The expert graph scales the noise itself (the sampling temperature): clients draw N(0, 1).
+            "noise": {**noise_io.declaration(chunk), "scale_in_graph": cfg.flow.noise_scale},
             "actions": {"chunk": cfg.horizon, "dims": stats.action_dim},
             "postprocess": postprocess.mean_std_declaration(stats.action_dim)}
 

@@ -11,7 +11,7 @@ holders exist only for that. `vision_tower`, `projector`, `vlm` and `expert` rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -196,11 +196,23 @@ class Pi0(nn.Module):
         return self.sample(self.prefix_kv(*self.embed_prefix(pixels, image_valid, ids, ids_valid)), state, noise)
 
     def sample(self, cache: PrefixKV, state, noise) -> torch.Tensor:
-        """The flow loop from the prefix cache: initial noise [B, 50, 32] -> normalized actions (float32)."""
+        """The flow loop from the prefix cache: standard-normal noise [B, 50, 32] -> normalized actions
+        (float32)."""
+        noise = self.initial_noise(noise)
         denoiser = getattr(self, "denoiser", None)  # set by the flow-step caching pass
         if denoiser is not None:
             return denoiser(self, (cache, state), noise)
         return euler(lambda x, t, step: self.velocity(cache, state, x, t), noise, self.cfg.flow.steps)
+
+    def sampler_settings(self) -> dict:
+        """What, besides the weights, decides the actions of an input and noise (calibration keys it)."""
+        return asdict(self.cfg.flow)
+
+    def initial_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """x at t = 1 from standard-normal noise: scaled by the sampling temperature (config.FlowConfig).
+        At pi0's scale of 1 nothing is traced, so such graphs are what they were."""
+        scale = self.cfg.flow.noise_scale
+        return noise if scale == 1.0 else noise * scale
 
     def pass_target(self):
         """What the compile passes may change, and how (passes.family)."""
