@@ -105,10 +105,10 @@ def resolve_config(spec: str | None = None, preset: str | None = None):
     path = _folder(spec, preset)
     if is_pi0_folder(path):
         from .pi0.build import infer_preset as infer_pi0
-        from .pi0.checkpoint import WEIGHTS, read_weights
+        from .pi0.checkpoint import WEIGHTS, configured, read_weights
 
         state, prefix = read_weights(path / WEIGHTS, shapes_only=True)
-        return infer_pi0(state, str(path / WEIGHTS), prefix)
+        return configured(path, infer_pi0(state, str(path / WEIGHTS), prefix))
     from .cogact.embedded import is_trained_folder, trained_policy
 
     if is_trained_folder(path):

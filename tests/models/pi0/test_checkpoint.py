@@ -116,10 +116,13 @@ def _with_noise_scale(folder, value):
 def test_the_sampling_temperature_is_the_folders_or_the_presets(pi0_tiny, pi0_folder, tmp_path):
     """vlacompile's config key travels with the folder; a LeRobot folder has none and gets the preset's
     (pi0-tiny's 0; pi0-base's 1, pi0's own)."""
+    from vlacompile.models import resolve_config
+
     assert json.loads((pi0_folder / "config.json").read_text())["vlacompile_noise_scale"] == 0.0
     folder = _copy(pi0_folder, tmp_path)
     _with_noise_scale(folder, 0.25)
     assert load_folder(folder).cfg.flow.noise_scale == 0.25
+    assert resolve_config(str(folder)).flow.noise_scale == 0.25  # what `info` prints, from the header alone
     _with_noise_scale(folder, None)
     assert load_folder(folder).cfg.flow.noise_scale == pi0_tiny.cfg.flow.noise_scale == 0.0
 
