@@ -104,10 +104,10 @@ def _with_config(cfg: Pi0Config, config: dict, cameras: int, path: Path) -> Pi0C
                    prompt_len=config.get("tokenizer_max_length", cfg.prompt_len), flow=flow)
 
 
-def configured(folder: Path, cfg: Pi0Config, config: dict | None = None) -> Pi0Config:
-    """`cfg` (the weights' preset) with the run-time settings of the folder's config.json."""
-    config = read_config(folder) if config is None else config
-    path = folder / "config.json"
+def configured(folder: Path, cfg: Pi0Config) -> Pi0Config:
+    """`cfg` (the weights' preset) with the run-time settings of the folder's config.json, as
+    load_folder applies them (for `info`, which reads no weights)."""
+    config, path = read_config(folder), folder / "config.json"
     return _with_config(cfg, config, len(_cameras(config, path)), path)
 
 
@@ -151,7 +151,7 @@ def load_folder(folder: str | Path, preset: str | None = None) -> Pi0Policy:
     source = str(folder / WEIGHTS)
     cfg = PRESETS[preset] if preset else infer_preset(state, source, prefix)
     cameras = _cameras(config, folder / "config.json")
-    cfg = configured(folder, cfg, config)
+    cfg = _with_config(cfg, config, len(cameras), folder / "config.json")
     stats = read_statistics(folder)
     _check_dims(cfg, stats, config, folder)
     tokenizer = PromptTokenizer(folder / "tokenizer.json")
