@@ -18,6 +18,9 @@ import click
 @click.option("--vision-batch", type=click.IntRange(1), default=None, help="Frames per vision-stage step.")
 @click.option("--buffer", type=click.IntRange(1), default=None,
               help="Frames shuffled together (default: the shipped run's); larger with --reuse.")
+@click.option("--temperature-draws", type=click.FloatRange(0, 1), default=None,
+              help="pi0: share of the (t, noise) draws whose noise is scaled by the preset's sampling temperature "
+                   "(pi0-tiny's 0), so training sees the flow the sampler follows [default: 0, pi0's objective].")
 @click.option("--pointer", type=click.FloatRange(0), default=None,
               help="Weight of the pointer loss on the attention of the policy's summary token (CogACT: the "
                    "cognition token at a few LLM layers; pi0: the expert's state token at a few expert layers): head 0 "
@@ -63,7 +66,7 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, readout_layers, patches, layer_drop, lr, seed, threads, device, workers, reuse, frame_every,
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, temperature_draws, pointer, readout_layers, patches, layer_drop, lr, seed, threads, device, workers, reuse, frame_every,
           mistakes, starts, minutes, init, first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
@@ -80,7 +83,7 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
     check_device(device)
     recipe, cfg = planned(preset, steps=steps, vision_steps=vision_steps, batch=batch, vision_batch=vision_batch,
                           buffer=buffer, pointer=pointer, readout_layers=readout_layers, patches=patches,
-                          layer_drop=layer_drop, lr=lr, seed=seed, device=device, workers=workers, reuse=reuse,
+                          layer_drop=layer_drop, temperature_draws=temperature_draws, lr=lr, seed=seed, device=device, workers=workers, reuse=reuse,
                           frame_every=frame_every, mistakes=mistakes, starts=starts, minutes=minutes, init=init,
                           first_episode=first_episode)
     out = out or Path("train") / preset
@@ -89,7 +92,8 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, pointer, rea
                f"final loss {record['final_loss']:.4f}")
 
 
-def planned(preset, pointer, readout_layers, patches, layer_drop, seed, device, reuse, init, first_episode, **given):
+def planned(preset, pointer, readout_layers, patches, layer_drop, seed, device, reuse, init, first_episode,
+            temperature_draws=None, **given):
     """The recipe and TrainConfig a `train` command line asks for (also what tests/test_make_train.py
     checks the Makefile's training targets against the shipped records with)."""
     from ..models import training_recipe
@@ -104,6 +108,9 @@ def planned(preset, pointer, readout_layers, patches, layer_drop, seed, device, 
         recipe = with_objective(recipe, "--patches", "per-patch loss", patches=patches)
     if layer_drop is not None:
         recipe = with_objective(recipe, "--layer-drop", "LayerDrop", layer_drop=layer_drop)
+    if temperature_draws is not None:
+        recipe = with_objective(recipe, "--temperature-draws", "sampling temperature", "pi0's",
+                                temperature_draws=temperature_draws)
     cfg = replace(TrainConfig(seed=seed, device=device, reuse=reuse, first_episode=first_episode,
                               init=str(init) if init else None),
                   **{k: v for k, v in given.items() if v is not None})
@@ -123,13 +130,13 @@ def check_device(device: str) -> None:
         raise UserError(f"--device {device}: this PyTorch sees no CUDA GPU ({torch.__version__}); train with --device cpu")
 
 
-def with_objective(recipe, flag: str, what: str, **fields):
+def with_objective(recipe, flag: str, what: str, owner: str = "CogACT's", **fields):
     """The recipe with its objective's `fields` replaced; a one-line error where the family's
     objective has no such field (pi0's recipe lacks CogACT's readout and LayerDrop terms)."""
     from ..errors import UserError
 
     if not all(hasattr(recipe.objective, k) for k in fields):
-        raise UserError(f"{flag}: {recipe.preset.name}'s recipe has no {what} (it is CogACT's)")
+        raise UserError(f"{flag}: {recipe.preset.name}'s recipe has no {what} (it is {owner})")
     return replace(recipe, objective=replace(recipe.objective, **fields))
 
 

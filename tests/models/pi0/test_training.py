@@ -74,6 +74,41 @@ def test_the_shared_prefix_cache_gives_the_joint_forwards_loss(pi0_tiny, frames,
     assert float(flow) == pytest.approx(float(expected), rel=1e-4)
 
 
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_draws_at_the_sampling_temperature_train_the_flow_the_sampler_follows(pi0_tiny, frames, stats, share):
+    """pi0-tiny samples at temperature 0: a draw taken at it starts from the origin, so x_t = (1 - t) a
+    and the velocity to learn is -a; the other draws keep pi0's noise."""
+    model, r = pi0_tiny.model, 2
+    assert pi0_tiny.cfg.flow.noise_scale == 0.0
+    objective = Objective(repeats=r, temperature_draws=share)
+    recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer, objective)
+    pixels, image_valid, ids, ids_valid, state, actions, ground, patches, named = recipe.batch(frames, stats)
+    with torch.no_grad():
+        _, flow, *_ = training_loss(model, recipe.heads(), pixels, image_valid, ids, ids_valid, state, actions,
+                                    ground, patches, named, 7, objective, torch.Generator().manual_seed(3))
+        g = torch.Generator().manual_seed(3)
+        a = actions.repeat_interleave(r, 0)
+        t = flow_times(a.shape[0], g)
+        noise = torch.randn(a.shape, generator=g)
+        at = torch.rand(a.shape[0], generator=g) < share
+        assert at.all() if share == 1.0 else 0 < at.sum() < len(at)
+        noise[at] = 0.0
+        x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
+        h, valid = model.embed_prefix(pixels, image_valid, ids, ids_valid)
+        v = model.joint_velocity(h.repeat_interleave(r, 0), valid.repeat_interleave(r, 0),
+                                 state.repeat_interleave(r, 0), x_t, t)
+        expected = ((v - (noise - a))[..., :7] ** 2).mean()
+    assert float(flow) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_temperature_draws_are_refused_for_cogact_in_one_line():
+    from vlacompile.cli.train import planned
+
+    with pytest.raises(UserError, match="^--temperature-draws: cogact-tiny's recipe has no sampling temperature "
+                                        r"\(it is pi0's\)$"):
+        planned("cogact-tiny", None, None, None, None, 0, "cpu", 1, None, 0, temperature_draws=0.5)
+
+
 def test_a_few_training_steps_lower_the_flow_loss(frames, stats):
     from vlacompile.models.pi0.config import PRESETS
     from vlacompile.models.pi0.policy import TINY_TOKENIZER

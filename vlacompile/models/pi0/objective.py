@@ -22,6 +22,12 @@ colour under each patch and regresses the centre of what it shows. It is what ta
 towers to see objects (docs/BENCHMARKS.md "The vision stage"); with `--vision-steps` it also runs
 alone first (the recipe's vision_loss).
 
+Draws at the sampling temperature (`temperature_draws`, off in pi0's objective): pi0-tiny samples
+from the standard-normal noise times 0 (FlowConfig.noise_scale), a start pi0's objective never
+trains from: at t = 1 it sees noise of norm about sqrt(50 * 32), not the origin. This share of the
+draws takes its noise through the same scaling, so the flow the sampler follows (from 0, the line
+x_t = (1 - t) a) is one the network was trained on; the other draws keep pi0's.
+
 Pointer loss (`pointer`, off in the shipped run): CogACT's (models/cogact/objective.py says why) on
 pi0's summary query, the expert's state token: at each of `pointer_layers`, head 0 of its attention
 should fall on the patches of the object the instruction names first and head 1 on the second's.
@@ -51,6 +57,8 @@ class Objective:
     patches: float = 0.0  # weight of the per-patch loss on the image tokens; 0: none (the shipped run's)
     pointer: float = 0.0  # weight of the pointer loss on the state token's attention; 0: none (the shipped run's)
     pointer_layers: tuple[int, ...] = (1, 6, 11, 17)  # the expert layers whose attention it reads
+    # share of the (t, noise) draws whose noise is scaled by the sampling temperature (FlowConfig.noise_scale)
+    temperature_draws: float = 0.0
 
 
 def flow_times(n: int, g: torch.Generator) -> torch.Tensor:
@@ -82,6 +90,9 @@ def training_loss(model: Pi0, heads: torch.nn.ModuleDict, pixels, image_valid, i
     a = actions.repeat_interleave(r, 0)
     t = flow_times(a.shape[0], g)
     noise = torch.randn(a.shape, generator=g, device=g.device)
+    if objective.temperature_draws:
+        at = torch.rand(a.shape[0], generator=g, device=g.device) < objective.temperature_draws
+        noise = torch.where(at[:, None, None], model.initial_noise(noise), noise)
     x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
     inputs = {} if objective.pointer else None
     hs = model.suffix_hidden(repeat_cache(prefix, r), state.repeat_interleave(r, 0), x_t, t, inputs)

@@ -39,7 +39,9 @@ class Pi0Recipe:
         if self.description == OBJECTIVE:
             extra = [what for weight, what in ((self.objective.patches, "a per-patch loss on the image tokens (head "
                                                 "not shipped)"), (self.objective.pointer, "a pointer loss on the "
-                                                "state token's attention")) if weight]
+                                                "state token's attention"), (self.objective.temperature_draws,
+                                                f"{self.objective.temperature_draws:g} of the draws' noise scaled by "
+                                                f"the sampling temperature")) if weight]
             self.description = ", and ".join([OBJECTIVE, *extra])
 
     @property
