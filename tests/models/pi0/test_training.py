@@ -52,26 +52,35 @@ def test_the_batch_is_what_the_policy_encodes(pi0_tiny, frames, stats):
     assert actions.shape == (4, 50, 32) and not actions[..., 7:].any()
 
 
+def hand_flow_loss(model, batch, r: int, seed: int, share: float = 0.0):
+    """(flow loss, which draws started at temperature 0) worked out from the objective's draws in its
+    order (t, the noise, then which draws take the sampling temperature), through joint_velocity, the
+    uncached reference forward."""
+    pixels, image_valid, ids, ids_valid, state, actions, *_ = batch
+    g = torch.Generator().manual_seed(seed)
+    a = actions.repeat_interleave(r, 0)
+    t = flow_times(a.shape[0], g)
+    noise = torch.randn(a.shape, generator=g)
+    at = torch.rand(a.shape[0], generator=g) < share if share else torch.zeros(a.shape[0], dtype=torch.bool)
+    noise[at] = 0.0  # pi0-tiny's temperature
+    x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
+    h, valid = model.embed_prefix(pixels, image_valid, ids, ids_valid)
+    v = model.joint_velocity(h.repeat_interleave(r, 0), valid.repeat_interleave(r, 0), state.repeat_interleave(r, 0),
+                             x_t, t)
+    return float(((v - (noise - a))[..., :7] ** 2).mean()), at
+
+
 def test_the_shared_prefix_cache_gives_the_joint_forwards_loss(pi0_tiny, frames, stats):
     """The objective draws (t, noise) `repeats` times per prefix through the cache; the same draws
-    through joint_velocity (the uncached reference forward) give the same flow loss."""
+    through joint_velocity give the same flow loss."""
     model, r = pi0_tiny.model, 3
     recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer, Objective(repeats=r))
-    pixels, image_valid, ids, ids_valid, state, actions, ground, patches, named = recipe.batch(frames, stats)
-    heads = recipe.heads()
+    batch = recipe.batch(frames, stats)
     with torch.no_grad():
-        _, flow, *_ = training_loss(model, heads, pixels, image_valid, ids, ids_valid, state, actions, ground,
-                                    patches, named, 7, Objective(repeats=r), torch.Generator().manual_seed(5))
-        g = torch.Generator().manual_seed(5)  # the objective's draws, in its order
-        a = actions.repeat_interleave(r, 0)
-        t = flow_times(a.shape[0], g)
-        noise = torch.randn(a.shape, generator=g)
-        x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
-        h, valid = model.embed_prefix(pixels, image_valid, ids, ids_valid)
-        v = model.joint_velocity(h.repeat_interleave(r, 0), valid.repeat_interleave(r, 0),
-                                 state.repeat_interleave(r, 0), x_t, t)
-        expected = ((v - (noise - a))[..., :7] ** 2).mean()
-    assert float(flow) == pytest.approx(float(expected), rel=1e-4)
+        _, flow, *_ = training_loss(model, recipe.heads(), *batch, 7, Objective(repeats=r),
+                                    torch.Generator().manual_seed(5))
+        expected, _ = hand_flow_loss(model, batch, r, 5)
+    assert float(flow) == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("share", [1.0, 0.5])
@@ -82,23 +91,12 @@ def test_draws_at_the_sampling_temperature_train_the_flow_the_sampler_follows(pi
     assert pi0_tiny.cfg.flow.noise_scale == 0.0
     objective = Objective(repeats=r, temperature_draws=share)
     recipe = Pi0Recipe(pi0_tiny.cfg, pi0_tiny.tokenizer, objective)
-    pixels, image_valid, ids, ids_valid, state, actions, ground, patches, named = recipe.batch(frames, stats)
+    batch = recipe.batch(frames, stats)
     with torch.no_grad():
-        _, flow, *_ = training_loss(model, recipe.heads(), pixels, image_valid, ids, ids_valid, state, actions,
-                                    ground, patches, named, 7, objective, torch.Generator().manual_seed(3))
-        g = torch.Generator().manual_seed(3)
-        a = actions.repeat_interleave(r, 0)
-        t = flow_times(a.shape[0], g)
-        noise = torch.randn(a.shape, generator=g)
-        at = torch.rand(a.shape[0], generator=g) < share
-        assert at.all() if share == 1.0 else 0 < at.sum() < len(at)
-        noise[at] = 0.0
-        x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * a
-        h, valid = model.embed_prefix(pixels, image_valid, ids, ids_valid)
-        v = model.joint_velocity(h.repeat_interleave(r, 0), valid.repeat_interleave(r, 0),
-                                 state.repeat_interleave(r, 0), x_t, t)
-        expected = ((v - (noise - a))[..., :7] ** 2).mean()
-    assert float(flow) == pytest.approx(float(expected), rel=1e-4)
+        _, flow, *_ = training_loss(model, recipe.heads(), *batch, 7, objective, torch.Generator().manual_seed(3))
+        expected, at = hand_flow_loss(model, batch, r, 3, share)
+    assert at.all() if share == 1.0 else 0 < at.sum() < len(at)
+    assert float(flow) == pytest.approx(expected, rel=1e-4)
 
 
 def test_temperature_draws_are_refused_for_cogact_in_one_line():
