@@ -165,16 +165,18 @@ def load(folder: Path, policy=None) -> Calibration:
 
 def _for(calib: Calibration, policy) -> Calibration:
     meta = calib.meta
-    if policy is not None and meta.get("model_hash") != model_hash(policy.model):
+    if policy is None:
+        return calib
+    if meta.get("model_hash") != model_hash(policy.model):
         raise UserError(f"{calib.path}: calibration of other weights ({meta.get('model')}, "
                         f"{meta.get('model_hash', '?')[:12]}) than {policy.source}; calibrate this model or pass its "
                         "own calibration")
-    sampler = policy.model.sampler_settings() if policy is not None else None
-    if sampler is not None and meta.get("sampler", sampler) != sampler:  # older results recorded none
+    sampler = policy.model.sampler_settings()
+    if meta.get("sampler", sampler) != sampler:  # older results recorded none
         raise UserError(f"{calib.path}: calibration sampled with {_settings(meta['sampler'])}, this model samples "
                         f"with {_settings(sampler)}; calibrate this model or pass its own calibration")
-    if policy is not None:  # results stored before the unit was recorded: the family says it
-        meta["dit_similarity"].setdefault("unit", policy.model.pass_target().head_unit)
+    # results stored before the unit was recorded: the family says it
+    meta["dit_similarity"].setdefault("unit", policy.model.pass_target().head_unit)
     return calib
 
 

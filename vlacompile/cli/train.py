@@ -66,8 +66,9 @@ import click
               help="The first training seed of the action stage's demonstrations (a continued run takes fresh ones).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for weights, statistics, loss curve and training record [default: train/PRESET].")
-def train(preset, steps, vision_steps, batch, vision_batch, buffer, temperature_draws, pointer, readout_layers, patches, layer_drop, lr, seed, threads, device, workers, reuse, frame_every,
-          mistakes, starts, minutes, init, first_episode, out):
+def train(preset, steps, vision_steps, batch, vision_batch, buffer, temperature_draws, pointer, readout_layers, patches,
+          layer_drop, lr, seed, threads, device, workers, reuse, frame_every, mistakes, starts, minutes, init,
+          first_episode, out):
     """Train a small preset from scratch on the simulator's expert demonstrations.
 
     This is how the embedded models were made: `make train-default` and `make train-pi0` run, in
@@ -83,9 +84,9 @@ def train(preset, steps, vision_steps, batch, vision_batch, buffer, temperature_
     check_device(device)
     recipe, cfg = planned(preset, steps=steps, vision_steps=vision_steps, batch=batch, vision_batch=vision_batch,
                           buffer=buffer, pointer=pointer, readout_layers=readout_layers, patches=patches,
-                          layer_drop=layer_drop, temperature_draws=temperature_draws, lr=lr, seed=seed, device=device, workers=workers, reuse=reuse,
-                          frame_every=frame_every, mistakes=mistakes, starts=starts, minutes=minutes, init=init,
-                          first_episode=first_episode)
+                          layer_drop=layer_drop, temperature_draws=temperature_draws, lr=lr, seed=seed, device=device,
+                          workers=workers, reuse=reuse, frame_every=frame_every, mistakes=mistakes, starts=starts,
+                          minutes=minutes, init=init, first_episode=first_episode)
     out = out or Path("train") / preset
     record = run(recipe, cfg, out, log=click.echo)
     click.echo(f"wrote {out}/ (weights, statistics, loss.json, loss.png, training.json); "
